@@ -1,0 +1,159 @@
+"""Serves the app's HTTP functions (and the local admin endpoint) the way `func start` does."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+
+from devhost.app_loader import IndexedFunction
+from devhost.invoker import invoke
+from devhost.routes import RouteTemplate, compile_template
+
+log = logging.getLogger("devhost")
+
+DEFAULT_BODY_LIMIT = 104_857_600  # the host's FUNCTIONS_REQUEST_BODY_SIZE_LIMIT default (100 MB)
+
+
+class HttpRoutes:
+    def __init__(self, functions: list[IndexedFunction], route_prefix: str) -> None:
+        self.prefix = route_prefix.strip("/")
+        routes: list[tuple[RouteTemplate, frozenset[str] | None, IndexedFunction]] = []
+        for function in functions:
+            if function.trigger_type != "httpTrigger":
+                continue
+            methods = function.trigger.get("methods")
+            allowed = frozenset(m.upper() for m in methods) if methods else None
+            routes.append((compile_template(function.trigger.get("route") or function.name), allowed, function))
+        self.routes = sorted(routes, key=lambda r: r[0].precedence)
+
+    def find(self, method: str, path: str) -> tuple[IndexedFunction, dict[str, str]] | None:
+        relative = path.strip("/")
+        if self.prefix:
+            head, _, rest = relative.partition("/")
+            if head.lower() != self.prefix.lower():
+                return None
+            relative = rest
+        for template, allowed, function in self.routes:
+            if allowed is not None and method not in allowed:
+                continue
+            values = template.match(relative)
+            if values is not None:
+                return function, values
+        return None
+
+
+class DevHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], routes: HttpRoutes, functions: list[IndexedFunction],
+                 app_dir: str, body_limit: int) -> None:
+        super().__init__(address, _Handler)
+        self.routes = routes
+        self.functions = {f.name.lower(): f for f in functions}
+        self.app_dir = app_dir
+        self.body_limit = body_limit
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real front end
+    server: DevHttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.server.body_limit:
+            self._send(413, {}, b"")
+            self.close_connection = True
+            return
+        body = self.rfile.read(length) if length else b""
+        segments = parts.path.strip("/").split("/")
+        if len(segments) == 3 and segments[0].lower() == "admin" and segments[1].lower() == "functions":
+            self._admin(segments[2], body)
+            return
+        found = self.server.routes.find(self.command.upper(), parts.path)
+        if found is None:
+            self._send(404, {}, b"")
+            return
+        function, route_params = found
+        host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
+        request = func.HttpRequest(
+            method=self.command.upper(), url=f"http://{host}{self.path}",
+            headers=dict(self.headers.items()), params=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            route_params=route_params, body=body)
+        try:
+            result = invoke(function, request, "This function was programmatically called via the host APIs.",
+                            self.server.app_dir)
+        except Exception:
+            self._send(500, {}, b"")
+            return
+        self._send_result(result)
+
+    def _send_result(self, result: Any) -> None:
+        if result is None:
+            self._send(204, {}, b"")
+            return
+        datum = func.get_binding_registry().get("http").encode(result, expected_type=None)  # the worker's encoder
+        if datum.type == "string":
+            self._send(200, {"Content-Type": "text/plain; charset=utf-8"}, str(datum.value).encode())
+            return
+        value = datum.value
+        headers = {name: header.value for name, header in value["headers"].items()}
+        self._send(int(value["status_code"].value), headers, value["body"].value or b"")
+
+    def _admin(self, name: str, body: bytes) -> None:
+        """`POST /admin/functions/{name}` with {"input": "..."} runs a non-HTTP function once: 202."""
+        function = self.server.functions.get(name.lower())
+        if self.command != "POST" or function is None:
+            self._send(404, {}, b"")
+            return
+        if function.trigger_type == "httpTrigger":
+            self._send(400, {"Content-Type": "text/plain"}, b"HTTP functions are called on their own route.")
+            return
+        try:
+            payload = json.loads(body or b"{}")
+            data = str(payload.get("input", "")) if isinstance(payload, dict) else ""
+        except ValueError:
+            self._send(400, {"Content-Type": "text/plain"}, b"body must be JSON like {\"input\": \"...\"}")
+            return
+        threading.Thread(target=_run_manually, args=(function, data, self.server.app_dir), daemon=True).start()
+        self._send(202, {}, b"")
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+def _run_manually(function: IndexedFunction, data: str, app_dir: str) -> None:
+    from devhost.queues import manual_message
+    from devhost.timers import manual_timer_request
+
+    value: Any
+    if function.trigger_type == "timerTrigger":
+        value = manual_timer_request()
+    elif function.trigger_type == "queueTrigger":
+        value = manual_message(data)
+    else:
+        log.warning("manual run of %s (%s) is not supported", function.name, function.trigger_type)
+        return
+    try:
+        invoke(function, value, "This function was programmatically called via the host APIs.", app_dir)
+    except Exception:
+        pass  # logged by invoke

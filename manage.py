@@ -1,0 +1,183 @@
+"""Operator command line, run from the project root against the configured storage.
+
+    python manage.py accounts create ACCOUNT_ID [--name NAME] [--notification-email EMAIL] [--feature FLAG]...
+    python manage.py accounts update ACCOUNT_ID [--notification-email EMAIL] [--enable-feature FLAG] [--disable-feature FLAG]
+    python manage.py accounts show ACCOUNT_ID | accounts list
+    python manage.py tokens create ACCOUNT_ID [--scope scim|admin] [--expires-in-days N]
+    python manage.py tokens list ACCOUNT_ID | tokens revoke ACCOUNT_ID KEY_ID
+
+Storage comes from the environment, else from local.settings.json (or the sample), as for the app.
+`tokens create` prints the token alone on the last line of stdout; it is shown only this once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devhost.local_settings import load_local_settings
+
+
+class CommandError(Exception):
+    """Bad input or a missing thing: printed as one line, exit code 1."""
+
+
+def _stores() -> Any:
+    from shared.config import Settings
+    from shared.storage.accounts_table import AccountStore
+    from shared.storage.clients import table_service
+    from shared.storage.tables import Tables
+
+    settings = Settings.from_env()
+    return AccountStore(Tables(table_service(settings), settings.table_prefix))
+
+
+def _account_json(account: Any) -> str:
+    return json.dumps({
+        "id": account.id, "name": account.name, "notificationEmail": account.notification_email,
+        "features": sorted(account.features), "created": account.created.isoformat() if account.created else None,
+    }, indent=2)
+
+
+def accounts_create(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import Account, validate_account_id, validate_email, validate_feature
+    from shared.storage.accounts_table import AccountExists
+
+    account = Account(
+        id=validate_account_id(args.account_id), name=args.name or args.account_id,
+        notification_email=validate_email(args.notification_email) if args.notification_email else None,
+        features=frozenset(validate_feature(f) for f in args.feature), created=datetime.now(UTC))
+    try:
+        _stores().create(account)
+    except AccountExists:
+        raise CommandError(f"account {args.account_id!r} already exists") from None
+    print(_account_json(account))
+
+
+def accounts_update(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import validate_account_id
+
+    store = _stores()
+    account = store.get(validate_account_id(args.account_id))
+    if account is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    updated = account.with_changes(notification_email=args.notification_email,
+                                   enable=tuple(args.enable_feature), disable=tuple(args.disable_feature))
+    store.update(updated)
+    print(_account_json(updated))
+
+
+def accounts_show(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import validate_account_id
+
+    account = _stores().get(validate_account_id(args.account_id))
+    if account is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    print(_account_json(account))
+
+
+def accounts_list(args: argparse.Namespace) -> None:
+    for account in _stores().list():
+        print(f"{account.id}\t{account.name}\t{account.notification_email or '-'}\t{','.join(sorted(account.features)) or '-'}")
+
+
+def tokens_create(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import validate_account_id
+    from shared.domain.tokens import mint
+
+    store = _stores()
+    if store.get(validate_account_id(args.account_id)) is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    minted = mint(args.account_id, args.scope, datetime.now(UTC), args.expires_in_days)
+    store.add_token(minted.record)
+    expires = minted.record.expires.isoformat() if minted.record.expires else "never"
+    print(f"key id {minted.record.key_id}, scope {minted.record.scope}, expires {expires}. "
+          "Copy the token now: it is not stored and cannot be shown again.")
+    print(minted.token)
+
+
+def tokens_list(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import validate_account_id
+
+    store = _stores()
+    if store.get(validate_account_id(args.account_id)) is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    now = datetime.now(UTC)
+    for token in store.list_tokens(args.account_id):
+        state = "revoked" if token.revoked else ("expired" if token.expires and token.expires <= now else "active")
+        expires = token.expires.isoformat() if token.expires else "never"
+        print(f"{token.key_id}\t{token.scope}\t{state}\tcreated {token.created.isoformat()}\texpires {expires}")
+
+
+def tokens_revoke(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import validate_account_id
+
+    if not _stores().revoke_token(validate_account_id(args.account_id), args.key_id, datetime.now(UTC)):
+        raise CommandError(f"no token {args.key_id!r} in account {args.account_id!r}")
+    print(f"revoked {args.key_id}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python manage.py", description="Accounts and tokens of the SCIM service.")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    accounts = groups.add_parser("accounts").add_subparsers(dest="command", required=True)
+    create = accounts.add_parser("create")
+    create.add_argument("account_id")
+    create.add_argument("--name")
+    create.add_argument("--notification-email")
+    create.add_argument("--feature", action="append", default=[])
+    create.set_defaults(run=accounts_create)
+    update = accounts.add_parser("update")
+    update.add_argument("account_id")
+    update.add_argument("--notification-email")
+    update.add_argument("--enable-feature", action="append", default=[])
+    update.add_argument("--disable-feature", action="append", default=[])
+    update.set_defaults(run=accounts_update)
+    show = accounts.add_parser("show")
+    show.add_argument("account_id")
+    show.set_defaults(run=accounts_show)
+    accounts.add_parser("list").set_defaults(run=accounts_list)
+
+    tokens = groups.add_parser("tokens").add_subparsers(dest="command", required=True)
+    tcreate = tokens.add_parser("create")
+    tcreate.add_argument("account_id")
+    tcreate.add_argument("--scope", choices=["scim", "admin"], default="scim")
+    tcreate.add_argument("--expires-in-days", type=int)
+    tcreate.set_defaults(run=tokens_create)
+    tlist = tokens.add_parser("list")
+    tlist.add_argument("account_id")
+    tlist.set_defaults(run=tokens_list)
+    revoke = tokens.add_parser("revoke")
+    revoke.add_argument("account_id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(run=tokens_revoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    load_local_settings(Path(__file__).resolve().parent)
+    from azure.core.exceptions import AzureError
+
+    from shared.domain.accounts import AccountError
+    from shared.errors import ConfigurationError
+
+    try:
+        args.run(args)
+    except (CommandError, AccountError, ConfigurationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except AzureError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: storage: {first_line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

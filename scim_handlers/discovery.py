@@ -1,0 +1,64 @@
+"""Blueprint: per-account discovery endpoints (RFC 7644 §4) and the SCIM 404 for unknown paths."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
+from shared.domain import discovery
+from shared.errors import NotFound
+
+bp = func.Blueprint()
+
+TENANT = "scim/account/{accountId}"
+
+
+@bp.route(route=f"{TENANT}/ServiceProviderConfig", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def scim_service_provider_config(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "ServiceProviderConfig.Get", _service_provider_config)
+
+
+@bp.route(route=f"{TENANT}/ResourceTypes/{{id?}}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def scim_resource_types(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "ResourceTypes.Get", _resource_types)
+
+
+@bp.route(route=f"{TENANT}/Schemas/{{id?}}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def scim_schemas(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Schemas.Get", _schemas)
+
+
+@bp.route(route=f"{TENANT}/{{*path}}", auth_level=func.AuthLevel.ANONYMOUS)
+def scim_unknown_path(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Unknown", _unknown)
+
+
+def _service_provider_config(req: ScimRequest) -> ScimResponse:
+    return ScimResponse(200, discovery.service_provider_config(req.tenant_url, req.services.settings.page_size_max))
+
+
+def _resource_types(req: ScimRequest) -> ScimResponse:
+    type_id = req.route.get("id")
+    if type_id:
+        found = discovery.resource_type(req.tenant_url, type_id)
+        if found is None:
+            raise NotFound(f"No resource type {type_id!r}; this server has: {', '.join(discovery.RESOURCE_TYPES)}.")
+        return ScimResponse(200, found)
+    types = [discovery.resource_type(req.tenant_url, t) for t in discovery.RESOURCE_TYPES]
+    return ScimResponse(200, discovery.list_response([t for t in types if t]))
+
+
+def _schemas(req: ScimRequest) -> ScimResponse:
+    schema_id = req.route.get("id")
+    if schema_id:
+        found = discovery.schema(req.tenant_url, schema_id)
+        if found is None:
+            raise NotFound(f"No schema {schema_id!r}.")
+        return ScimResponse(200, found)
+    schemas = [discovery.schema(req.tenant_url, s) for s in discovery.SCHEMAS]
+    return ScimResponse(200, discovery.list_response([s for s in schemas if s]))
+
+
+def _unknown(req: ScimRequest) -> ScimResponse:
+    raise NotFound(f"No SCIM endpoint at /{req.route.get('path', '')}; "
+                   "this server has /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas.")

@@ -1,0 +1,77 @@
+"""App settings, read once from the environment (Functions app settings / local.settings.json Values).
+
+Every setting is documented in local.settings.sample.json; a test keeps the two in step.
+Nothing here connects to anything: the Functions host imports the app to index it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from shared.errors import ConfigurationError
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"app setting {key} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"app setting {key} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection_string: str | None
+    """`AzureWebJobsStorage`: a connection string, including `UseDevelopmentStorage=true`."""
+    storage_account_name: str | None
+    """`AzureWebJobsStorage__accountName`: identity-based access when no connection string is set."""
+    table_service_uri: str | None
+    queue_service_uri: str | None
+    storage_client_id: str | None
+    table_prefix: str
+    """Prefix of every table name, so several deployments (or test runs) can share a storage account."""
+    max_body_bytes: int
+    auth_cache_seconds: int
+    page_size_default: int
+    page_size_max: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        prefix = env.get("TABLE_PREFIX", "scim").strip() or "scim"
+        if not (prefix.isascii() and prefix.isalnum() and prefix[0].isalpha() and len(prefix) <= 40):
+            raise ConfigurationError("app setting TABLE_PREFIX must be 1-40 letters/digits starting with a letter")
+        settings = cls(
+            storage_connection_string=env.get(STORAGE_SETTING) or None,
+            storage_account_name=env.get(f"{STORAGE_SETTING}__accountName") or None,
+            table_service_uri=env.get(f"{STORAGE_SETTING}__tableServiceUri") or None,
+            queue_service_uri=env.get(f"{STORAGE_SETTING}__queueServiceUri") or None,
+            storage_client_id=env.get(f"{STORAGE_SETTING}__clientId") or None,
+            table_prefix=prefix,
+            max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            auth_cache_seconds=_int(env, "AUTH_CACHE_SECONDS", 30),
+            page_size_default=_int(env, "SCIM_PAGE_SIZE_DEFAULT", 100, minimum=1),
+            page_size_max=_int(env, "SCIM_PAGE_SIZE_MAX", 1000, minimum=1),
+        )
+        if not (settings.storage_connection_string or settings.storage_account_name
+                or settings.table_service_uri):
+            raise ConfigurationError(
+                f"no storage configured: set {STORAGE_SETTING} (a connection string) "
+                f"or {STORAGE_SETTING}__accountName (identity-based access)")
+        return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (not at import)."""
+    return Settings.from_env()

@@ -1,0 +1,75 @@
+"""Bearer-token authentication for one account's routes.
+
+Every failure (no header, malformed, unknown, revoked, expired, wrong scope, another account's token,
+unknown account) is the same 401, so a caller learns nothing about what exists.
+
+Token and account rows are cached per instance for `AUTH_CACHE_SECONDS`: a revocation or an account
+change takes effect on every instance within that bound. The hash comparison runs on every request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from shared.domain.accounts import Account, is_valid_account_id
+from shared.domain.tokens import TokenRecord, key_id_of, matches
+from shared.errors import Unauthorized
+
+
+class AccountLookup(Protocol):
+    def get(self, account_id: str) -> Account | None: ...
+    def get_token(self, account_id: str, key_id: str) -> TokenRecord | None: ...
+
+
+class Authenticator:
+    def __init__(self, store: AccountLookup, cache_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._ttl = cache_seconds
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, TokenRecord, Account]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, account_id: str, authorization: str | None, scope: str) -> Account:
+        """The account whose `scope` token is presented; raises Unauthorized otherwise."""
+        token = _bearer(authorization)
+        key_id = key_id_of(token) if token else None
+        if token is None or key_id is None or not is_valid_account_id(account_id):
+            raise Unauthorized()
+        found = self._lookup(account_id, key_id)
+        if found is None:
+            raise Unauthorized()
+        record, account = found
+        if not matches(record, token) or not record.is_usable(scope, datetime.now(UTC)):
+            raise Unauthorized()
+        return account
+
+    def _lookup(self, account_id: str, key_id: str) -> tuple[TokenRecord, Account] | None:
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get((account_id, key_id))
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1], hit[2]
+        record = self._store.get_token(account_id, key_id)
+        account = self._store.get(account_id) if record is not None else None
+        if record is None or account is None:
+            return None
+        with self._lock:
+            if len(self._cache) > 10_000:  # bounded: unknown-token floods cannot grow it (misses are not cached)
+                self._cache.clear()
+            self._cache[(account_id, key_id)] = (now, record, account)
+        return record, account
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value or " " in value:
+        return None
+    return value

@@ -1,0 +1,95 @@
+"""The one error family of the service. Each error carries its HTTP status and SCIM `scimType`
+(RFC 7644 §3.12); `scim_handlers.http_io.error_response` is the only place that turns them into responses.
+
+Library errors (storage, JSON) are converted where they occur, so anything that is not a `ScimError`
+reaching the edge is a bug and becomes a generic 500.
+"""
+
+from __future__ import annotations
+
+
+class ConfigurationError(RuntimeError):
+    """A missing or invalid app setting. The message names the setting."""
+
+
+class ScimError(Exception):
+    status: int = 400
+    scim_type: str | None = None
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class InvalidSyntax(ScimError):
+    """RFC 7644 §3.12: the request body is unparsable, syntactically incorrect, or violates the schema."""
+
+    scim_type = "invalidSyntax"
+
+
+class InvalidValue(ScimError):
+    scim_type = "invalidValue"
+
+
+class InvalidFilter(ScimError):
+    scim_type = "invalidFilter"
+
+
+class InvalidPath(ScimError):
+    scim_type = "invalidPath"
+
+
+class NoTarget(ScimError):
+    scim_type = "noTarget"
+
+
+class Mutability(ScimError):
+    scim_type = "mutability"
+
+
+class TooMany(ScimError):
+    scim_type = "tooMany"
+
+
+class Unauthorized(ScimError):
+    status = 401
+
+    def __init__(self, detail: str = "Authorization failure: a valid bearer token for this account is required.") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="scim"'})
+
+
+class NotFound(ScimError):
+    status = 404
+
+
+class MethodNotAllowed(ScimError):
+    status = 405
+
+
+class Uniqueness(ScimError):
+    status = 409
+    scim_type = "uniqueness"
+
+
+class PreconditionFailed(ScimError):
+    """If-Match did not match the current version (RFC 7644 §3.14)."""
+
+    status = 412
+
+
+class PayloadTooLarge(ScimError):
+    status = 413
+
+
+class UnsupportedMediaType(ScimError):
+    status = 415
+
+
+class ServiceUnavailable(ScimError):
+    """Storage could not take the first step of a write: nothing was applied; the client retries."""
+
+    status = 503
+
+    def __init__(self, detail: str, retry_after_seconds: int = 30) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
