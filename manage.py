@@ -81,7 +81,7 @@ def accounts_show(args: argparse.Namespace) -> None:
 
 
 def accounts_list(args: argparse.Namespace) -> None:
-    for account in _stores().list():
+    for account in _stores().all():
         print(f"{account.id}\t{account.name}\t{account.notification_email or '-'}\t{','.join(sorted(account.features)) or '-'}")
 
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     log.info("Functions host listening on http://%s:%s (route prefix '%s')", host, port, prefix)
     print(f"devhost ready on http://{host}:{port}", flush=True)
     server.serve_forever(poll_interval=0.2)

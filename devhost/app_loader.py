@@ -44,7 +44,7 @@ def load_app(app_dir: Path, script: str = "function_app.py") -> list[IndexedFunc
             raise ValueError(f"function {function.get_function_name()} must have exactly one trigger")
         user_function = function.get_user_function()
         indexed.append(IndexedFunction(
-            name=function.get_function_name(),
+            name=str(function.get_function_name()),
             trigger=triggers[0],
             bindings=bindings,
             user_function=user_function,

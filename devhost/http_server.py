@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {}, b"")
             return
         function, route_params = found
-        host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
+        host = self.headers.get("Host") or f"{self.server.server_address[0]!s}:{self.server.server_address[1]}"
         request = func.HttpRequest(
             method=self.command.upper(), url=f"http://{host}{self.path}",
             headers=dict(self.headers.items()), params=dict(parse_qsl(parts.query, keep_blank_values=True)),

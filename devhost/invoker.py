@@ -12,7 +12,6 @@ from typing import Any
 
 import azure.functions as func
 from azure.functions._abc import RetryContext as AbstractRetryContext
-from azure.functions._abc import RpcException
 
 from devhost.app_loader import IndexedFunction
 
@@ -33,7 +32,7 @@ class RetryContext(AbstractRetryContext):
         return self._max_retry_count
 
     @property
-    def exception(self) -> RpcException | None:
+    def exception(self) -> Any:  # the host sets it only after a failed attempt; never here
         return None
 
 

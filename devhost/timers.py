@@ -1,17 +1,21 @@
 """Fires timer functions on their NCRONTAB schedule (six fields, seconds first; five accepted), in UTC.
 
-As on the host: `run_on_startup` fires once at start; invocations of one timer never overlap; an occurrence
-that is reached late (after the next one was already due, e.g. because the previous run overran) is delivered
-with `past_due=True`; `@app.retry` (fixed_delay / exponential_backoff) re-runs a failed invocation. Not
-emulated: the cross-instance singleton lease and the `useMonitor` status blob (a stopped devhost does not
-catch up missed occurrences).
+As on the host: `run_on_startup` fires once at start; invocations of one timer never overlap and occurrences
+missed while one runs are skipped; with `use_monitor` (default: on for schedules of a minute or longer) the
+schedule status is persisted (on the host in a blob; here in `$DEVHOST_STATE_DIR/timer-status.json`, default
+`<app dir>/.devhost/`), so an occurrence missed while the host was down fires at start with `past_due=True`;
+`@app.retry` (fixed_delay /
+exponential_backoff) re-runs a failed invocation. Not emulated: the cross-instance singleton lease.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import azure.functions.timer as timer_types
@@ -22,8 +26,6 @@ from devhost.invoker import RetryContext, invoke
 from devhost.local_settings import resolve, timespan_seconds
 
 log = logging.getLogger("devhost")
-
-_GRACE = timedelta(seconds=1)
 
 
 def schedule_iterator(expression: str, start: datetime) -> croniter:
@@ -38,34 +40,66 @@ def manual_timer_request() -> timer_types.TimerRequest:
     return timer_types.TimerRequest(past_due=False)
 
 
+class ScheduleMonitor:
+    """Persists each timer's next due occurrence, like the host's schedule status blob."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def next_due(self, name: str) -> datetime | None:
+        with self._lock:
+            status = self._read().get(name)
+        return datetime.fromisoformat(status["next"]) if status else None
+
+    def record(self, name: str, last: datetime, following: datetime) -> None:
+        with self._lock:
+            statuses = self._read()
+            statuses[name] = {"last": last.isoformat(), "next": following.isoformat()}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(statuses, indent=2))
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.path.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+
 class TimerRunner:
-    def __init__(self, function: IndexedFunction, app_dir: str, stop: threading.Event) -> None:
+    def __init__(self, function: IndexedFunction, app_dir: str, stop: threading.Event, monitor: ScheduleMonitor) -> None:
         self.function = function
         self.app_dir = app_dir
         self.stop = stop
+        self.monitor = monitor
         self.expression = resolve(str(function.trigger["schedule"]))
-        schedule_iterator(self.expression, datetime.now(UTC))  # fail fast on a bad schedule
+        probe = schedule_iterator(self.expression, datetime.now(UTC))  # fails fast on a bad schedule
+        first, second = probe.get_next(datetime), probe.get_next(datetime)
+        default_monitor = (second - first) >= timedelta(minutes=1)
+        self.use_monitor = bool(function.trigger.get("useMonitor", default_monitor))
 
     def run(self) -> None:
-        if self.function.trigger.get("runOnStartup"):
-            self._fire(past_due=False, reason="Timer fired at startup")
-        schedule = schedule_iterator(self.expression, datetime.now(UTC))
-        due = schedule.get_next(datetime)
+        missed = self.monitor.next_due(self.function.name) if self.use_monitor else None
+        if missed is not None and missed < datetime.now(UTC):
+            self._fire(past_due=True, reason=f"Timer fired as past due (missed {missed.isoformat()})", due=missed)
+        elif self.function.trigger.get("runOnStartup"):
+            self._fire(past_due=False, reason="Timer fired at startup", due=datetime.now(UTC))
         while not self.stop.is_set():
-            wait = (due - datetime.now(UTC)).total_seconds()
-            if wait > 0 and self.stop.wait(min(wait, 1.0)):
-                return
-            if wait > 0:
-                continue
-            following = schedule.get_next(datetime)
-            past_due = datetime.now(UTC) >= following
-            self._fire(past_due=past_due, reason=f"Timer fired at {due.isoformat()}")
-            due = following
-            while due <= datetime.now(UTC) - _GRACE:  # skip occurrences missed while running, as the host does
-                due = schedule.get_next(datetime)
+            due = schedule_iterator(self.expression, datetime.now(UTC)).get_next(datetime)
+            while (wait := (due - datetime.now(UTC)).total_seconds()) > 0:
+                if self.stop.wait(min(wait, 1.0)):
+                    return
+            self._fire(past_due=False, reason=f"Timer fired at {due.isoformat()}", due=due)
 
-    def _fire(self, past_due: bool, reason: str) -> None:
-        request = timer_types.TimerRequest(past_due=past_due)
+    def _fire(self, past_due: bool, reason: str, due: datetime) -> None:
+        try:
+            self._invoke_with_retries(timer_types.TimerRequest(past_due=past_due), reason)
+        finally:
+            if self.use_monitor:
+                following = schedule_iterator(self.expression, datetime.now(UTC)).get_next(datetime)
+                self.monitor.record(self.function.name, due, following)
+
+    def _invoke_with_retries(self, request: timer_types.TimerRequest, reason: str) -> None:
         policy = self.function.settings.get("retry") or {}
         max_retries, delays = _retry_plan(policy)
         attempt = 0
@@ -98,10 +132,12 @@ def _retry_plan(policy: dict[str, Any]) -> tuple[int, Any]:
 
 def start_timers(functions: list[IndexedFunction], app_dir: str, stop: threading.Event) -> list[threading.Thread]:
     threads = []
+    state_dir = Path(os.environ.get("DEVHOST_STATE_DIR") or Path(app_dir) / ".devhost")
+    monitor = ScheduleMonitor(state_dir / "timer-status.json")
     for function in functions:
         if function.trigger_type != "timerTrigger":
             continue
-        runner = TimerRunner(function, app_dir, stop)
+        runner = TimerRunner(function, app_dir, stop, monitor)
         thread = threading.Thread(target=runner.run, name=f"timer-{function.name}", daemon=True)
         thread.start()
         threads.append(thread)

@@ -55,7 +55,9 @@ class TooMany(ScimError):
 class Unauthorized(ScimError):
     status = 401
 
-    def __init__(self, detail: str = "Authorization failure: a valid bearer token for this account is required.") -> None:
+    DETAIL = "Authorization failure: a valid bearer token for this account is required."
+
+    def __init__(self, detail: str = DETAIL) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="scim"'})
 
 

@@ -49,7 +49,8 @@ _ADDRESS_PARTS = ["formatted", "streetAddress", "locality", "region", "postalCod
 
 USER_ATTRIBUTES: list[dict[str, Any]] = [
     _attr("userName", required=True, uniqueness="server",
-          description="Unique identifier for the user, typically the Entra userPrincipalName. Unique per account, case-insensitively."),
+          description="Unique identifier for the user, typically the Entra userPrincipalName. "
+                      "Unique per account, case-insensitively."),
     _attr("name", "complex", sub=[_attr(n) for n in
                                   ["formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"]]),
     *[_attr(n) for n in ["displayName", "nickName"]],

@@ -94,7 +94,7 @@ class AccountStore:
         except ResourceNotFoundError:
             raise AccountNotFound(account.id) from None
 
-    def list(self) -> list[Account]:
+    def all(self) -> list[Account]:
         rows = self._table.query_entities("RowKey eq @row", parameters={"row": ACCOUNT_ROW})
         return sorted((_account_from(e) for e in rows), key=lambda a: a.id)
 
