@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+import requests
 
-from tests.support.azurite import Azurite
+from shared.storage.accounts_table import AccountStore
+from tests.support.azurite import ROOT, Azurite
+from tests.support.devhost import DevHost
+from tests.support.scim import ScimClient, account_store, new_account, new_token
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +27,30 @@ def table_prefix() -> str:
     return "t" + uuid.uuid4().hex[:12]
 
 
-def unique_id(prefix: str = "acct") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+@pytest.fixture(scope="session")
+def scim_prefix() -> str:
+    return "s" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def scim_host(azurite: Azurite, scim_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
+    """The SCIM app itself, served by `python -m devhost` against the session's Azurite."""
+    state = tmp_path_factory.mktemp("scim-host")
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": scim_prefix,
+           "AUTH_CACHE_SECONDS": "1", "DEVHOST_STATE_DIR": str(state)}
+    host = DevHost(ROOT, env, state / "devhost.log")
+    yield host
+    host.stop()
+
+
+@pytest.fixture(scope="session")
+def accounts(azurite: Azurite, scim_prefix: str) -> AccountStore:
+    return account_store(azurite.connection_string, scim_prefix)
 
 
 @pytest.fixture
-def tmp_logs(tmp_path: Path) -> Path:
-    return tmp_path
+def scim(scim_host: DevHost, accounts: AccountStore) -> Iterator[ScimClient]:
+    """A fresh account with a SCIM token, and a client for its Tenant URL."""
+    account = new_account(accounts)
+    with requests.Session() as session:
+        yield ScimClient(scim_host.base_url, account.id, new_token(accounts, account.id), session)

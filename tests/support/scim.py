@@ -1,0 +1,83 @@
+"""Accounts and an HTTP client for tests of the SCIM app served by the devhost."""
+
+from __future__ import annotations
+
+import json as json_module
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from shared.config import Settings
+from shared.domain.accounts import Account
+from shared.domain.tokens import mint
+from shared.storage.accounts_table import AccountStore
+from shared.storage.clients import table_service
+from shared.storage.tables import Tables
+
+SCIM = "application/scim+json"
+
+
+def account_store(connection_string: str, table_prefix: str) -> AccountStore:
+    settings = Settings.from_env({"AzureWebJobsStorage": connection_string, "TABLE_PREFIX": table_prefix})
+    return AccountStore(Tables(table_service(settings), table_prefix))
+
+
+def new_account(store: AccountStore, *, features: frozenset[str] = frozenset(), email: str | None = None) -> Account:
+    account = Account(id=f"acct-{uuid.uuid4().hex[:10]}", name="Test account", notification_email=email,
+                      features=features, created=datetime.now(UTC))
+    store.create(account)
+    return account
+
+
+def new_token(store: AccountStore, account_id: str, scope: str = "scim", expires_in_days: int | None = None) -> str:
+    minted = mint(account_id, scope, datetime.now(UTC), expires_in_days)
+    store.add_token(minted.record)
+    return minted.token
+
+
+@dataclass
+class ScimClient:
+    base_url: str
+    account_id: str
+    token: str
+    session: requests.Session
+
+    @property
+    def tenant_url(self) -> str:
+        return f"{self.base_url}/api/scim/account/{self.account_id}"
+
+    def request(self, method: str, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        if json is not None:
+            kwargs["data"] = json_module.dumps(json)
+            headers.setdefault("Content-Type", SCIM)
+        return self.session.request(method, self.tenant_url + path, headers=headers, timeout=60, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
+def assert_scim_error(response: requests.Response, status: int, scim_type: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith(SCIM)
+    body: dict[str, Any] = response.json()
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert body["status"] == str(status)
+    assert body.get("scimType") == scim_type
+    assert "Traceback" not in response.text
+    return body

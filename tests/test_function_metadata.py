@@ -1,0 +1,112 @@
+"""Indexes function_app.py the way the Python worker does and checks what the Functions host would accept."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from croniter import croniter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED_HTTP_ROUTES = {
+    "scim_service_provider_config": ("scim/account/{accountId}/ServiceProviderConfig", {"GET"}),
+    "scim_resource_types": ("scim/account/{accountId}/ResourceTypes/{id?}", {"GET"}),
+    "scim_schemas": ("scim/account/{accountId}/Schemas/{id?}", {"GET"}),
+    "scim_unknown_path": ("scim/account/{accountId}/{*path}", None),
+}
+EXPECTED_OTHER_TRIGGERS: dict[str, str] = {}
+TRIGGER_ANNOTATIONS = {"httpTrigger": func.HttpRequest, "timerTrigger": func.TimerRequest,
+                       "queueTrigger": func.QueueMessage}
+
+
+@pytest.fixture(scope="module")
+def indexed() -> list[dict[str, Any]]:
+    """`get_functions()` is not idempotent (a second call raises), so the app is indexed once per module."""
+    import function_app
+
+    registers = [v for v in vars(function_app).values() if isinstance(v, func.FunctionRegister)]
+    assert len(registers) == 1, "exactly one FunctionApp, as the worker requires"
+    return [{"name": f.get_function_name(), "bindings": [json.loads(b) for b in f.get_raw_bindings()],
+             "function": f.get_user_function()} for f in registers[0].get_functions()]
+
+
+def _trigger(entry: dict[str, Any]) -> dict[str, Any]:
+    [trigger] = [b for b in entry["bindings"] if b["type"].endswith("Trigger")]
+    return trigger
+
+
+def test_function_names_are_unique_and_each_has_one_trigger(indexed: list[dict[str, Any]]) -> None:
+    names = [e["name"] for e in indexed]
+    assert len(names) == len(set(names))
+    for entry in indexed:
+        assert len([b for b in entry["bindings"] if b["type"].endswith("Trigger")]) == 1, entry["name"]
+
+
+def test_parameters_match_bindings_as_the_worker_checks(indexed: list[dict[str, Any]]) -> None:
+    for entry in indexed:
+        signature = inspect.signature(entry["function"])
+        declared = set(signature.parameters) - {"context"}
+        bound = {b["name"] for b in entry["bindings"] if b["name"] != "$return"}
+        assert declared == bound, entry["name"]
+        trigger = _trigger(entry)
+        annotation = signature.parameters[trigger["name"]].annotation
+        assert annotation in (TRIGGER_ANNOTATIONS[trigger["type"]], TRIGGER_ANNOTATIONS[trigger["type"]].__name__,
+                              f"func.{TRIGGER_ANNOTATIONS[trigger['type']].__name__}"), entry["name"]
+        if "context" in signature.parameters:
+            assert signature.parameters["context"].annotation in (func.Context, "func.Context")
+
+
+def test_http_routes_are_accepted_by_the_host(indexed: list[dict[str, Any]]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for entry in indexed:
+        trigger = _trigger(entry)
+        if trigger["type"] != "httpTrigger":
+            continue
+        route = trigger.get("route") or entry["name"]
+        assert not route.strip("/").lower().startswith("admin"), f"{route} conflicts with the host's built-in routes"
+        assert trigger["authLevel"] == "ANONYMOUS", "SCIM authenticates bearer tokens in the app"
+        for method in trigger.get("methods") or ["*"]:
+            key = (route.lower(), method.upper())
+            assert key not in seen, f"duplicate route and method {key}"
+            seen.add(key)
+
+
+def test_timer_schedules_are_valid_ncrontab(indexed: list[dict[str, Any]]) -> None:
+    settings = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    for entry in indexed:
+        trigger = _trigger(entry)
+        if trigger["type"] == "timerTrigger":
+            schedule = re.sub(r"%([^%]+)%", lambda m: settings[m.group(1)], trigger["schedule"])
+            assert len(schedule.split()) == 6, "six fields, seconds first"
+            assert croniter.is_valid(schedule, second_at_beginning=True), schedule
+
+
+def test_connections_and_setting_references_exist_in_the_sample_settings(indexed: list[dict[str, Any]]) -> None:
+    settings = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    for entry in indexed:
+        for binding in entry["bindings"]:
+            if "connection" in binding:
+                assert (binding["connection"] or "AzureWebJobsStorage") in settings
+            for value in binding.values():
+                for reference in re.findall(r"%([^%]+)%", str(value)):
+                    assert reference in settings, f"%{reference}% of {entry['name']} is not in the sample settings"
+
+
+def test_the_expected_functions_and_routes_are_registered(indexed: list[dict[str, Any]]) -> None:
+    http = {}
+    other = {}
+    for entry in indexed:
+        trigger = _trigger(entry)
+        if trigger["type"] == "httpTrigger":
+            methods = trigger.get("methods")
+            http[entry["name"]] = (trigger["route"], set(methods) if methods else None)
+        else:
+            other[entry["name"]] = trigger["type"]
+    assert http == EXPECTED_HTTP_ROUTES
+    assert other == EXPECTED_OTHER_TRIGGERS
