@@ -13,6 +13,7 @@ from shared.domain.auth import Authenticator
 from shared.storage.accounts_table import AccountStore
 from shared.storage.clients import table_service
 from shared.storage.tables import Tables
+from shared.storage.users_table import TableUserStore
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Services:
     tables: Tables
     accounts: AccountStore
     auth: Authenticator
+    users: TableUserStore
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -29,7 +31,7 @@ class Services:
         tables = Tables(table_service(settings), settings.table_prefix)
         accounts = AccountStore(tables)
         return cls(settings=settings, tables=tables, accounts=accounts,
-                   auth=Authenticator(accounts, settings.auth_cache_seconds))
+                   auth=Authenticator(accounts, settings.auth_cache_seconds), users=TableUserStore(tables))
 
 
 _services: Services | None = None

@@ -1,0 +1,89 @@
+"""Blueprint: /Users and /Users/{id} (RFC 7644 §3) for one account."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
+from shared.domain import users
+from shared.domain.listing import list_response, parse_list_query
+from shared.domain.ports import StoredUser
+from shared.domain.resource import attribute_list, project
+from shared.domain.schema import USER
+
+bp = func.Blueprint()
+
+USERS = "scim/account/{accountId}/Users"
+ANONYMOUS = func.AuthLevel.ANONYMOUS
+
+
+@bp.route(route=USERS, methods=["GET"], auth_level=ANONYMOUS)
+def scim_users_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Users.List", _list)
+
+
+@bp.route(route=USERS, methods=["POST"], auth_level=ANONYMOUS)
+def scim_users_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Users.Create", _create)
+
+
+@bp.route(route=USERS + "/{id}", methods=["GET"], auth_level=ANONYMOUS)
+def scim_user_get(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Users.Get", _get)
+
+
+@bp.route(route=USERS + "/{id}", methods=["PUT"], auth_level=ANONYMOUS)
+def scim_user_replace(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Users.Replace", _replace)
+
+
+@bp.route(route=USERS + "/{id}", methods=["PATCH"], auth_level=ANONYMOUS)
+def scim_user_patch(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Users.Patch", _patch)
+
+
+@bp.route(route=USERS + "/{id}", methods=["DELETE"], auth_level=ANONYMOUS)
+def scim_user_delete(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Users.Delete", _delete)
+
+
+def _list(req: ScimRequest) -> ScimResponse:
+    settings = req.services.settings
+    query = parse_list_query(req.query, USER, settings.page_size_default, settings.page_size_max)
+    page = users.list_users(req.services.users, req.account, query, req.tenant_url)
+    resources = [project(users.render_user(u, req.tenant_url), USER, query.attributes, query.excluded) for u in page.items]
+    return ScimResponse(200, list_response(page, resources))
+
+
+def _create(req: ScimRequest) -> ScimResponse:
+    user = users.create_user(req.services.users, req.account, req.json())
+    return _user_response(req, user, 201, location=True)
+
+
+def _get(req: ScimRequest) -> ScimResponse:
+    return _user_response(req, users.get_user(req.services.users, req.account, req.route["id"]), 200)
+
+
+def _replace(req: ScimRequest) -> ScimResponse:
+    user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
+    return _user_response(req, user, 200)
+
+
+def _patch(req: ScimRequest) -> ScimResponse:
+    user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
+    return _user_response(req, user, 200)
+
+
+def _delete(req: ScimRequest) -> ScimResponse:
+    users.delete_user(req.services.users, req.account, req.route["id"], req.headers.get("If-Match"))
+    return ScimResponse(204)
+
+
+def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bool = False) -> ScimResponse:
+    body = users.render_user(user, req.tenant_url)
+    headers = {"ETag": body["meta"]["version"]}
+    if location:
+        headers["Location"] = body["meta"]["location"]
+    projected = project(body, USER, attribute_list(req.query.get("attributes")),
+                        attribute_list(req.query.get("excludedAttributes")))
+    return ScimResponse(status, projected, headers)

@@ -1,0 +1,74 @@
+"""List and query parameters (RFC 7644 §3.4.2) and the ListResponse, shared by Users and Groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.domain.discovery import LIST_RESPONSE_SCHEMA
+from shared.domain.filters import Filter, parse_filter
+from shared.domain.resource import attribute_list
+from shared.domain.schema import ResourceSchema
+from shared.errors import InvalidValue
+
+
+class QueryParameters(Protocol):
+    def get(self, name: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filter: Filter | None
+    start_index: int
+    count: int
+    attributes: list[str]
+    excluded: list[str]
+
+
+def parse_list_query(params: QueryParameters, schema: ResourceSchema, default_count: int, max_count: int) -> ListQuery:
+    """startIndex is 1-based and values below 1 act as 1; count defaults to `default_count`, is capped at
+    `max_count`, and a negative count acts as 0 (RFC 7644 §3.4.2.4)."""
+    raw_filter = params.get("filter")
+    return ListQuery(
+        filter=parse_filter(raw_filter, schema) if raw_filter and raw_filter.strip() else None,
+        start_index=max(1, _integer(params.get("startIndex"), "startIndex", 1)),
+        count=min(max_count, max(0, _integer(params.get("count"), "count", default_count))),
+        attributes=attribute_list(params.get("attributes")),
+        excluded=attribute_list(params.get("excludedAttributes")),
+    )
+
+
+def _integer(raw: str | None, name: str, default: int) -> int:
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidValue(f"{name} must be an integer; got {raw!r}.") from None
+
+
+@dataclass
+class Page:
+    total: int
+    start_index: int
+    items: list[Any]
+
+
+def paginate(candidates: Iterable[Any], keep: Callable[[Any], bool], start_index: int, count: int) -> Page:
+    """Counts every candidate that passes `keep` and holds only the requested window: memory stays bounded by
+    `count` however many candidates stream past."""
+    total = 0
+    window: list[Any] = []
+    for candidate in candidates:
+        if not keep(candidate):
+            continue
+        total += 1
+        if start_index <= total < start_index + count:
+            window.append(candidate)
+    return Page(total, start_index, window)
+
+
+def list_response(page: Page, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"schemas": [LIST_RESPONSE_SCHEMA], "totalResults": page.total, "startIndex": page.start_index,
+            "itemsPerPage": len(resources), "Resources": resources}

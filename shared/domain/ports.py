@@ -1,0 +1,62 @@
+"""What the domain needs from storage. `shared/storage/*_table.py` implements it on Table Storage.
+
+Contract for every store method: the account id scopes every read and write (data of another account is never
+seen); results are copies the caller may change; `NotFound`, `Uniqueness` and `VersionConflict` are the only
+errors for the cases they name, and a storage outage surfaces as `ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class VersionConflict(Exception):
+    """The stored row changed since it was read (its ETag no longer matches): re-read and try again."""
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    id: str
+    display: str
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    id: str
+    attributes: dict[str, Any]
+    created: datetime
+    last_modified: datetime
+    version: int
+    etag: str
+    groups: list[GroupRef] = field(default_factory=list)
+
+    @property
+    def user_name(self) -> str:
+        return str(self.attributes["userName"])
+
+
+class UserStore(Protocol):
+    def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime) -> StoredUser:
+        """Creates the user and its index rows atomically; raises Uniqueness if the userName is taken."""
+
+    def get(self, account_id: str, user_id: str) -> StoredUser:
+        """The user with its groups; raises NotFound."""
+
+    def find_by_user_name(self, account_id: str, user_name: str) -> StoredUser | None:
+        """The user whose userName equals `user_name` case-insensitively."""
+
+    def find_by_external_id(self, account_id: str, external_id: str) -> list[StoredUser]:
+        """Users whose externalId equals `external_id` exactly (externalId is caseExact and not unique)."""
+
+    def scan(self, account_id: str) -> Iterator[StoredUser]:
+        """Every user of the account in a stable order (by id), streamed page by page."""
+
+    def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime) -> StoredUser:
+        """Replaces the attributes if the user is still at `current.etag` (else VersionConflict), moving index rows
+        in the same transaction; raises Uniqueness if a new userName is taken."""
+
+    def delete(self, account_id: str, current: StoredUser) -> None:
+        """Deletes the user, its index rows and memberships if still at `current.etag` (else VersionConflict)."""

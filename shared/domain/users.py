@@ -1,0 +1,182 @@
+"""User use cases: create, read, list/filter, replace, patch, delete, against a UserStore.
+
+Writes are optimistic: read, compute, write conditioned on the ETag read; on a conflict the whole step is redone
+with fresh data (unless the client pinned a version with If-Match, which then fails with 412). No in-process lock
+is involved, so several instances can serve one account.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.domain import discovery, resource
+from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
+from shared.domain.filters import AttrPath, indexed_equality, matches
+from shared.domain.listing import ListQuery, Page, paginate
+from shared.domain.patch import apply_patch, parse_operations
+from shared.domain.ports import StoredUser, UserStore, VersionConflict
+from shared.domain.schema import USER
+from shared.errors import InvalidValue, NotFound, PreconditionFailed, ServiceUnavailable
+
+log = logging.getLogger("scim.users")
+
+MAX_CONFLICT_RETRIES = 8
+EMAIL_IDENTITY = ("userName", "emails")
+"""What UPDATE_EMAILS_VIA_SCIM guards: Harness keys a user by its email, taken from userName (reference §4.7)."""
+
+
+def version_tag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def check_if_match(if_match: str | None, stored: StoredUser) -> None:
+    """RFC 7644 §3.14 / RFC 7232: `*` or any listed tag equal to the current version (weak comparison)."""
+    if not if_match:
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    current = version_tag(stored.version)
+    if "*" in tags or any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags):
+        return
+    raise PreconditionFailed(f"If-Match {if_match} does not match the current version {current}.")
+
+
+def _validated(attributes: dict[str, Any]) -> dict[str, Any]:
+    user_name = attributes.get("userName")
+    if not isinstance(user_name, str) or not user_name.strip():
+        raise InvalidValue("userName is required: send the user's unique sign-in name (for Entra, its userPrincipalName).")
+    return attributes
+
+
+def create_user(store: UserStore, account: Account, body: Any, now: datetime | None = None) -> StoredUser:
+    attributes = _validated(resource.normalize(body, USER))
+    return store.create(account.id, str(uuid.uuid4()), attributes, now or datetime.now(UTC))
+
+
+def get_user(store: UserStore, account: Account, user_id: str) -> StoredUser:
+    return store.get(account.id, user_id)
+
+
+def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url: str) -> Page:
+    """Entra's `userName eq`, `externalId eq` and `id eq` are answered by point reads; any other filter streams the
+    account's users and keeps only the requested page."""
+    def keep(user: StoredUser) -> bool:
+        return query.filter is None or matches(query.filter, render_user(user, tenant_url))
+
+    indexed = indexed_equality(query.filter) if query.filter else None
+    candidates: Any
+    if indexed is not None and indexed[0] == "userName":
+        candidates = [u for u in [store.find_by_user_name(account.id, indexed[1])] if u is not None]
+    elif indexed is not None and indexed[0] == "externalId":
+        candidates = store.find_by_external_id(account.id, indexed[1])
+    elif indexed is not None and indexed[0] == "id":
+        candidates = _by_id(store, account, indexed[1])
+    else:
+        candidates = store.scan(account.id)
+    return paginate(candidates, keep, query.start_index, query.count)
+
+
+def _by_id(store: UserStore, account: Account, user_id: str) -> list[StoredUser]:
+    try:
+        return [store.get(account.id, user_id)]
+    except NotFound:
+        return []
+
+
+def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None) -> StoredUser:
+    """PUT: the body replaces every writable attribute; id and server-owned attributes are kept."""
+    replacement = _validated(resource.normalize(body, USER))
+
+    def compute(current: StoredUser) -> dict[str, Any]:
+        attributes = dict(replacement)
+        if not account.has(UPDATE_EMAILS_VIA_SCIM):
+            for name in EMAIL_IDENTITY:
+                _keep_stored(attributes, current.attributes, name, current.id)
+        return attributes
+
+    return _write(store, account, user_id, if_match, compute)
+
+
+def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None) -> StoredUser:
+    operations = parse_operations(body)
+    protected = _email_guard(account)
+
+    def compute(current: StoredUser) -> dict[str, Any]:
+        patched = apply_patch(current.attributes, operations, USER, protected)
+        if patched.skipped:
+            log.info("user %s: PATCH skipped %s (UPDATE_EMAILS_VIA_SCIM off or attribute not kept)",
+                     current.id, ", ".join(patched.skipped))
+        return _validated(patched.attributes)
+
+    return _write(store, account, user_id, if_match, compute)
+
+
+def delete_user(store: UserStore, account: Account, user_id: str, if_match: str | None = None) -> None:
+    for _ in range(MAX_CONFLICT_RETRIES):
+        current = store.get(account.id, user_id)
+        check_if_match(if_match, current)
+        try:
+            store.delete(account.id, current)
+            return
+        except VersionConflict:
+            if if_match:
+                raise PreconditionFailed("The user changed while it was being deleted; read it again.") from None
+    raise ServiceUnavailable("The user is being changed by other requests; retry.", retry_after_seconds=1)
+
+
+def _write(store: UserStore, account: Account, user_id: str, if_match: str | None,
+           compute: Callable[[StoredUser], dict[str, Any]]) -> StoredUser:
+    """Read, compute new attributes, write if changed, conditioned on the ETag read; redo on conflict."""
+    for _ in range(MAX_CONFLICT_RETRIES):
+        current = store.get(account.id, user_id)
+        check_if_match(if_match, current)
+        attributes = compute(current)
+        if attributes == current.attributes:
+            return current  # nothing changed: meta.version and lastModified stay as they are
+        try:
+            return store.update(account.id, current, attributes, datetime.now(UTC))
+        except VersionConflict:
+            if if_match:
+                raise PreconditionFailed("The user changed since the version given in If-Match; read it again.") from None
+    raise ServiceUnavailable("The user is being changed by other requests; retry.", retry_after_seconds=1)
+
+
+def _email_guard(account: Account) -> Callable[[AttrPath], bool]:
+    if account.has(UPDATE_EMAILS_VIA_SCIM):
+        return lambda path: False
+    return lambda path: path.extension is None and path.attribute.name in EMAIL_IDENTITY
+
+
+def _keep_stored(attributes: dict[str, Any], stored: dict[str, Any], name: str, user_id: str) -> None:
+    if attributes.get(name) != stored.get(name):
+        log.info("user %s: PUT leaves %s unchanged (UPDATE_EMAILS_VIA_SCIM off)", user_id, name)
+    if name in stored:
+        attributes[name] = stored[name]
+    else:
+        attributes.pop(name, None)
+
+
+def render_user(user: StoredUser, tenant_url: str) -> dict[str, Any]:
+    """The full representation (RFC 7643 §4.1 + enterprise extension), with read-only groups and meta."""
+    schemas = [discovery.USER_SCHEMA]
+    if discovery.ENTERPRISE_USER_SCHEMA in user.attributes:
+        schemas.append(discovery.ENTERPRISE_USER_SCHEMA)
+    location = f"{tenant_url}/Users/{user.id}"
+    body: dict[str, Any] = {"schemas": schemas, "id": user.id, **user.attributes}
+    manager = body.get(discovery.ENTERPRISE_USER_SCHEMA, {}).get("manager")
+    if manager and "$ref" not in manager:
+        body[discovery.ENTERPRISE_USER_SCHEMA] = {
+            **body[discovery.ENTERPRISE_USER_SCHEMA], "manager": {**manager, "$ref": f"{tenant_url}/Users/{manager['value']}"}}
+    if user.groups:  # RFC 7643 §2.5: an empty multi-valued attribute is omitted
+        body["groups"] = [{"value": g.id, "$ref": f"{tenant_url}/Groups/{g.id}", "display": g.display, "type": "direct"}
+                          for g in user.groups]
+    body["meta"] = {"resourceType": "User", "created": _iso(user.created), "lastModified": _iso(user.last_modified),
+                    "location": location, "version": version_tag(user.version)}
+    return body
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

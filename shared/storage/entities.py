@@ -1,0 +1,30 @@
+"""JSON documents inside Table entities. A string property holds at most 64 KiB (32K UTF-16 characters), so a
+document is split over `Data0`, `Data1`, ... (an entity holds at most 1 MiB; Azurite does not enforce these limits,
+so they are enforced here)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.errors import PayloadTooLarge
+
+CHUNK_CHARS = 30_000
+MAX_CHUNKS = 30  # 900K characters: well inside the 1 MiB entity limit with the other properties
+
+
+def pack(document: Any) -> dict[str, str]:
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    chunks = [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+    if len(chunks) > MAX_CHUNKS:
+        raise PayloadTooLarge(f"The resource is too large to store ({len(text)} characters).")
+    return {f"Data{i}": chunk for i, chunk in enumerate(chunks)}
+
+
+def unpack(entity: dict[str, Any]) -> Any:
+    parts = []
+    index = 0
+    while f"Data{index}" in entity:
+        parts.append(entity[f"Data{index}"])
+        index += 1
+    return json.loads("".join(parts)) if parts else {}

@@ -1,0 +1,83 @@
+"""Storage errors turned into domain errors where they occur, and entity group transactions.
+
+A storage outage (connection refused, timeouts, 5xx after the SDK's own retries) becomes `ServiceUnavailable`
+(503 + Retry-After): Entra retries, and since every write is one transaction nothing was half-applied.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from shared.errors import ServiceUnavailable
+
+log = logging.getLogger("scim.storage")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_TRANSACTION_OPERATIONS = 100
+
+
+class TransactionFailed(Exception):
+    """One operation of a transaction was refused (nothing of it was applied)."""
+
+    def __init__(self, error_code: str, index: int | None) -> None:
+        super().__init__(f"{error_code} at operation {index}")
+        self.error_code = error_code
+        self.index = index
+
+
+def storage_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Maps an unavailable storage service to ServiceUnavailable for the decorated store method."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+        try:
+            return function(*args, **kwargs)
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            log.warning("storage unreachable in %s: %s", function.__qualname__, exc)
+            raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
+        except HttpResponseError as exc:
+            if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
+                log.warning("storage error %s in %s: %s", exc.status_code, function.__qualname__, exc.message)
+                raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
+            raise
+
+    return wrapper
+
+
+def submit(table: Any, operations: list[tuple[Any, ...]]) -> None:
+    """Submits one entity group transaction (same partition, at most 100 operations); TransactionFailed names the
+    refused operation."""
+    from azure.data.tables import TableTransactionError
+
+    if len(operations) > MAX_TRANSACTION_OPERATIONS:
+        raise ValueError(f"a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations, got {len(operations)}")
+    if not operations:
+        return
+    try:
+        table.submit_transaction(operations)
+    except TableTransactionError as exc:
+        if exc.status_code is not None and exc.status_code >= 500:
+            raise
+        raise TransactionFailed(str(getattr(exc, "error_code", "")), getattr(exc, "index", None)) from None
+
+
+def submit_tolerating_missing_deletes(table: Any, operations: list[tuple[Any, ...]]) -> None:
+    """Like `submit`, but a delete of a row that is already gone (after operation 0, the row the caller guards
+    with an ETag) is dropped and the rest retried: deleting what is absent is the desired end state."""
+    remaining = list(operations)
+    while True:
+        try:
+            submit(table, remaining)
+            return
+        except TransactionFailed as failed:
+            index = failed.index
+            if failed.error_code != "ResourceNotFound" or not index or remaining[index][0] != "delete":
+                raise
+            remaining.pop(index)

@@ -1,0 +1,191 @@
+"""Users in Table Storage (table `<prefix>resources`, PartitionKey = account id).
+
+RowKeys of one user:
+    u:<id>                    the user: attributes as JSON (Data0..), Created, LastModified, Version
+    u:<id>:g:<group id>       one row per group the user belongs to (the reverse of g:<group id>:m:<id>)
+    un:<userName, lower>      uniqueness index: UserId
+    ux:<externalId>:<id>      externalId index (externalId is not unique)
+The user row and its group rows are adjacent, so reading a user with its groups is one range query. Index rows
+share the partition, so a create or an update writes the user and its index rows in one atomic transaction: the
+`un:` row is created (never upserted), which makes userName uniqueness atomic across instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from shared.domain.ports import GroupRef, StoredUser, VersionConflict
+from shared.errors import NotFound, Uniqueness
+from shared.storage.entities import pack, unpack
+from shared.storage.keys import key_part, upper_bound
+from shared.storage.tables import RESOURCES, Tables
+from shared.storage.transactions import TransactionFailed, storage_errors, submit, submit_tolerating_missing_deletes
+
+USER = "u:"
+USER_NAME_INDEX = "un:"
+EXTERNAL_ID_INDEX = "ux:"
+GROUP_OF_USER = ":g:"
+
+
+def user_key(user_id: str) -> str:
+    return USER + user_id
+
+
+def user_name_key(user_name: str) -> str:
+    return USER_NAME_INDEX + key_part(user_name.lower())
+
+
+def external_id_prefix(external_id: str) -> str:
+    return f"{EXTERNAL_ID_INDEX}{key_part(external_id)}:"
+
+
+def _user_entity(account_id: str, user_id: str, attributes: dict[str, Any], created: datetime, modified: datetime,
+                 version: int) -> dict[str, Any]:
+    return {"PartitionKey": account_id, "RowKey": user_key(user_id), "Kind": "user", "Created": created,
+            "LastModified": modified, "Version": version, **pack(attributes)}
+
+
+def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [{"PartitionKey": account_id, "RowKey": user_name_key(attributes["userName"]), "UserId": user_id}]
+    if isinstance(attributes.get("externalId"), str):
+        rows.append({"PartitionKey": account_id, "RowKey": external_id_prefix(attributes["externalId"]) + user_id,
+                     "UserId": user_id})
+    return rows
+
+
+class TableUserStore:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    @property
+    def _table(self) -> Any:
+        return self._tables.get(RESOURCES)
+
+    @storage_errors
+    def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime) -> StoredUser:
+        entity = _user_entity(account_id, user_id, attributes, now, now, 1)
+        operations: list[tuple[Any, ...]] = [("create", entity)]
+        operations += [("create", row) for row in _index_rows(account_id, user_id, attributes)]
+        try:
+            submit(self._table, operations)
+        except TransactionFailed as failed:
+            if failed.error_code == "EntityAlreadyExists" and failed.index == 1:
+                raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
+            raise
+        return self._read(account_id, user_id)
+
+    @storage_errors
+    def get(self, account_id: str, user_id: str) -> StoredUser:
+        return self._read(account_id, user_id)
+
+    def _read(self, account_id: str, user_id: str) -> StoredUser:
+        if not user_id or any(c in user_id for c in "/\\#?'%:") or len(user_id) > 200:
+            raise NotFound(f"No user with id {user_id!r}.")
+        prefix = user_key(user_id)
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": account_id, "lo": prefix, "hi": prefix + ";"})
+        users = list(_assemble(rows))
+        if not users:
+            raise NotFound(f"No user with id {user_id!r}.")
+        return users[0]
+
+    @storage_errors
+    def find_by_user_name(self, account_id: str, user_name: str) -> StoredUser | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            index = self._table.get_entity(account_id, user_name_key(user_name))
+        except ResourceNotFoundError:
+            return None
+        try:
+            user = self._read(account_id, index["UserId"])
+        except NotFound:
+            return None  # an index row left by an interrupted delete: reconcile removes it
+        return user if user.user_name.lower() == user_name.lower() else None
+
+    @storage_errors
+    def find_by_external_id(self, account_id: str, external_id: str) -> list[StoredUser]:
+        prefix = external_id_prefix(external_id)
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, select=["UserId"])
+        found = []
+        for row in rows:
+            try:
+                user = self._read(account_id, row["UserId"])
+            except NotFound:
+                continue
+            if user.attributes.get("externalId") == external_id:
+                found.append(user)
+        return found
+
+    @storage_errors
+    def scan(self, account_id: str) -> Iterator[StoredUser]:
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": account_id, "lo": USER, "hi": upper_bound(USER)}, results_per_page=1000)
+        yield from _assemble(rows)
+
+    @storage_errors
+    def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime) -> StoredUser:
+        from azure.core import MatchConditions
+
+        entity = _user_entity(account_id, current.id, attributes, current.created, now, current.version + 1)
+        operations: list[tuple[Any, ...]] = [
+            ("update", entity, {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
+        old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes)}
+        new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes)}
+        operations += [("delete", old_rows[key]) for key in old_rows.keys() - new_rows.keys()]
+        created = [key for key in new_rows.keys() - old_rows.keys()]
+        operations += [("create", new_rows[key]) for key in created]
+        try:
+            submit_tolerating_missing_deletes(self._table, operations)
+        except TransactionFailed as failed:
+            if failed.index == 0 and failed.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
+                raise VersionConflict(current.id) from None
+            if failed.error_code == "EntityAlreadyExists":
+                raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
+            raise
+        return self._read(account_id, current.id)
+
+    @storage_errors
+    def delete(self, account_id: str, current: StoredUser) -> None:
+        from azure.core import MatchConditions
+
+        operations: list[tuple[Any, ...]] = [
+            ("delete", {"PartitionKey": account_id, "RowKey": user_key(current.id)},
+             {"etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
+        operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes)]
+        try:
+            submit_tolerating_missing_deletes(self._table, operations)
+        except TransactionFailed as failed:
+            if failed.index == 0:
+                raise VersionConflict(current.id) from None
+            raise
+
+
+def _assemble(rows: Any) -> Iterator[StoredUser]:
+    """User rows followed by their `u:<id>:g:<group>` rows (RowKey order) -> StoredUser with groups."""
+    pending: dict[str, Any] | None = None
+    groups: list[GroupRef] = []
+    for row in rows:
+        key: str = row["RowKey"]
+        if GROUP_OF_USER in key:
+            if pending is not None and key.startswith(pending["RowKey"] + GROUP_OF_USER):
+                groups.append(GroupRef(key.split(GROUP_OF_USER, 1)[1], row.get("Display", "")))
+            continue
+        if pending is not None:
+            yield _stored(pending, groups)
+        pending, groups = row, []
+    if pending is not None:
+        yield _stored(pending, groups)
+
+
+def _stored(entity: Any, groups: list[GroupRef]) -> StoredUser:
+    return StoredUser(
+        id=entity["RowKey"][len(USER):], attributes=unpack(entity), created=entity["Created"],
+        last_modified=entity["LastModified"], version=int(entity["Version"]), etag=entity.metadata["etag"],
+        groups=sorted(groups, key=lambda g: g.id))
