@@ -54,3 +54,14 @@ def scim(scim_host: DevHost, accounts: AccountStore) -> Iterator[ScimClient]:
     account = new_account(accounts)
     with requests.Session() as session:
         yield ScimClient(scim_host.base_url, account.id, new_token(accounts, account.id), session)
+
+
+@pytest.fixture(scope="session")
+def scim_host_b(azurite: Azurite, scim_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
+    """A second, independent host process on the same storage: two function instances of one app."""
+    state = tmp_path_factory.mktemp("scim-host-b")
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": scim_prefix,
+           "AUTH_CACHE_SECONDS": "1", "DEVHOST_STATE_DIR": str(state)}
+    host = DevHost(ROOT, env, state / "devhost.log")
+    yield host
+    host.stop()

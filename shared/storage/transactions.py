@@ -51,31 +51,30 @@ def storage_errors(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def submit(table: Any, operations: list[tuple[Any, ...]]) -> None:
-    """Submits one entity group transaction (same partition, at most 100 operations); TransactionFailed names the
-    refused operation."""
+def submit(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Submits one entity group transaction (same partition, at most 100 operations) and returns each operation's
+    response metadata (its new `etag`); TransactionFailed names the refused operation."""
     from azure.data.tables import TableTransactionError
 
     if len(operations) > MAX_TRANSACTION_OPERATIONS:
         raise ValueError(f"a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations, got {len(operations)}")
     if not operations:
-        return
+        return []
     try:
-        table.submit_transaction(operations)
+        return list(table.submit_transaction(operations))
     except TableTransactionError as exc:
         if exc.status_code is not None and exc.status_code >= 500:
             raise
         raise TransactionFailed(str(getattr(exc, "error_code", "")), getattr(exc, "index", None)) from None
 
 
-def submit_tolerating_missing_deletes(table: Any, operations: list[tuple[Any, ...]]) -> None:
+def submit_tolerating_missing_deletes(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Like `submit`, but a delete of a row that is already gone (after operation 0, the row the caller guards
     with an ETag) is dropped and the rest retried: deleting what is absent is the desired end state."""
     remaining = list(operations)
     while True:
         try:
-            submit(table, remaining)
-            return
+            return submit(table, remaining)
         except TransactionFailed as failed:
             index = failed.index
             if failed.error_code != "ResourceNotFound" or not index or remaining[index][0] != "delete":

@@ -69,12 +69,12 @@ class TableUserStore:
         operations: list[tuple[Any, ...]] = [("create", entity)]
         operations += [("create", row) for row in _index_rows(account_id, user_id, attributes)]
         try:
-            submit(self._table, operations)
+            results = submit(self._table, operations)
         except TransactionFailed as failed:
             if failed.error_code == "EntityAlreadyExists" and failed.index == 1:
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
             raise
-        return self._read(account_id, user_id)
+        return StoredUser(user_id, attributes, now, now, 1, results[0]["etag"])
 
     @storage_errors
     def get(self, account_id: str, user_id: str) -> StoredUser:
@@ -142,14 +142,15 @@ class TableUserStore:
         created = [key for key in new_rows.keys() - old_rows.keys()]
         operations += [("create", new_rows[key]) for key in created]
         try:
-            submit_tolerating_missing_deletes(self._table, operations)
+            results = submit_tolerating_missing_deletes(self._table, operations)
         except TransactionFailed as failed:
             if failed.index == 0 and failed.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
                 raise VersionConflict(current.id) from None
             if failed.error_code == "EntityAlreadyExists":
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
             raise
-        return self._read(account_id, current.id)
+        return StoredUser(current.id, attributes, current.created, now, current.version + 1, results[0]["etag"],
+                          current.groups)
 
     @storage_errors
     def delete(self, account_id: str, current: StoredUser) -> None:
