@@ -6,7 +6,7 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import discovery
-from shared.errors import NotFound
+from shared.errors import MethodNotAllowed, NotFound
 
 bp = func.Blueprint()
 
@@ -59,6 +59,14 @@ def _schemas(req: ScimRequest) -> ScimResponse:
     return ScimResponse(200, discovery.list_response([s for s in schemas if s]))
 
 
+ENDPOINT_METHODS = {"serviceproviderconfig": "GET", "resourcetypes": "GET", "schemas": "GET",
+                    "users": "GET, POST, PUT, PATCH, DELETE", "groups": "GET, POST, PUT, PATCH, DELETE"}
+
+
 def _unknown(req: ScimRequest) -> ScimResponse:
+    endpoint = req.route.get("path", "").strip("/").split("/")[0].lower()
+    if endpoint in ENDPOINT_METHODS:  # a known endpoint, asked with a method it does not serve
+        raise MethodNotAllowed(f"{req.method} is not supported here; use {ENDPOINT_METHODS[endpoint]}.",
+                               headers={"Allow": ENDPOINT_METHODS[endpoint]})
     raise NotFound(f"No SCIM endpoint at /{req.route.get('path', '')}; "
                    "this server has /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas.")

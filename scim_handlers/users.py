@@ -6,7 +6,7 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import users
-from shared.domain.listing import list_response, parse_list_query
+from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.ports import StoredUser
 from shared.domain.resource import attribute_list, project
 from shared.domain.schema import USER
@@ -25,6 +25,11 @@ def scim_users_list(req: func.HttpRequest, context: func.Context) -> func.HttpRe
 @bp.route(route=USERS, methods=["POST"], auth_level=ANONYMOUS)
 def scim_users_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return run_scim(req, context, "Users.Create", _create)
+
+
+@bp.route(route=USERS + "/.search", methods=["POST"], auth_level=ANONYMOUS)
+def scim_users_search(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Users.Search", _search)
 
 
 @bp.route(route=USERS + "/{id}", methods=["GET"], auth_level=ANONYMOUS)
@@ -47,12 +52,16 @@ def scim_user_delete(req: func.HttpRequest, context: func.Context) -> func.HttpR
     return run_scim(req, context, "Users.Delete", _delete)
 
 
-def _list(req: ScimRequest) -> ScimResponse:
+def _list(req: ScimRequest, params: QueryParameters | None = None) -> ScimResponse:
     settings = req.services.settings
-    query = parse_list_query(req.query, USER, settings.page_size_default, settings.page_size_max)
+    query = parse_list_query(params or req.query, USER, settings.page_size_default, settings.page_size_max)
     page = users.list_users(req.services.users, req.account, query, req.tenant_url)
     resources = [project(users.render_user(u, req.tenant_url), USER, query.attributes, query.excluded) for u in page.items]
     return ScimResponse(200, list_response(page, resources))
+
+
+def _search(req: ScimRequest) -> ScimResponse:
+    return _list(req, SearchRequestParameters(req.json()))
 
 
 def _create(req: ScimRequest) -> ScimResponse:

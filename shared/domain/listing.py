@@ -17,6 +17,26 @@ class QueryParameters(Protocol):
     def get(self, name: str) -> str | None: ...
 
 
+SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+class SearchRequestParameters:
+    """A POST `.search` body (RFC 7644 §3.4.3) read like query parameters, names case-insensitive."""
+
+    def __init__(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise InvalidValue("A search request must be a JSON object.")
+        self._fields = {k.lower(): v for k, v in body.items()}
+
+    def get(self, name: str) -> str | None:
+        value = self._fields.get(name.lower())
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+
 @dataclass(frozen=True)
 class ListQuery:
     filter: Filter | None

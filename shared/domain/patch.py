@@ -67,6 +67,10 @@ def apply_patch(attributes: dict[str, Any], operations: list[Operation], schema:
     result = copy.deepcopy(attributes)
     skipped: list[str] = []
     for operation in operations:
+        extension = schema.extension_urn(operation.path or "")
+        if extension is not None and operation.op == "remove":
+            result.pop(extension, None)  # the whole extension (RFC 7644 §3.5.2.2 with path = schema URN)
+            continue
         for path_text, value in _expand(operation, schema):
             try:
                 path = parse_path(path_text, schema)
@@ -83,6 +87,11 @@ def apply_patch(attributes: dict[str, Any], operations: list[Operation], schema:
 def _expand(operation: Operation, schema: ResourceSchema) -> list[tuple[str, Any]]:
     """One (path, value) per target. A no-path add/replace spreads its object's keys, which may be dotted
     (`name.givenName`), URN-qualified, or an extension URN holding an object (reference §1.4)."""
+    extension = schema.extension_urn(operation.path or "")
+    if extension is not None:  # path is an extension's URN: its value is an object of extension attributes
+        if not isinstance(operation.value, dict):
+            raise InvalidValue(f"{operation.op} on {extension} needs an object of its attributes.")
+        return [(f"{extension}:{key}", value) for key, value in operation.value.items() if key.lower() != "schemas"]
     if operation.path:
         return [(operation.path, operation.value)]
     if operation.op == "remove":

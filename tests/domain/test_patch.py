@@ -155,3 +155,10 @@ def test_the_input_is_never_mutated() -> None:
     start = user()
     patch(start, {"op": "replace", "path": 'emails[type eq "work"].value', "value": "z@x"})
     assert start == user()
+
+
+def test_path_naming_the_extension_urn_adds_and_removes_the_extension() -> None:
+    added = patch(user(), {"op": "add", "path": ENTERPRISE, "value": {"department": "Eng", "manager": "m-1"}})
+    assert added.attributes[ENTERPRISE] == {"department": "Eng", "manager": {"value": "m-1"}}
+    removed = patch(added.attributes, {"op": "remove", "path": ENTERPRISE})
+    assert ENTERPRISE not in removed.attributes

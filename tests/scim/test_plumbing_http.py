@@ -113,3 +113,10 @@ def test_body_over_the_limit_gets_413(scim: ScimClient) -> None:
 def test_errors_are_never_plain_text_even_without_auth(scim_host: DevHost) -> None:
     response = requests.get(f"{scim_host.base_url}/api/scim/account/x/Users", timeout=10)
     assert_scim_error(response, 401)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_wrong_method_on_a_known_endpoint_is_405(scim: ScimClient, method: str) -> None:
+    response = scim.request(method, "/ServiceProviderConfig", json={})
+    assert_scim_error(response, 405)
+    assert response.headers["Allow"] == "GET"

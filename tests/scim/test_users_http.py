@@ -355,3 +355,13 @@ def test_trailing_slash_is_accepted(scim: ScimClient) -> None:
     user = create(scim)
     assert scim.get(f"/Users/{user['id']}/").status_code == 200
     assert scim.get("/Users/?filter=DisplayName+eq+%22nobody%22").json()["totalResults"] == 0
+
+
+def test_search_by_post(scim: ScimClient) -> None:
+    user = create(scim, "searched@contoso.com")
+    response = scim.post("/Users/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                                            "filter": 'userName eq "searched@contoso.com"', "attributes": ["userName"],
+                                            "startIndex": 1, "count": 10})
+    assert response.status_code == 200
+    assert [(r["id"], set(r)) for r in response.json()["Resources"]] == [
+        (user["id"], {"schemas", "id", "meta", "userName"})]
