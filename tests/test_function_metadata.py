@@ -19,6 +19,13 @@ EXPECTED_HTTP_ROUTES = {
     "scim_resource_types": ("scim/account/{accountId}/ResourceTypes/{id?}", {"GET"}),
     "scim_schemas": ("scim/account/{accountId}/Schemas/{id?}", {"GET"}),
     "scim_unknown_path": ("scim/account/{accountId}/{*path}", None),
+    "scim_users_list": ("scim/account/{accountId}/Users", {"GET"}),
+    "scim_users_create": ("scim/account/{accountId}/Users", {"POST"}),
+    "scim_users_search": ("scim/account/{accountId}/Users/.search", {"POST"}),
+    "scim_user_get": ("scim/account/{accountId}/Users/{id}", {"GET"}),
+    "scim_user_replace": ("scim/account/{accountId}/Users/{id}", {"PUT"}),
+    "scim_user_patch": ("scim/account/{accountId}/Users/{id}", {"PATCH"}),
+    "scim_user_delete": ("scim/account/{accountId}/Users/{id}", {"DELETE"}),
 }
 EXPECTED_OTHER_TRIGGERS: dict[str, str] = {}
 TRIGGER_ANNOTATIONS = {"httpTrigger": func.HttpRequest, "timerTrigger": func.TimerRequest,
