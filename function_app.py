@@ -6,8 +6,12 @@ The host imports this module to index the functions, so importing it must connec
 import azure.functions as func
 
 from scim_handlers.discovery import bp as discovery_bp
+from scim_handlers.groups import bp as groups_bp
+from scim_handlers.search import bp as search_bp
 from scim_handlers.users import bp as users_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(discovery_bp)
 app.register_functions(users_bp)
+app.register_functions(groups_bp)
+app.register_functions(search_bp)

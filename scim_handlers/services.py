@@ -12,6 +12,7 @@ from shared.config import Settings, get_settings
 from shared.domain.auth import Authenticator
 from shared.storage.accounts_table import AccountStore
 from shared.storage.clients import table_service
+from shared.storage.groups_table import TableGroupStore
 from shared.storage.tables import Tables
 from shared.storage.users_table import TableUserStore
 
@@ -23,6 +24,7 @@ class Services:
     accounts: AccountStore
     auth: Authenticator
     users: TableUserStore
+    groups: TableGroupStore
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -31,7 +33,8 @@ class Services:
         tables = Tables(table_service(settings), settings.table_prefix)
         accounts = AccountStore(tables)
         return cls(settings=settings, tables=tables, accounts=accounts,
-                   auth=Authenticator(accounts, settings.auth_cache_seconds), users=TableUserStore(tables))
+                   auth=Authenticator(accounts, settings.auth_cache_seconds),
+                   users=TableUserStore(tables), groups=TableGroupStore(tables))
 
 
 _services: Services | None = None

@@ -26,6 +26,14 @@ EXPECTED_HTTP_ROUTES = {
     "scim_user_replace": ("scim/account/{accountId}/Users/{id}", {"PUT"}),
     "scim_user_patch": ("scim/account/{accountId}/Users/{id}", {"PATCH"}),
     "scim_user_delete": ("scim/account/{accountId}/Users/{id}", {"DELETE"}),
+    "scim_groups_list": ("scim/account/{accountId}/Groups", {"GET"}),
+    "scim_groups_create": ("scim/account/{accountId}/Groups", {"POST"}),
+    "scim_groups_search": ("scim/account/{accountId}/Groups/.search", {"POST"}),
+    "scim_group_get": ("scim/account/{accountId}/Groups/{id}", {"GET"}),
+    "scim_group_replace": ("scim/account/{accountId}/Groups/{id}", {"PUT"}),
+    "scim_group_patch": ("scim/account/{accountId}/Groups/{id}", {"PATCH"}),
+    "scim_group_delete": ("scim/account/{accountId}/Groups/{id}", {"DELETE"}),
+    "scim_root_search": ("scim/account/{accountId}/.search", {"POST"}),
 }
 EXPECTED_OTHER_TRIGGERS: dict[str, str] = {}
 TRIGGER_ANNOTATIONS = {"httpTrigger": func.HttpRequest, "timerTrigger": func.TimerRequest,

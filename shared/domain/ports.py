@@ -38,6 +38,55 @@ class StoredUser:
         return str(self.attributes["userName"])
 
 
+@dataclass(frozen=True)
+class MembershipChange:
+    """The net effect of a request on a group's members."""
+
+    adds: dict[str, str | None]
+    """user id -> display as sent (or None)"""
+    removes: set[str]
+    replace_all: bool = False
+    """Remove every current member not in `adds` (PUT, replace members, remove all)."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.adds and not self.removes and not self.replace_all
+
+
+@dataclass(frozen=True)
+class MembershipResult:
+    ignored: list[str]
+    """Member ids that are not users of this account: ignored, as Entra expects."""
+    work_id: str | None
+    """Set when the change was too large for one transaction and was recorded as pending work first."""
+
+
+MANAGED_BY_SCIM = "scim"
+MANAGED_BY_NATIVE = "native"
+
+
+@dataclass(frozen=True)
+class StoredGroup:
+    id: str
+    attributes: dict[str, Any]
+    created: datetime
+    last_modified: datetime
+    etag: str
+    managed_by: str
+    """`scim` (provisioned by Entra: locked in the application) or `native` (created in the application)."""
+
+    @property
+    def display_name(self) -> str:
+        return str(self.attributes["displayName"])
+
+    @property
+    def version(self) -> str:
+        """meta.version: derived from the row's ETag, so it changes with every write, members included."""
+        import hashlib
+
+        return f'W/"{hashlib.sha256(self.etag.encode()).hexdigest()[:16]}"'
+
+
 class UserStore(Protocol):
     def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime) -> StoredUser:
         """Creates the user and its index rows atomically; raises Uniqueness if the userName is taken."""
@@ -58,5 +107,5 @@ class UserStore(Protocol):
         """Replaces the attributes if the user is still at `current.etag` (else VersionConflict), moving index rows
         in the same transaction; raises Uniqueness if a new userName is taken."""
 
-    def delete(self, account_id: str, current: StoredUser) -> None:
+    def delete(self, account_id: str, current: StoredUser, now: datetime) -> None:
         """Deletes the user, its index rows and memberships if still at `current.etag` (else VersionConflict)."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain import discovery, resource
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
-from shared.domain.filters import AttrPath, indexed_equality, matches
+from shared.domain.filters import AttrPath, Filter, indexed_equality, matches
 from shared.domain.listing import ListQuery, Page, paginate
 from shared.domain.patch import apply_patch, parse_operations
 from shared.domain.ports import StoredUser, UserStore, VersionConflict
@@ -61,13 +61,14 @@ def get_user(store: UserStore, account: Account, user_id: str) -> StoredUser:
 
 
 def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url: str) -> Page:
-    """Entra's `userName eq`, `externalId eq` and `id eq` are answered by point reads; any other filter streams the
-    account's users and keeps only the requested page."""
-    def keep(user: StoredUser) -> bool:
-        return query.filter is None or matches(query.filter, render_user(user, tenant_url))
+    return paginate(matching_users(store, account, query.filter, tenant_url), lambda _: True, query.start_index, query.count)
 
-    indexed = indexed_equality(query.filter) if query.filter else None
-    candidates: Any
+
+def matching_users(store: UserStore, account: Account, query_filter: Filter | None, tenant_url: str) -> Iterator[StoredUser]:
+    """Entra's `userName eq`, `externalId eq` and `id eq` are answered by point reads; any other filter streams the
+    account's users (the caller keeps only the requested page)."""
+    indexed = indexed_equality(query_filter) if query_filter else None
+    candidates: Iterable[StoredUser]
     if indexed is not None and indexed[0] == "userName":
         candidates = [u for u in [store.find_by_user_name(account.id, indexed[1])] if u is not None]
     elif indexed is not None and indexed[0] == "externalId":
@@ -76,7 +77,9 @@ def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url:
         candidates = _by_id(store, account, indexed[1])
     else:
         candidates = store.scan(account.id)
-    return paginate(candidates, keep, query.start_index, query.count)
+    for user in candidates:
+        if query_filter is None or matches(query_filter, render_user(user, tenant_url)):
+            yield user
 
 
 def _by_id(store: UserStore, account: Account, user_id: str) -> list[StoredUser]:
@@ -119,7 +122,7 @@ def delete_user(store: UserStore, account: Account, user_id: str, if_match: str 
         current = store.get(account.id, user_id)
         check_if_match(if_match, current)
         try:
-            store.delete(account.id, current)
+            store.delete(account.id, current, datetime.now(UTC))
             return
         except VersionConflict:
             if if_match:

@@ -68,15 +68,17 @@ def submit(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]
         raise TransactionFailed(str(getattr(exc, "error_code", "")), getattr(exc, "index", None)) from None
 
 
-def submit_tolerating_missing_deletes(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Like `submit`, but a delete of a row that is already gone (after operation 0, the row the caller guards
-    with an ETag) is dropped and the rest retried: deleting what is absent is the desired end state."""
+def submit_tolerating_missing(table: Any, operations: list[tuple[Any, ...]], guarded: int = 1) -> list[dict[str, Any]]:
+    """Like `submit`, but a delete or update of a row that is already gone is dropped and the rest retried (the row
+    being absent is the desired end state), except for the first `guarded` operations (rows the caller conditions
+    on, whose absence is an answer of its own)."""
     remaining = list(operations)
     while True:
         try:
             return submit(table, remaining)
         except TransactionFailed as failed:
             index = failed.index
-            if failed.error_code != "ResourceNotFound" or not index or remaining[index][0] != "delete":
+            if (failed.error_code != "ResourceNotFound" or index is None or index < guarded
+                    or remaining[index][0] not in ("delete", "update")):
                 raise
             remaining.pop(index)

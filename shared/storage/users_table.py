@@ -20,8 +20,16 @@ from shared.domain.ports import GroupRef, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import key_part, upper_bound
+from shared.storage.memberships import Memberships, remove_operations
+from shared.storage.pending import PURGE_USER, PendingWorkStore
 from shared.storage.tables import RESOURCES, Tables
-from shared.storage.transactions import TransactionFailed, storage_errors, submit, submit_tolerating_missing_deletes
+from shared.storage.transactions import (
+    MAX_TRANSACTION_OPERATIONS,
+    TransactionFailed,
+    storage_errors,
+    submit,
+    submit_tolerating_missing,
+)
 
 USER = "u:"
 USER_NAME_INDEX = "un:"
@@ -58,6 +66,7 @@ def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> li
 class TableUserStore:
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
+        self.pending = PendingWorkStore(Memberships(tables))
 
     @property
     def _table(self) -> Any:
@@ -142,7 +151,7 @@ class TableUserStore:
         created = [key for key in new_rows.keys() - old_rows.keys()]
         operations += [("create", new_rows[key]) for key in created]
         try:
-            results = submit_tolerating_missing_deletes(self._table, operations)
+            results = submit_tolerating_missing(self._table, operations)
         except TransactionFailed as failed:
             if failed.index == 0 and failed.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
                 raise VersionConflict(current.id) from None
@@ -153,19 +162,30 @@ class TableUserStore:
                           current.groups)
 
     @storage_errors
-    def delete(self, account_id: str, current: StoredUser) -> None:
+    def delete(self, account_id: str, current: StoredUser, now: datetime) -> None:
+        """One transaction when the user's memberships fit in it; otherwise the user goes in the first transaction
+        together with the record of the membership purge, which then runs in batches."""
         from azure.core import MatchConditions
 
         operations: list[tuple[Any, ...]] = [
             ("delete", {"PartitionKey": account_id, "RowKey": user_key(current.id)},
              {"etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes)]
+        memberships = [op for group in current.groups for op in remove_operations(account_id, group.id, current.id)]
+        work_id = None
+        if len(operations) + len(memberships) <= MAX_TRANSACTION_OPERATIONS:
+            operations += memberships
+        else:
+            work_id, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id)
+            operations += record
         try:
-            submit_tolerating_missing_deletes(self._table, operations)
+            submit_tolerating_missing(self._table, operations)
         except TransactionFailed as failed:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None
             raise
+        if work_id is not None:
+            self.pending.run(account_id, work_id)
 
 
 def _assemble(rows: Any) -> Iterator[StoredUser]:

@@ -1,0 +1,112 @@
+"""Blueprint: /Groups and /Groups/{id} (RFC 7644 §3) for one account. PATCH answers 204 (Entra's advice)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
+from shared.domain import groups
+from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
+from shared.domain.ports import StoredGroup
+from shared.domain.resource import attribute_list, project
+from shared.domain.schema import GROUP
+
+bp = func.Blueprint()
+
+GROUPS = "scim/account/{accountId}/Groups"
+ANONYMOUS = func.AuthLevel.ANONYMOUS
+
+
+@bp.route(route=GROUPS, methods=["GET"], auth_level=ANONYMOUS)
+def scim_groups_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Groups.List", _list)
+
+
+@bp.route(route=GROUPS, methods=["POST"], auth_level=ANONYMOUS)
+def scim_groups_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Groups.Create", _create)
+
+
+@bp.route(route=GROUPS + "/.search", methods=["POST"], auth_level=ANONYMOUS)
+def scim_groups_search(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Groups.Search", _search)
+
+
+@bp.route(route=GROUPS + "/{id}", methods=["GET"], auth_level=ANONYMOUS)
+def scim_group_get(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Groups.Get", _get)
+
+
+@bp.route(route=GROUPS + "/{id}", methods=["PUT"], auth_level=ANONYMOUS)
+def scim_group_replace(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Groups.Replace", _replace)
+
+
+@bp.route(route=GROUPS + "/{id}", methods=["PATCH"], auth_level=ANONYMOUS)
+def scim_group_patch(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Groups.Patch", _patch)
+
+
+@bp.route(route=GROUPS + "/{id}", methods=["DELETE"], auth_level=ANONYMOUS)
+def scim_group_delete(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_scim(req, context, "Groups.Delete", _delete)
+
+
+def _list(req: ScimRequest, params: QueryParameters | None = None) -> ScimResponse:
+    settings = req.services.settings
+    query = parse_list_query(params or req.query, GROUP, settings.page_size_default, settings.page_size_max)
+    page = groups.list_groups(req.services.groups, req.account, query, req.tenant_url)
+    with_members = _wants_members(query.attributes, query.excluded)
+    resources = [project(_render(req, g, with_members), GROUP, query.attributes, query.excluded) for g in page.items]
+    return ScimResponse(200, list_response(page, resources))
+
+
+def _search(req: ScimRequest) -> ScimResponse:
+    return _list(req, SearchRequestParameters(req.json()))
+
+
+def _create(req: ScimRequest) -> ScimResponse:
+    result = groups.create_group(req.services.groups, req.account, req.json())
+    return _group_response(req, result.group, 201, location=True)
+
+
+def _get(req: ScimRequest) -> ScimResponse:
+    return _group_response(req, groups.get_group(req.services.groups, req.account, req.route["id"]), 200)
+
+
+def _replace(req: ScimRequest) -> ScimResponse:
+    groups.replace_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
+    return _group_response(req, groups.get_group(req.services.groups, req.account, req.route["id"]), 200)
+
+
+def _patch(req: ScimRequest) -> ScimResponse:
+    groups.patch_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
+    return ScimResponse(204)
+
+
+def _delete(req: ScimRequest) -> ScimResponse:
+    groups.delete_group(req.services.groups, req.account, req.route["id"], req.headers.get("If-Match"))
+    return ScimResponse(204)
+
+
+def _wants_members(attributes: list[str], excluded: list[str]) -> bool:
+    """Members are read only when they will be returned: `excludedAttributes=members` (sent by Entra on every
+    group read) and an `attributes` list without members cost no membership reads at all."""
+    if attributes:
+        return any(a.lower().split(".")[0].split("[")[0].endswith("members") for a in attributes)
+    return not any(e.lower() in ("members", "urn:ietf:params:scim:schemas:core:2.0:group:members") for e in excluded)
+
+
+def _render(req: ScimRequest, group: StoredGroup, with_members: bool) -> dict[str, object]:
+    members = req.services.groups.members(req.account.id, group.id) if with_members else None
+    return groups.render_group(group, req.tenant_url, members)
+
+
+def _group_response(req: ScimRequest, group: StoredGroup, status: int, location: bool = False) -> ScimResponse:
+    attributes = attribute_list(req.query.get("attributes"))
+    excluded = attribute_list(req.query.get("excludedAttributes"))
+    body = _render(req, group, _wants_members(attributes, excluded))
+    headers = {"ETag": group.version}
+    if location:
+        headers["Location"] = f"{req.tenant_url}/Groups/{group.id}"
+    return ScimResponse(status, project(body, GROUP, attributes, excluded), headers)

@@ -1,0 +1,247 @@
+"""Groups in Table Storage (table `<prefix>resources`, PartitionKey = account id).
+
+    g:<group id>              the group: attributes as JSON (displayName, externalId), ManagedBy, Created, LastModified
+    gn:<displayName, lower>   uniqueness index of SCIM-managed groups: GroupId
+    gx:<externalId>:<id>      externalId index
+    gm:<group id>:<user id>   members (shared/storage/memberships.py), and u:<user id>:g:<group id> in reverse
+
+The group id is the Harness identifier of the display name (shared/domain/identifiers.py); creating the `g:` row
+(never upserting it) claims the id atomically, and the `gn:` row in the same transaction makes displayName
+uniqueness atomic across instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from shared.domain.identifiers import candidate_identifiers
+from shared.domain.ports import MANAGED_BY_SCIM as SCIM
+from shared.domain.ports import MembershipChange, MembershipResult, StoredGroup, VersionConflict
+from shared.errors import NotFound, Uniqueness
+from shared.storage.entities import pack, unpack
+from shared.storage.keys import key_part, upper_bound
+from shared.storage.memberships import (
+    Memberships,
+    add_operations,
+    plausible_id,
+    remove_operations,
+)
+from shared.storage.pending import MEMBERS, PURGE_GROUP, REFRESH_DISPLAY, PendingWorkStore
+from shared.storage.tables import Tables
+from shared.storage.transactions import (
+    MAX_TRANSACTION_OPERATIONS,
+    TransactionFailed,
+    storage_errors,
+    submit,
+    submit_tolerating_missing,
+)
+
+GROUP = "g:"
+DISPLAY_NAME_INDEX = "gn:"
+EXTERNAL_ID_INDEX = "gx:"
+
+
+def group_key(group_id: str) -> str:
+    return GROUP + group_id
+
+
+def display_name_key(display_name: str) -> str:
+    return DISPLAY_NAME_INDEX + key_part(display_name.lower())
+
+
+def external_id_prefix(external_id: str) -> str:
+    return f"{EXTERNAL_ID_INDEX}{key_part(external_id)}:"
+
+
+def _index_rows(account_id: str, group_id: str, attributes: dict[str, Any], managed_by: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if managed_by == SCIM:
+        rows.append({"PartitionKey": account_id, "RowKey": display_name_key(attributes["displayName"]), "GroupId": group_id})
+    if isinstance(attributes.get("externalId"), str):
+        rows.append({"PartitionKey": account_id, "RowKey": external_id_prefix(attributes["externalId"]) + group_id,
+                     "GroupId": group_id})
+    return rows
+
+
+def _group_entity(account_id: str, group_id: str, attributes: dict[str, Any], managed_by: str, created: datetime,
+                  modified: datetime) -> dict[str, Any]:
+    return {"PartitionKey": account_id, "RowKey": group_key(group_id), "Kind": "group", "ManagedBy": managed_by,
+            "Created": created, "LastModified": modified, **pack(attributes)}
+
+
+class TableGroupStore:
+    def __init__(self, tables: Tables) -> None:
+        self.memberships = Memberships(tables)
+        self.pending = PendingWorkStore(self.memberships)
+
+    @property
+    def _table(self) -> Any:
+        return self.memberships.table
+
+    @storage_errors
+    def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = SCIM) -> StoredGroup:
+        """Claims the first free identifier for the display name; Uniqueness if a SCIM group has the name."""
+        for group_id in candidate_identifiers(attributes["displayName"]):
+            entity = _group_entity(account_id, group_id, attributes, managed_by, now, now)
+            operations: list[tuple[Any, ...]] = [("create", entity)]
+            operations += [("create", row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
+            try:
+                results = submit(self._table, operations)
+            except TransactionFailed as failed:
+                if failed.error_code == "EntityAlreadyExists" and failed.index == 0:
+                    continue  # identifier taken (a group whose name normalises the same, or a native group)
+                if failed.error_code == "EntityAlreadyExists" and failed.index == 1 and managed_by == SCIM:
+                    raise Uniqueness(f"A group with displayName {attributes['displayName']!r} already exists.") from None
+                raise
+            return StoredGroup(group_id, attributes, now, now, results[0]["etag"], managed_by)
+        raise Uniqueness(f"No free identifier left for displayName {attributes['displayName']!r}.")
+
+    @storage_errors
+    def get(self, account_id: str, group_id: str) -> StoredGroup:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if not plausible_id(group_id):
+            raise NotFound(f"No group with id {group_id!r}.")
+        try:
+            return _stored(self._table.get_entity(account_id, group_key(group_id)))
+        except ResourceNotFoundError:
+            raise NotFound(f"No group with id {group_id!r}.") from None
+
+    @storage_errors
+    def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
+        yield from self.memberships.members(account_id, group_id)
+
+    @storage_errors
+    def find_by_display_name(self, account_id: str, display_name: str) -> StoredGroup | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            index = self._table.get_entity(account_id, display_name_key(display_name))
+            group = _stored(self._table.get_entity(account_id, group_key(index["GroupId"])))
+        except ResourceNotFoundError:
+            return None
+        return group if group.display_name.lower() == display_name.lower() else None
+
+    @storage_errors
+    def find_by_external_id(self, account_id: str, external_id: str) -> list[StoredGroup]:
+        prefix = external_id_prefix(external_id)
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, select=["GroupId"])
+        found = []
+        for row in rows:
+            try:
+                group = self.get(account_id, row["GroupId"])
+            except NotFound:
+                continue
+            if group.attributes.get("externalId") == external_id:
+                found.append(group)
+        return found
+
+    @storage_errors
+    def scan(self, account_id: str) -> Iterator[StoredGroup]:
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": account_id, "lo": GROUP, "hi": upper_bound(GROUP)}, results_per_page=1000)
+        for row in rows:
+            yield _stored(row)
+
+    @storage_errors
+    def existing_users(self, account_id: str, user_ids: Iterable[str]) -> set[str]:
+        return self.memberships.existing_users(account_id, user_ids)
+
+    @storage_errors
+    def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
+               now: datetime, if_match: bool) -> MembershipResult:
+        """Writes new attributes and a membership change. The first transaction holds the group row (conditional on
+        `current.etag` when the attributes change or the client sent If-Match, else an unconditional merge of
+        LastModified), the index moves, and either the whole membership change or the record of it; larger changes
+        then run in batches. VersionConflict when the group row changed; Uniqueness when the new name is taken."""
+        from azure.core import MatchConditions
+
+        renamed = attributes.get("displayName") != current.attributes.get("displayName")
+        adds, removes = self._resolve(account_id, current.id, change)
+        ignored = sorted(set(change.adds) - set(adds))
+        group_ops: list[tuple[Any, ...]]
+        if attributes != current.attributes or if_match:
+            group_ops = [("update", _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now),
+                          {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
+        elif adds or removes:
+            group_ops = [("update", {"PartitionKey": account_id, "RowKey": group_key(current.id), "LastModified": now},
+                          {"mode": "merge"})]
+        else:
+            return MembershipResult(ignored, None)
+        old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes, current.managed_by)}
+        new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
+        index_ops = [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
+        index_ops += [("create", new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
+        display = attributes["displayName"]
+        member_ops = [op for user_id, shown in adds.items() for op in
+                      add_operations(account_id, current.id, display, user_id, shown)]
+        member_ops += [op for user_id in removes for op in remove_operations(account_id, current.id, user_id)]
+        work_id = None
+        first = group_ops + index_ops
+        if len(first) + len(member_ops) <= MAX_TRANSACTION_OPERATIONS:
+            first += member_ops
+        elif member_ops:
+            work_id, record = self.pending.record(account_id, MEMBERS, now, group_id=current.id, display=display,
+                                                  adds=list(adds.items()), removes=sorted(removes))
+            first += record
+        self._submit_first(first, attributes, len(group_ops) + len(index_ops))
+        if work_id is not None:
+            self.pending.run(account_id, work_id)
+        if renamed:
+            self._refresh_reverse_display(account_id, current.id, display, now)
+        return MembershipResult(ignored, work_id)
+
+    def _resolve(self, account_id: str, group_id: str, change: MembershipChange) -> tuple[dict[str, str | None], set[str]]:
+        """Only users of this account are added; only present members are removed (deleting an absent row would
+        fail the transaction, and removing an absent member is a no-op)."""
+        existing_users = self.memberships.existing_users(account_id, change.adds)
+        adds = {u: d for u, d in change.adds.items() if u in existing_users}
+        if change.replace_all:
+            current = {u for u, _ in self.memberships.members(account_id, group_id)}
+            return {u: d for u, d in adds.items()}, current - set(adds)
+        return adds, self.memberships.existing_members(account_id, group_id, change.removes - set(adds))
+
+    def _submit_first(self, operations: list[tuple[Any, ...]], attributes: dict[str, Any], guarded: int) -> None:
+        try:
+            submit_tolerating_missing(self._table, operations, guarded=1)
+        except TransactionFailed as failed:
+            if failed.index == 0 and failed.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
+                raise VersionConflict("group") from None
+            if failed.error_code == "EntityAlreadyExists" and failed.index is not None and failed.index < guarded:
+                raise Uniqueness(f"A group with displayName {attributes['displayName']!r} already exists.") from None
+            raise
+
+    def _refresh_reverse_display(self, account_id: str, group_id: str, display: str, now: datetime) -> None:
+        """Members' `groups[].display` follow a rename: recorded, then applied in batches."""
+        work_id, record = self.pending.record(account_id, REFRESH_DISPLAY, now, group_id=group_id, display=display)
+        submit(self._table, record)
+        self.pending.run(account_id, work_id)
+
+    @storage_errors
+    def delete(self, account_id: str, current: StoredGroup, if_match: bool, now: datetime) -> None:
+        """Deletes the group and its index rows, recording the purge of its memberships in the same transaction;
+        the memberships are then removed in batches (their users remain)."""
+        from azure.core import MatchConditions
+
+        options: dict[str, Any] = {"etag": current.etag, "match_condition": MatchConditions.IfNotModified} if if_match else {}
+        operations: list[tuple[Any, ...]] = [("delete", {"PartitionKey": account_id, "RowKey": group_key(current.id)}, options)]
+        operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes, current.managed_by)]
+        work_id, record = self.pending.record(account_id, PURGE_GROUP, now, group_id=current.id)
+        try:
+            submit_tolerating_missing(self._table, operations + record)
+        except TransactionFailed as failed:
+            if failed.index == 0:
+                raise VersionConflict(current.id) from None
+            raise
+        self.pending.run(account_id, work_id)
+
+
+def _stored(entity: Any) -> StoredGroup:
+    return StoredGroup(id=entity["RowKey"][len(GROUP):], attributes=unpack(entity), created=entity["Created"],
+                       last_modified=entity["LastModified"], etag=entity.metadata["etag"],
+                       managed_by=entity.get("ManagedBy", SCIM))
