@@ -25,14 +25,19 @@ def _credential(settings: Settings) -> Any:
     return DefaultAzureCredential()
 
 
+# Entra waits 60 s for an answer: a few quick retries, then a 503 that Entra retries itself, beat the SDK's
+# default of 10 retries with up to 2 minutes of backoff.
+CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.4, "retry_backoff_max": 4,
+                                  "connection_timeout": 5, "read_timeout": 20, "raw_request_hook": record_request}
+
+
 def table_service(settings: Settings) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
 
     if settings.storage_connection_string:
-        return TableServiceClient.from_connection_string(
-            settings.storage_connection_string, raw_request_hook=record_request)
+        return TableServiceClient.from_connection_string(settings.storage_connection_string, **CLIENT_OPTIONS)
     endpoint = settings.table_service_uri or f"https://{settings.storage_account_name}.table.core.windows.net"
-    return TableServiceClient(endpoint=endpoint, credential=_credential(settings), raw_request_hook=record_request)
+    return TableServiceClient(endpoint=endpoint, credential=_credential(settings), **CLIENT_OPTIONS)
 
 
 def queue_client(settings: Settings, queue_name: str) -> QueueClient:
