@@ -276,3 +276,13 @@ def _member_values(members: Iterable[tuple[str, str | None]], tenant_url: str) -
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def complete_pending_work(store: TableGroupStore, account_id: str) -> int:
+    """Finishes every change of the account that was recorded but interrupted (idempotent); returns how many.
+    The reconcile timer and the retry queue call this; so can an operator."""
+    done = 0
+    for work in store.pending.pending(account_id):
+        if store.pending.run(account_id, work.id) is not None:
+            done += 1
+    return done

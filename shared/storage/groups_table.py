@@ -12,7 +12,7 @@ uniqueness atomic across instances.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,12 @@ from shared.storage.entities import pack, unpack
 from shared.storage.keys import key_part, upper_bound
 from shared.storage.memberships import (
     Memberships,
-    add_operations,
+    Unit,
+    add_unit,
+    operation_count,
     plausible_id,
-    remove_operations,
+    remove_unit,
+    submit_units,
 )
 from shared.storage.pending import MEMBERS, PURGE_GROUP, REFRESH_DISPLAY, PendingWorkStore
 from shared.storage.tables import Tables
@@ -149,10 +152,6 @@ class TableGroupStore:
             yield _stored(row)
 
     @storage_errors
-    def existing_users(self, account_id: str, user_ids: Iterable[str]) -> set[str]:
-        return self.memberships.existing_users(account_id, user_ids)
-
-    @storage_errors
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
                now: datetime, if_match: bool) -> MembershipResult:
         """Writes new attributes and a membership change. The first transaction holds the group row (conditional on
@@ -161,58 +160,47 @@ class TableGroupStore:
         then run in batches. VersionConflict when the group row changed; Uniqueness when the new name is taken."""
         from azure.core import MatchConditions
 
-        renamed = attributes.get("displayName") != current.attributes.get("displayName")
-        adds, removes = self._resolve(account_id, current.id, change)
+        display = attributes["displayName"]
+        renamed = display != current.attributes.get("displayName")
+        adds = {u: d for u, d in change.adds.items() if plausible_id(u)}
+        removes = {u for u in change.removes if plausible_id(u) and u not in adds}
+        if change.replace_all:
+            removes = {u for u, _ in self.memberships.members(account_id, current.id)} - set(adds)
         ignored = sorted(set(change.adds) - set(adds))
-        group_ops: list[tuple[Any, ...]]
         if attributes != current.attributes or if_match:
-            group_ops = [("update", _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now),
-                          {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
+            head: list[tuple[Any, ...]] = [(
+                "update", _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now),
+                {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         elif adds or removes:
-            group_ops = [("update", {"PartitionKey": account_id, "RowKey": group_key(current.id), "LastModified": now},
-                          {"mode": "merge"})]
+            head = [("update", {"PartitionKey": account_id, "RowKey": group_key(current.id), "LastModified": now},
+                     {"mode": "merge"})]
         else:
             return MembershipResult(ignored, None)
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes, current.managed_by)}
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
-        index_ops = [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
-        index_ops += [("create", new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
-        display = attributes["displayName"]
-        member_ops = [op for user_id, shown in adds.items() for op in
-                      add_operations(account_id, current.id, display, user_id, shown)]
-        member_ops += [op for user_id in removes for op in remove_operations(account_id, current.id, user_id)]
+        head += [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
+        head += [("create", new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
+        units = [add_unit(account_id, current.id, display, user_id, shown) for user_id, shown in adds.items()]
+        units += [remove_unit(account_id, current.id, user_id) for user_id in sorted(removes)]
         work_id = None
-        first = group_ops + index_ops
-        if len(first) + len(member_ops) <= MAX_TRANSACTION_OPERATIONS:
-            first += member_ops
-        elif member_ops:
+        if len(head) + operation_count(units) <= MAX_TRANSACTION_OPERATIONS:
+            ignored += self._submit_first(head, units, attributes)
+        else:
             work_id, record = self.pending.record(account_id, MEMBERS, now, group_id=current.id, display=display,
                                                   adds=list(adds.items()), removes=sorted(removes))
-            first += record
-        self._submit_first(first, attributes, len(group_ops) + len(index_ops))
-        if work_id is not None:
-            self.pending.run(account_id, work_id)
+            self._submit_first(head + record, [], attributes)
+            ignored += self.pending.run(account_id, work_id) or []
         if renamed:
             self._refresh_reverse_display(account_id, current.id, display, now)
-        return MembershipResult(ignored, work_id)
+        return MembershipResult(sorted(ignored), work_id)
 
-    def _resolve(self, account_id: str, group_id: str, change: MembershipChange) -> tuple[dict[str, str | None], set[str]]:
-        """Only users of this account are added; only present members are removed (deleting an absent row would
-        fail the transaction, and removing an absent member is a no-op)."""
-        existing_users = self.memberships.existing_users(account_id, change.adds)
-        adds = {u: d for u, d in change.adds.items() if u in existing_users}
-        if change.replace_all:
-            current = {u for u, _ in self.memberships.members(account_id, group_id)}
-            return {u: d for u, d in adds.items()}, current - set(adds)
-        return adds, self.memberships.existing_members(account_id, group_id, change.removes - set(adds))
-
-    def _submit_first(self, operations: list[tuple[Any, ...]], attributes: dict[str, Any], guarded: int) -> None:
+    def _submit_first(self, head: list[tuple[Any, ...]], units: list[Unit], attributes: dict[str, Any]) -> list[str]:
         try:
-            submit_tolerating_missing(self._table, operations, guarded=1)
+            return submit_units(self._table, head, units)
         except TransactionFailed as failed:
             if failed.index == 0 and failed.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
                 raise VersionConflict("group") from None
-            if failed.error_code == "EntityAlreadyExists" and failed.index is not None and failed.index < guarded:
+            if failed.error_code == "EntityAlreadyExists":
                 raise Uniqueness(f"A group with displayName {attributes['displayName']!r} already exists.") from None
             raise
 

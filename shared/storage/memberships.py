@@ -3,23 +3,23 @@
     gm:<group id>:<user id>   forward row (Display: the member's display as sent)
     u:<user id>:g:<group id>  reverse row (Display: the group's displayName), adjacent to the user row
 
-Both rows of a membership are written and deleted in the same entity group transaction. A change larger than
-one transaction is recorded first as pending work (shared/storage/pending.py) and then applied in batches.
+Both rows of a membership are written and deleted in the same entity group transaction. Adding a member also
+merges nothing into the user's row (`u:<user id>`): that operation fails when the user does not exist, so "members
+must be users of this account" is checked inside the transaction itself, atomically with the write, with no
+reads (a user deleted meanwhile cannot leave a membership behind). Such a member is dropped and reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from shared.storage.keys import upper_bound
 from shared.storage.tables import RESOURCES, Tables
+from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, TransactionFailed, submit
 
 MEMBER = "gm:"
-OR_QUERY_KEYS = 14
-"""Table queries allow at most 15 comparisons; one is spent on the PartitionKey."""
-BATCH_MEMBERSHIPS = 49
-"""Memberships per transaction: two rows each, plus one row (the group's or the work record's) = 99 <= 100."""
 
 
 def forward_key(group_id: str, user_id: str) -> str:
@@ -43,24 +43,78 @@ def plausible_id(value: str) -> bool:
     return 0 < len(value) <= 200 and not any(c in value for c in "/\\#?'%:") and value.isprintable()
 
 
-def add_operations(account_id: str, group_id: str, group_display: str, user_id: str,
-                   member_display: str | None) -> list[tuple[Any, ...]]:
-    forward = {"PartitionKey": account_id, "RowKey": forward_key(group_id, user_id), "Kind": "member"}
+@dataclass(frozen=True)
+class Unit:
+    """The rows of one membership change, which must stay in one transaction."""
+
+    user_id: str
+    adding: bool
+    operations: tuple[tuple[Any, ...], ...]
+
+
+def add_unit(account_id: str, group_id: str, group_display: str, user_id: str, member_display: str | None) -> Unit:
+    forward: dict[str, Any] = {"PartitionKey": account_id, "RowKey": forward_key(group_id, user_id), "Kind": "member"}
     if member_display:
         forward["Display"] = member_display
     reverse = {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id), "Kind": "membership",
                "Display": group_display}
-    return [("upsert", forward, {"mode": "replace"}), ("upsert", reverse, {"mode": "replace"})]
+    user_exists = ("update", {"PartitionKey": account_id, "RowKey": f"u:{user_id}"}, {"mode": "merge"})
+    return Unit(user_id, True, (("upsert", forward, {"mode": "replace"}), ("upsert", reverse, {"mode": "replace"}),
+                                user_exists))
 
 
-def remove_operations(account_id: str, group_id: str, user_id: str) -> list[tuple[Any, ...]]:
-    return [("delete", {"PartitionKey": account_id, "RowKey": forward_key(group_id, user_id)}),
-            ("delete", {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id)})]
+def remove_unit(account_id: str, group_id: str, user_id: str) -> Unit:
+    return Unit(user_id, False, (("delete", {"PartitionKey": account_id, "RowKey": forward_key(group_id, user_id)}),
+                                 ("delete", {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id)})))
 
 
-def chunked(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def operation_count(units: list[Unit]) -> int:
+    return sum(len(unit.operations) for unit in units)
+
+
+def batches(units: list[Unit], capacity: int = MAX_TRANSACTION_OPERATIONS) -> Iterator[list[Unit]]:
+    """Units packed into transactions of at most `capacity` operations, never splitting a unit."""
+    batch: list[Unit] = []
+    size = 0
+    for unit in units:
+        if batch and size + len(unit.operations) > capacity:
+            yield batch
+            batch, size = [], 0
+        batch.append(unit)
+        size += len(unit.operations)
+    if batch:
+        yield batch
+
+
+def submit_units(table: Any, head: list[tuple[Any, ...]], units: list[Unit]) -> list[str]:
+    """One transaction of `head` (rows the caller conditions on) and `units`. An add whose user does not exist is
+    dropped and its id returned; a delete of a row already gone is dropped (absent is the desired end state);
+    every other failure is raised."""
+    pending = [list(unit.operations) for unit in units]
+    ignored: list[str] = []
+    while True:
+        operations = head + [op for unit_ops in pending for op in unit_ops]
+        try:
+            submit(table, operations)
+            return ignored
+        except TransactionFailed as failed:
+            if failed.error_code != "ResourceNotFound" or failed.index is None or failed.index < len(head):
+                raise
+            number, position = _locate(pending, failed.index - len(head))
+            if units[number].adding:
+                ignored.append(units[number].user_id)
+                pending[number] = []
+            else:
+                del pending[number][position]
+
+
+def _locate(pending: list[list[tuple[Any, ...]]], position: int) -> tuple[int, int]:
+    """(unit number, operation within it) of the transaction's `position`-th unit operation."""
+    for number, unit_ops in enumerate(pending):
+        if position < len(unit_ops):
+            return number, position
+        position -= len(unit_ops)
+    raise IndexError(position)
 
 
 class Memberships:
@@ -70,25 +124,6 @@ class Memberships:
     @property
     def table(self) -> Any:
         return self._tables.get(RESOURCES)
-
-    def existing_keys(self, account_id: str, keys: Iterable[str]) -> set[str]:
-        """Which of `keys` exist, 14 per query."""
-        found: set[str] = set()
-        for chunk in chunked(sorted(set(keys)), OR_QUERY_KEYS):
-            clauses = " or ".join(f"RowKey eq @k{i}" for i in range(len(chunk)))
-            parameters = {"pk": account_id, **{f"k{i}": key for i, key in enumerate(chunk)}}
-            rows = self.table.query_entities(f"PartitionKey eq @pk and ( {clauses} )", parameters=parameters,
-                                             select=["RowKey"])
-            found.update(row["RowKey"] for row in rows)
-        return found
-
-    def existing_users(self, account_id: str, user_ids: Iterable[str]) -> set[str]:
-        wanted = {f"u:{u}": u for u in user_ids if plausible_id(u)}
-        return {wanted[key] for key in self.existing_keys(account_id, wanted)}
-
-    def existing_members(self, account_id: str, group_id: str, user_ids: Iterable[str]) -> set[str]:
-        wanted = {forward_key(group_id, u): u for u in user_ids if plausible_id(u)}
-        return {wanted[key] for key in self.existing_keys(account_id, wanted)}
 
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
         """(user id, display) of every member, streamed in pages of 1000."""

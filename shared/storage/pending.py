@@ -20,14 +20,14 @@ from typing import Any
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import upper_bound
 from shared.storage.memberships import (
-    BATCH_MEMBERSHIPS,
     Memberships,
-    add_operations,
-    chunked,
-    remove_operations,
+    add_unit,
+    batches,
+    remove_unit,
     reverse_key,
+    submit_units,
 )
-from shared.storage.transactions import storage_errors, submit_tolerating_missing
+from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit_tolerating_missing
 
 WORK = "op:"
 CHUNK = ":c:"
@@ -74,7 +74,8 @@ class PendingWorkStore:
                 header[name] = value
         operations: list[tuple[Any, ...]] = [("create", header)]
         changes = [("add", a) for a in adds or []] + [("remove", r) for r in removes or []]
-        for index, chunk in enumerate(chunked(changes, MEMBERSHIPS_PER_CHUNK_ROW)):
+        for index, start in enumerate(range(0, len(changes), MEMBERSHIPS_PER_CHUNK_ROW)):
+            chunk = changes[start:start + MEMBERSHIPS_PER_CHUNK_ROW]
             document = {"add": [list(v) for k, v in chunk if k == "add"], "remove": [v for k, v in chunk if k == "remove"]}
             operations.append(("create", {"PartitionKey": account_id, "RowKey": f"{_header_key(work_id)}{CHUNK}{index:05d}",
                                           "Kind": "workchunk", **pack(document)}))
@@ -88,16 +89,18 @@ class PendingWorkStore:
         return [_work(row) for row in rows]
 
     @storage_errors
-    def run(self, account_id: str, work_id: str) -> bool:
-        """Completes the work if it is still pending; False when there was nothing left to do."""
+    def run(self, account_id: str, work_id: str) -> list[str] | None:
+        """Completes the work if it is still pending and returns the member ids it ignored (not users of the
+        account); None when there was nothing left to do."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             work = _work(self._table.get_entity(account_id, _header_key(work_id)))
         except ResourceNotFoundError:
-            return False
+            return None
+        ignored: list[str] = []
         if work.kind == MEMBERS:
-            self._apply_member_chunks(account_id, work)
+            ignored = self._apply_member_chunks(account_id, work)
         elif work.kind == PURGE_GROUP:
             self._purge(account_id, work, lambda: self._group_member_pairs(account_id, str(work.group_id)))
         elif work.kind == PURGE_USER:
@@ -105,27 +108,25 @@ class PendingWorkStore:
         elif work.kind == REFRESH_DISPLAY:
             self._refresh_display(account_id, work)
         self._table.delete_entity(account_id, _header_key(work.id))
-        return True
+        return ignored
 
-    def _apply_member_chunks(self, account_id: str, work: PendingWork) -> None:
+    def _apply_member_chunks(self, account_id: str, work: PendingWork) -> list[str]:
         prefix = _header_key(work.id) + CHUNK
         chunk_rows = list(self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
             parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}))
         group_id, display = str(work.group_id), str(work.display or "")
+        ignored: list[str] = []
         for row in chunk_rows:
             document = unpack(row)
-            present = self._memberships.existing_members(account_id, group_id, document["remove"])
-            operations: list[tuple[Any, ...]] = []
-            for user_id, member_display in document["add"]:
-                operations += add_operations(account_id, group_id, display, user_id, member_display)
-            for user_id in document["remove"]:
-                if user_id in present:
-                    operations += remove_operations(account_id, group_id, user_id)
-            batches = list(chunked(operations, 2 * BATCH_MEMBERSHIPS)) or [[]]
-            batches[-1] = [*batches[-1], ("delete", {"PartitionKey": account_id, "RowKey": row["RowKey"]})]
-            for batch in batches:
-                submit_tolerating_missing(self._table, batch, guarded=0)
+            units = [add_unit(account_id, group_id, display, user_id, shown) for user_id, shown in document["add"]]
+            units += [remove_unit(account_id, group_id, user_id) for user_id in document["remove"]]
+            planned = list(batches(units, MAX_TRANSACTION_OPERATIONS - 1)) or [[]]
+            for number, batch in enumerate(planned):
+                # the chunk row goes with its last batch: a chunk is either pending in full or done
+                head = [("delete", {"PartitionKey": account_id, "RowKey": row["RowKey"]})] if number == len(planned) - 1 else []
+                ignored += submit_units(self._table, head, batch)
+        return ignored
 
     def _group_member_pairs(self, account_id: str, group_id: str) -> Iterator[tuple[str, str]]:
         for user_id, _ in self._memberships.members(account_id, group_id):
@@ -138,17 +139,18 @@ class PendingWorkStore:
     def _purge(self, account_id: str, work: PendingWork, remaining: Any) -> None:
         """Deletes both rows of every membership `remaining()` yields, a transaction at a time, re-reading until
         none is left (so a retry after an interruption simply continues)."""
+        per_batch = MAX_TRANSACTION_OPERATIONS // 2
         while True:
-            batch = [pair for _, pair in zip(range(BATCH_MEMBERSHIPS), remaining(), strict=False)]
-            if not batch:
+            pairs = [pair for _, pair in zip(range(per_batch), remaining(), strict=False)]
+            if not pairs:
                 return
-            operations = [op for group_id, user_id in batch for op in remove_operations(account_id, group_id, user_id)]
-            submit_tolerating_missing(self._table, operations, guarded=0)
+            submit_units(self._table, [], [remove_unit(account_id, group_id, user_id) for group_id, user_id in pairs])
 
     def _refresh_display(self, account_id: str, work: PendingWork) -> None:
         group_id = str(work.group_id)
         members = [user_id for user_id, _ in self._memberships.members(account_id, group_id)]
-        for chunk in chunked(members, 99):
+        for start in range(0, len(members), MAX_TRANSACTION_OPERATIONS):
+            chunk = members[start:start + MAX_TRANSACTION_OPERATIONS]
             # update (not upsert): a member removed meanwhile must not get its reverse row back
             submit_tolerating_missing(self._table, [
                 ("update", {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id),

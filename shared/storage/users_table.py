@@ -20,7 +20,7 @@ from shared.domain.ports import GroupRef, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import key_part, upper_bound
-from shared.storage.memberships import Memberships, remove_operations
+from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
 from shared.storage.pending import PURGE_USER, PendingWorkStore
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import (
@@ -171,15 +171,13 @@ class TableUserStore:
             ("delete", {"PartitionKey": account_id, "RowKey": user_key(current.id)},
              {"etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes)]
-        memberships = [op for group in current.groups for op in remove_operations(account_id, group.id, current.id)]
+        memberships = [remove_unit(account_id, group.id, current.id) for group in current.groups]
         work_id = None
-        if len(operations) + len(memberships) <= MAX_TRANSACTION_OPERATIONS:
-            operations += memberships
-        else:
+        if len(operations) + operation_count(memberships) > MAX_TRANSACTION_OPERATIONS:
             work_id, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id)
-            operations += record
+            operations, memberships = operations + record, []
         try:
-            submit_tolerating_missing(self._table, operations)
+            submit_units(self._table, operations[:1], [Unit(current.id, False, tuple(operations[1:])), *memberships])
         except TransactionFailed as failed:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None

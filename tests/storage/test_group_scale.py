@@ -1,0 +1,163 @@
+"""Group membership costs, a 50,000-member group, and an interrupted multi-batch change completed later, against
+Azurite. Round trips are counted by the hook on the Table client; the outage is a real cut TCP connection."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared.config import Settings
+from shared.domain import groups
+from shared.domain.accounts import Account
+from shared.errors import ServiceUnavailable
+from shared.storage.clients import table_service
+from shared.storage.groups_table import TableGroupStore
+from shared.storage.roundtrips import counting
+from shared.storage.tables import RESOURCES, Tables
+from shared.storage.users_table import TableUserStore, _index_rows, _user_entity
+from tests.support.azurite import ACCOUNT, KEY, Azurite
+from tests.support.proxy import CuttableProxy
+
+TENANT = "https://app.example/api/scim/account/x"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def stores(connection_string: str, prefix: str) -> tuple[TableUserStore, TableGroupStore, Tables]:
+    settings = Settings.from_env({"AzureWebJobsStorage": connection_string, "TABLE_PREFIX": prefix})
+    tables = Tables(table_service(settings), prefix)
+    tables.get(RESOURCES)
+    return TableUserStore(tables), TableGroupStore(tables), tables
+
+
+@pytest.fixture
+def account() -> Account:
+    return Account(id="scale-" + uuid.uuid4().hex[:8], name="Scale", notification_email=None)
+
+
+def seed_users(tables: Tables, account_id: str, count: int) -> list[str]:
+    """Users written straight to storage, 33 per transaction (user row + userName index): setup, not under test."""
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    now = datetime.now(UTC)
+    table = tables.get(RESOURCES)
+    for start in range(0, count, 33):
+        operations: list[tuple[Any, ...]] = []
+        for user_id in ids[start:start + 33]:
+            attributes = {"userName": f"{user_id}@scale.example"}
+            operations.append(("create", _user_entity(account_id, user_id, attributes, now, now, 1)))
+            operations += [("create", row) for row in _index_rows(account_id, user_id, attributes)]
+        table.submit_transaction(operations)
+    return ids
+
+
+def add_members(user_ids: list[str]) -> dict[str, Any]:
+    return {"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": [{"value": u} for u in user_ids]}]}
+
+
+def remove_members(user_ids: list[str]) -> dict[str, Any]:
+    return {"schemas": [PATCH], "Operations": [{"op": "Remove", "path": "members",
+                                                "value": [{"value": u} for u in user_ids]}]}
+
+
+def test_membership_costs_do_not_grow_with_the_group(azurite: Azurite, table_prefix: str, account: Account) -> None:
+    users, group_store, tables = stores(azurite.connection_string, table_prefix)
+    ids = seed_users(tables, account.id, 700)
+    created = groups.create_group(group_store, account, {"displayName": "Costs"}).group
+
+    with counting() as trips:
+        groups.patch_group(group_store, account, created.id, add_members(ids[:1]))
+    one_member_small_group = trips.count
+    assert one_member_small_group == 2  # group read + one transaction (which also asserts the user exists)
+
+    k = 500
+    with counting() as trips:
+        groups.patch_group(group_store, account, created.id, add_members(ids[1:1 + k]))
+    transactions = trips.methods.count("POST")
+    assert transactions == 1 + -(-k // 33)  # the work record, then 33 memberships (3 rows each) per transaction
+    assert trips.count - transactions == 4  # group read, work record and chunk reads, record deletion
+
+    with counting() as trips:
+        groups.get_group(group_store, account, created.id)
+    assert trips.count == 1  # excludedAttributes=members reads no membership
+
+    with counting() as trips:
+        groups.patch_group(group_store, account, created.id, add_members([ids[600]]))
+    assert trips.count == one_member_small_group  # +1 member in a 501-member group costs the same
+    with counting() as trips:
+        groups.patch_group(group_store, account, created.id, remove_members([ids[600]]))
+    assert trips.count == 2  # group read + one transaction
+    assert len(list(group_store.members(account.id, created.id))) == 1 + k
+
+
+@pytest.mark.slow
+def test_a_fifty_thousand_member_group(azurite: Azurite, table_prefix: str, account: Account) -> None:
+    users, group_store, tables = stores(azurite.connection_string, table_prefix)
+    ids = seed_users(tables, account.id, 50_000)
+    created = groups.create_group(group_store, account, {"displayName": "Everyone"}).group
+    for start in range(0, len(ids), 1000):  # Entra-style: members added by PATCH in batches
+        groups.patch_group(group_store, account, created.id, add_members(ids[start:start + 1000]))
+    assert group_store.pending.pending(account.id) == []
+
+    with counting() as trips:
+        without = groups.render_group(groups.get_group(group_store, account, created.id), TENANT, None)
+    assert "members" not in without and trips.count == 1
+
+    with counting() as trips:
+        body = json.dumps(groups.render_group(created, TENANT, group_store.members(account.id, created.id)))
+    assert len(json.loads(body)["members"]) == 50_000 and trips.count == 50  # pages of 1000
+
+    extra = seed_users(tables, account.id, 1)[0]
+    with counting() as trips:
+        groups.patch_group(group_store, account, created.id, add_members([extra]))
+    assert trips.count == 2
+    with counting() as trips:
+        groups.patch_group(group_store, account, created.id, remove_members([ids[0]]))
+    assert trips.count == 2
+    with counting() as trips:
+        user = users.get(account.id, extra)
+    assert [g.id for g in user.groups] == [created.id] and trips.count == 1
+
+
+def test_an_interrupted_multi_batch_change_is_detected_and_completed(
+        azurite: Azurite, table_prefix: str, account: Account) -> None:
+    proxy = CuttableProxy(azurite.table_port)
+    via_proxy = (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+                 f"TableEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT};")
+    try:
+        users, group_store, tables = stores(via_proxy, table_prefix)
+        ids = seed_users(tables, account.id, 300)
+        created = groups.create_group(group_store, account, {"displayName": "Interrupted"}).group
+        table = tables.get(RESOURCES)
+        real_submit = table.submit_transaction
+        submitted = []
+
+        def submit_then_cut(operations: Any, **kwargs: Any) -> Any:
+            if len(submitted) == 2:  # the work record and the first batch are in: cut the connection
+                proxy.cut()
+            result = real_submit(operations, **kwargs)
+            submitted.append(len(operations))
+            return result
+
+        table.submit_transaction = submit_then_cut
+        with pytest.raises(ServiceUnavailable):
+            groups.patch_group(group_store, account, created.id, add_members(ids))
+        table.submit_transaction = real_submit
+        proxy.restore()
+
+        pending = group_store.pending.pending(account.id)
+        assert [w.group_id for w in pending] == [created.id]  # the interruption is on record
+        assert 0 < len(list(group_store.members(account.id, created.id))) < 300
+
+        assert groups.complete_pending_work(group_store, account.id) == 1
+        assert groups.complete_pending_work(group_store, account.id) == 0  # idempotent: nothing left
+        members = {u for u, _ in group_store.members(account.id, created.id)}
+        assert members == set(ids)
+        assert all([g.id for g in users.get(account.id, u).groups] == [created.id] for u in ids[::37])
+        leftovers = list(table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                              parameters={"pk": account.id, "lo": "op:", "hi": "op;"}))
+        assert leftovers == []
+    finally:
+        proxy.close()
