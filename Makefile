@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.install-stamp
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test lint deps clean
+.PHONY: run test test-scale lint deps clean
 
 deps: $(DEPS_STAMP) $(NODE_STAMP)
 
@@ -28,6 +28,9 @@ run: deps
 
 test: deps
 	$(PY) -m pytest
+
+test-scale: deps
+	SCIM_TEST_GROUP_SIZE=50000 $(PY) -m pytest -s tests/storage/test_group_scale.py -k large_group
 
 lint: deps
 	$(PY) -m ruff check .

@@ -4,6 +4,9 @@ Azurite. Round trips are counted by the hook on the Table client; the outage is 
 from __future__ import annotations
 
 import json
+import os
+import time
+import tracemalloc
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -92,22 +95,36 @@ def test_membership_costs_do_not_grow_with_the_group(azurite: Azurite, table_pre
     assert len(list(group_store.members(account.id, created.id))) == 1 + k
 
 
+GROUP_SIZE = int(os.environ.get("SCIM_TEST_GROUP_SIZE", "5000"))
+"""50,000 with `make test-scale`. Azurite's table lookups slow down linearly with the table's size (measured: a
+99-row transaction takes ~1 ms per row at 6K rows and keeps growing), so the default suite uses 5,000 members and
+asserts the same size-independent costs; the real service does point operations in constant time."""
+
+
 @pytest.mark.slow
-def test_a_fifty_thousand_member_group(azurite: Azurite, table_prefix: str, account: Account) -> None:
+def test_a_large_group(azurite: Azurite, table_prefix: str, account: Account) -> None:
     users, group_store, tables = stores(azurite.connection_string, table_prefix)
-    ids = seed_users(tables, account.id, 50_000)
+    started = time.perf_counter()
+    ids = seed_users(tables, account.id, GROUP_SIZE)
+    seeded = time.perf_counter()
     created = groups.create_group(group_store, account, {"displayName": "Everyone"}).group
     for start in range(0, len(ids), 1000):  # Entra-style: members added by PATCH in batches
         groups.patch_group(group_store, account, created.id, add_members(ids[start:start + 1000]))
+    filled = time.perf_counter()
     assert group_store.pending.pending(account.id) == []
 
     with counting() as trips:
         without = groups.render_group(groups.get_group(group_store, account, created.id), TENANT, None)
     assert "members" not in without and trips.count == 1
 
+    tracemalloc.start()
     with counting() as trips:
         body = json.dumps(groups.render_group(created, TENANT, group_store.members(account.id, created.id)))
-    assert len(json.loads(body)["members"]) == 50_000 and trips.count == 50  # pages of 1000
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(json.loads(body)["members"]) == GROUP_SIZE and trips.count == -(-GROUP_SIZE // 1000)  # pages of 1000
+    print(f"\n{GROUP_SIZE} members: seed users {seeded - started:.1f}s, add members in PATCHes of 1000 "
+          f"{filled - seeded:.1f}s, read with members {len(body) / 1e6:.1f} MB, peak traced memory {peak / 1e6:.1f} MB")
 
     extra = seed_users(tables, account.id, 1)[0]
     with counting() as trips:
