@@ -19,7 +19,10 @@ if ! listening 10002; then
   listening 10002 || { echo "Azurite did not start; see .azurite/azurite.log" >&2; exit 1; }
 fi
 
-$PY manage.py accounts show dev > /dev/null 2>&1 || $PY manage.py accounts create dev --name "Local development" > /dev/null
+# The dev account applies email changes (UPDATE_EMAILS_VIA_SCIM), so generic SCIM checkers see standard behaviour;
+# accounts created with manage.py leave it off unless asked, as Harness does.
+$PY manage.py accounts show dev > /dev/null 2>&1 ||
+  $PY manage.py accounts create dev --name "Local development" --feature UPDATE_EMAILS_VIA_SCIM > /dev/null
 token=$($PY manage.py tokens create dev | tail -n 1)
 cat <<MSG
 
