@@ -5,6 +5,8 @@
     python manage.py accounts show ACCOUNT_ID | accounts list
     python manage.py tokens create ACCOUNT_ID [--scope scim|admin] [--expires-in-days N]
     python manage.py tokens list ACCOUNT_ID | tokens revoke ACCOUNT_ID KEY_ID
+    python manage.py retries list ACCOUNT_ID | retries redrive ACCOUNT_ID
+    python manage.py reconcile [--account ACCOUNT_ID]
 
 Storage comes from the environment, else from local.settings.json (or the sample), as for the app.
 `tokens create` prints the token alone on the last line of stdout; it is shown only this once.
@@ -121,8 +123,56 @@ def tokens_revoke(args: argparse.Namespace) -> None:
     print(f"revoked {args.key_id}")
 
 
+def _retry_context() -> Any:
+    from scim_handlers.services import services
+
+    return services().retry_context()
+
+
+def retries_list(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import validate_account_id
+
+    ctx = _retry_context()
+    if ctx.accounts.get(validate_account_id(args.account_id)) is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    pending = ctx.pending.pending(args.account_id)
+    print(f"pending work: {len(pending)}")
+    for work in pending:
+        print(f"  {work.id}\t{work.kind}\t{work.resource_type} {work.resource_id}\t{work.operation}\t"
+              f"since {work.created.isoformat()}\tinvocation {work.invocation_id or '-'}")
+    for title, failures in (("given up, not yet reported", ctx.failures.unreported(args.account_id)),
+                            ("given up, reported", ctx.failures.reported(args.account_id))):
+        print(f"{title}: {len(failures)}")
+        for failure in failures:
+            print(f"  {failure.last_attempt.isoformat()}\t{failure.operation}\t{failure.resource_type} "
+                  f"{failure.resource_id}\twork {failure.work_id}\t{failure.last_error}")
+
+
+def retries_redrive(args: argparse.Namespace) -> None:
+    from shared.domain.accounts import validate_account_id
+    from shared.domain.retries import redrive
+
+    ctx = _retry_context()
+    if ctx.accounts.get(validate_account_id(args.account_id)) is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    print(f"queued {redrive(ctx, args.account_id)} piece(s) of recorded work on scim-retry")
+
+
+def reconcile_now(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from scim_handlers.services import services
+    from shared.domain.reconcile import run_reconcile
+
+    svc = services()
+    if args.account and svc.accounts.get(args.account) is None:
+        raise CommandError(f"no account {args.account!r}")
+    summary = run_reconcile(svc.reconcile_context(), datetime.now(UTC), only_account=args.account)
+    print(json.dumps(summary.as_dict(), indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python manage.py", description="Accounts and tokens of the SCIM service.")
+    parser = argparse.ArgumentParser(prog="python manage.py", description="Operator commands of the SCIM service.")
     groups = parser.add_subparsers(dest="group", required=True)
 
     accounts = groups.add_parser("accounts").add_subparsers(dest="command", required=True)
@@ -156,6 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("account_id")
     revoke.add_argument("key_id")
     revoke.set_defaults(run=tokens_revoke)
+
+    retries = groups.add_parser("retries").add_subparsers(dest="command", required=True)
+    rlist = retries.add_parser("list")
+    rlist.add_argument("account_id")
+    rlist.set_defaults(run=retries_list)
+    rdrive = retries.add_parser("redrive")
+    rdrive.add_argument("account_id")
+    rdrive.set_defaults(run=retries_redrive)
+
+    reconcile = groups.add_parser("reconcile")
+    reconcile.add_argument("--account")
+    reconcile.set_defaults(run=reconcile_now)
     return parser
 
 

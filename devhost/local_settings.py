@@ -26,9 +26,24 @@ def load_local_settings(app_dir: Path, environ: dict[str, str] | None = None) ->
     return None
 
 
-def load_host_json(app_dir: Path) -> dict[str, Any]:
+HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def load_host_json(app_dir: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """host.json, with app settings `AzureFunctionsJobHost__section__key` overriding its values, as on the host."""
+    env = os.environ if environ is None else environ
     path = app_dir / "host.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"version": "2.0"}
+    host: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"version": "2.0"}
+    for name, value in env.items():
+        if not name.startswith(HOST_OVERRIDE_PREFIX):
+            continue
+        *sections, key = name[len(HOST_OVERRIDE_PREFIX):].split("__")
+        node = host
+        for section in sections:
+            existing = next((k for k in node if k.lower() == section.lower()), section)
+            node = node.setdefault(existing, {})
+        node[next((k for k in node if k.lower() == key.lower()), key)] = value
+    return host
 
 
 _SETTING_REFERENCE = re.compile(r"%([^%]+)%")

@@ -21,6 +21,7 @@ import azure.functions as func
 from scim_handlers.services import Services, services
 from shared.domain.accounts import Account
 from shared.errors import InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
+from shared.invocation import invocation, set_notify_to
 from shared.storage.roundtrips import counting
 
 log = logging.getLogger("scim")
@@ -82,11 +83,12 @@ def run_scim(req: func.HttpRequest, context: func.Context | None, operation: str
     invocation_id = getattr(context, "invocation_id", None) or str(uuid.uuid4())
     account_id = req.route_params.get("accountId", "")
     started = time.perf_counter()
-    with counting(operation) as round_trips:
+    with counting(operation) as round_trips, invocation(operation, invocation_id):
         try:
             svc = services()
             _check_size(req, svc.settings.max_body_bytes)
             account = svc.auth.authenticate(account_id, req.headers.get("Authorization"), scope="scim")
+            set_notify_to(account.notification_email)
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params), headers=req.headers,

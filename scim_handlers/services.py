@@ -7,12 +7,20 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
-from shared.config import Settings, get_settings
+from shared.config import Settings, get_settings, max_dequeue_count
 from shared.domain.auth import Authenticator
+from shared.domain.reconcile import ReconcileContext
+from shared.domain.retries import RetryContext
+from shared.notifications.email import mailer_from
 from shared.storage.accounts_table import AccountStore
 from shared.storage.clients import table_service
+from shared.storage.drift import DriftStore
+from shared.storage.failures_table import FailureStore
 from shared.storage.groups_table import TableGroupStore
+from shared.storage.lease import LeaseStore
+from shared.storage.queues import RetryQueue
 from shared.storage.tables import Tables
 from shared.storage.users_table import TableUserStore
 
@@ -25,6 +33,19 @@ class Services:
     auth: Authenticator
     users: TableUserStore
     groups: TableGroupStore
+    retry_queue: RetryQueue
+    failures: FailureStore
+
+    def reconcile_context(self) -> ReconcileContext:
+        return ReconcileContext(accounts=self.accounts, drift=DriftStore(self.tables), lease=LeaseStore(self.tables),
+                                retry=self.retry_context(),
+                                stale_after=timedelta(minutes=self.settings.reconcile_stale_minutes),
+                                retention=timedelta(days=self.settings.retention_days))
+
+    def retry_context(self) -> RetryContext:
+        return RetryContext(settings=self.settings, accounts=self.accounts, pending=self.groups.pending,
+                            failures=self.failures, queue=self.retry_queue, mailer=mailer_from(self.settings),
+                            max_attempts=max_dequeue_count())
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -32,9 +53,11 @@ class Services:
         logging.getLogger("azure").setLevel(logging.WARNING)
         tables = Tables(table_service(settings), settings.table_prefix)
         accounts = AccountStore(tables)
+        retry_queue = RetryQueue(settings)
         return cls(settings=settings, tables=tables, accounts=accounts,
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
-                   users=TableUserStore(tables), groups=TableGroupStore(tables))
+                   users=TableUserStore(tables, retry_queue), groups=TableGroupStore(tables, retry_queue),
+                   retry_queue=retry_queue, failures=FailureStore(tables))
 
 
 _services: Services | None = None

@@ -6,10 +6,12 @@ Nothing here connects to anything: the Functions host imports the app to index i
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from shared.errors import ConfigurationError
 
@@ -44,6 +46,17 @@ class Settings:
     auth_cache_seconds: int
     page_size_default: int
     page_size_max: int
+    notify_default_email: str | None
+    notify_from: str
+    notify_window_minutes: int
+    notify_smtp_host: str | None
+    notify_smtp_port: int
+    notify_smtp_user: str | None
+    notify_smtp_password: str | None
+    notify_smtp_security: str
+    notify_acs_connection_string: str | None
+    reconcile_stale_minutes: int
+    retention_days: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,7 +75,20 @@ class Settings:
             auth_cache_seconds=_int(env, "AUTH_CACHE_SECONDS", 30),
             page_size_default=_int(env, "SCIM_PAGE_SIZE_DEFAULT", 100, minimum=1),
             page_size_max=_int(env, "SCIM_PAGE_SIZE_MAX", 1000, minimum=1),
+            notify_default_email=env.get("NOTIFY_DEFAULT_EMAIL") or None,
+            notify_from=env.get("NOTIFY_FROM") or "scim-provisioning@localhost",
+            notify_window_minutes=_int(env, "NOTIFY_WINDOW_MINUTES", 15),
+            notify_smtp_host=env.get("NOTIFY_SMTP_HOST") or None,
+            notify_smtp_port=_int(env, "NOTIFY_SMTP_PORT", 587, minimum=1),
+            notify_smtp_user=env.get("NOTIFY_SMTP_USER") or None,
+            notify_smtp_password=env.get("NOTIFY_SMTP_PASSWORD") or None,
+            notify_smtp_security=(env.get("NOTIFY_SMTP_SECURITY") or "starttls").strip().lower(),
+            notify_acs_connection_string=env.get("NOTIFY_ACS_CONNECTION_STRING") or None,
+            reconcile_stale_minutes=_int(env, "RECONCILE_STALE_MINUTES", 10),
+            retention_days=_int(env, "RETENTION_DAYS", 30, minimum=1),
         )
+        if settings.notify_smtp_security not in ("none", "starttls", "tls"):
+            raise ConfigurationError("app setting NOTIFY_SMTP_SECURITY must be none, starttls or tls")
         if not (settings.storage_connection_string or settings.storage_account_name
                 or settings.table_service_uri):
             raise ConfigurationError(
@@ -75,3 +101,18 @@ class Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read on first use (not at import)."""
     return Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def max_dequeue_count() -> int:
+    """host.json `extensions.queues.maxDequeueCount` (an app setting
+    `AzureFunctionsJobHost__extensions__queues__maxDequeueCount` overrides it, as on the host): how many attempts
+    the host makes before it moves a message to the poison queue."""
+    override = os.environ.get("AzureFunctionsJobHost__extensions__queues__maxDequeueCount")
+    if override:
+        return int(override)
+    host = Path(__file__).resolve().parents[1] / "host.json"
+    try:
+        return int(json.loads(host.read_text())["extensions"]["queues"]["maxDequeueCount"])
+    except (OSError, KeyError, ValueError):
+        return 5

@@ -35,7 +35,8 @@ EXPECTED_HTTP_ROUTES = {
     "scim_group_delete": ("scim/account/{accountId}/Groups/{id}", {"DELETE"}),
     "scim_root_search": ("scim/account/{accountId}/.search", {"POST"}),
 }
-EXPECTED_OTHER_TRIGGERS: dict[str, str] = {}
+EXPECTED_OTHER_TRIGGERS = {"retry_operations": "queueTrigger", "notify_failed_operations": "queueTrigger",
+                           "reconcile": "timerTrigger"}
 TRIGGER_ANNOTATIONS = {"httpTrigger": func.HttpRequest, "timerTrigger": func.TimerRequest,
                        "queueTrigger": func.QueueMessage}
 

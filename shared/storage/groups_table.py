@@ -32,6 +32,7 @@ from shared.storage.memberships import (
     submit_units,
 )
 from shared.storage.pending import MEMBERS, PURGE_GROUP, REFRESH_DISPLAY, PendingWorkStore
+from shared.storage.queues import RetryQueue
 from shared.storage.tables import Tables
 from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
@@ -75,9 +76,9 @@ def _group_entity(account_id: str, group_id: str, attributes: dict[str, Any], ma
 
 
 class TableGroupStore:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, retry_queue: RetryQueue | None = None) -> None:
         self.memberships = Memberships(tables)
-        self.pending = PendingWorkStore(self.memberships)
+        self.pending = PendingWorkStore(self.memberships, retry_queue)
 
     @property
     def _table(self) -> Any:
@@ -187,9 +188,10 @@ class TableGroupStore:
             ignored += self._submit_first(head, units, attributes)
         else:
             work_id, record = self.pending.record(account_id, MEMBERS, now, group_id=current.id, display=display,
-                                                  adds=list(adds.items()), removes=sorted(removes))
+                                                  external_id=attributes.get("externalId"), adds=list(adds.items()),
+                                                  removes=sorted(removes))
             self._submit_first(head + record, [], attributes)
-            ignored += self.pending.run(account_id, work_id) or []
+            ignored += self.pending.finish(account_id, work_id)
         if renamed:
             self._refresh_reverse_display(account_id, current.id, display, now)
         return MembershipResult(sorted(ignored), work_id)
@@ -208,7 +210,7 @@ class TableGroupStore:
         """Members' `groups[].display` follow a rename: recorded, then applied in batches."""
         work_id, record = self.pending.record(account_id, REFRESH_DISPLAY, now, group_id=group_id, display=display)
         submit(self._table, record)
-        self.pending.run(account_id, work_id)
+        self.pending.finish(account_id, work_id)
 
     @storage_errors
     def delete(self, account_id: str, current: StoredGroup, if_match: bool, now: datetime) -> None:
@@ -219,14 +221,15 @@ class TableGroupStore:
         options: dict[str, Any] = {"etag": current.etag, "match_condition": MatchConditions.IfNotModified} if if_match else {}
         operations: list[tuple[Any, ...]] = [("delete", {"PartitionKey": account_id, "RowKey": group_key(current.id)}, options)]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes, current.managed_by)]
-        work_id, record = self.pending.record(account_id, PURGE_GROUP, now, group_id=current.id)
+        work_id, record = self.pending.record(account_id, PURGE_GROUP, now, group_id=current.id,
+                                              external_id=current.attributes.get("externalId"))
         try:
             submit_tolerating_missing(self._table, operations + record)
         except TransactionFailed as failed:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None
             raise
-        self.pending.run(account_id, work_id)
+        self.pending.finish(account_id, work_id)
 
 
 def _stored(entity: Any) -> StoredGroup:

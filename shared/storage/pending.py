@@ -11,12 +11,16 @@ that re-read what is left), however often it is called.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from shared import invocation
+from shared.domain.jobs import RetryWork
+from shared.errors import ServiceUnavailable
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import upper_bound
 from shared.storage.memberships import (
@@ -27,7 +31,10 @@ from shared.storage.memberships import (
     reverse_key,
     submit_units,
 )
+from shared.storage.queues import RetryQueue
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit_tolerating_missing
+
+log = logging.getLogger("scim.storage")
 
 WORK = "op:"
 CHUNK = ":c:"
@@ -39,6 +46,9 @@ PURGE_USER = "purge_user"
 REFRESH_DISPLAY = "refresh_display"
 
 
+RESOURCE_TYPES = {MEMBERS: "Group", PURGE_GROUP: "Group", REFRESH_DISPLAY: "Group", PURGE_USER: "User"}
+
+
 @dataclass(frozen=True)
 class PendingWork:
     id: str
@@ -47,6 +57,22 @@ class PendingWork:
     group_id: str | None = None
     user_id: str | None = None
     display: str | None = None
+    operation: str = ""
+    external_id: str = ""
+    invocation_id: str = ""
+
+    @property
+    def resource_type(self) -> str:
+        return RESOURCE_TYPES.get(self.kind, "")
+
+    @property
+    def resource_id(self) -> str:
+        return self.group_id or self.user_id or ""
+
+    def retry_job(self, account_id: str, last_error: str) -> RetryWork:
+        return RetryWork(account_id=account_id, work_id=self.id, operation=self.operation,
+                         resource_type=self.resource_type, resource_id=self.resource_id, external_id=self.external_id,
+                         invocation_id=self.invocation_id, last_error=last_error)
 
 
 def _header_key(work_id: str) -> str:
@@ -54,22 +80,26 @@ def _header_key(work_id: str) -> str:
 
 
 class PendingWorkStore:
-    def __init__(self, memberships: Memberships) -> None:
+    def __init__(self, memberships: Memberships, retry_queue: RetryQueue | None = None) -> None:
         self._memberships = memberships
+        self._retry_queue = retry_queue
 
     @property
     def _table(self) -> Any:
         return self._memberships.table
 
     def record(self, account_id: str, kind: str, now: datetime, *, group_id: str | None = None,
-               user_id: str | None = None, display: str | None = None,
+               user_id: str | None = None, display: str | None = None, external_id: str | None = None,
                adds: list[tuple[str, str | None]] | None = None,
                removes: list[str] | None = None) -> tuple[str, list[tuple[Any, ...]]]:
-        """A new work id and the `create` operations that record it, for the caller's first transaction."""
+        """A new work id and the `create` operations that record it, for the caller's first transaction. The
+        record names the request (operation, invocation id) so a failure report can point an admin to it."""
         work_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+        caller = invocation.current()
         header: dict[str, Any] = {"PartitionKey": account_id, "RowKey": _header_key(work_id), "Kind": "work",
-                                  "WorkKind": kind, "Created": now}
-        for name, value in (("GroupId", group_id), ("UserId", user_id), ("Display", display)):
+                                  "WorkKind": kind, "Created": now, "Operation": caller.operation,
+                                  "InvocationId": caller.invocation_id}
+        for name, value in (("GroupId", group_id), ("UserId", user_id), ("Display", display), ("ExternalId", external_id)):
             if value is not None:
                 header[name] = value
         operations: list[tuple[Any, ...]] = [("create", header)]
@@ -80,6 +110,34 @@ class PendingWorkStore:
             operations.append(("create", {"PartitionKey": account_id, "RowKey": f"{_header_key(work_id)}{CHUNK}{index:05d}",
                                           "Kind": "workchunk", **pack(document)}))
         return work_id, operations
+
+    def finish(self, account_id: str, work_id: str) -> list[str]:
+        """Runs recorded work inline; if storage fails part-way, the work goes onto the retry queue and the request
+        still succeeds (its effect is durable: recorded, and queued). If even the queue cannot be reached, the record
+        stays and the reconcile timer re-enqueues it. Returns the member ids the work ignored."""
+        try:
+            return self.run(account_id, work_id) or []
+        except ServiceUnavailable as failure:
+            if self._retry_queue is None:
+                raise
+            log.warning("work %s of account %s interrupted (%s); queueing it for retry", work_id, account_id, failure.detail)
+            try:
+                caller = invocation.current()
+                self._retry_queue.enqueue(RetryWork(
+                    account_id=account_id, work_id=work_id, operation=caller.operation, invocation_id=caller.invocation_id,
+                    last_error=failure.detail, notify_to=caller.notify_to, queued_at=datetime.now(UTC).isoformat()))
+            except Exception:
+                log.exception("could not queue work %s of account %s; the reconcile timer will", work_id, account_id)
+            return []
+
+    @storage_errors
+    def get(self, account_id: str, work_id: str) -> PendingWork | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return _work(self._table.get_entity(account_id, _header_key(work_id)))
+        except ResourceNotFoundError:
+            return None
 
     @storage_errors
     def pending(self, account_id: str) -> list[PendingWork]:
@@ -159,4 +217,6 @@ class PendingWorkStore:
 
 def _work(row: Any) -> PendingWork:
     return PendingWork(id=row["RowKey"][len(WORK):], kind=row["WorkKind"], created=row["Created"],
-                       group_id=row.get("GroupId"), user_id=row.get("UserId"), display=row.get("Display"))
+                       group_id=row.get("GroupId"), user_id=row.get("UserId"), display=row.get("Display"),
+                       operation=row.get("Operation", ""), external_id=row.get("ExternalId", ""),
+                       invocation_id=row.get("InvocationId", ""))

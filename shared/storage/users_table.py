@@ -22,6 +22,7 @@ from shared.storage.entities import pack, unpack
 from shared.storage.keys import key_part, upper_bound
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
 from shared.storage.pending import PURGE_USER, PendingWorkStore
+from shared.storage.queues import RetryQueue
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
@@ -64,9 +65,9 @@ def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> li
 
 
 class TableUserStore:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, retry_queue: RetryQueue | None = None) -> None:
         self._tables = tables
-        self.pending = PendingWorkStore(Memberships(tables))
+        self.pending = PendingWorkStore(Memberships(tables), retry_queue)
 
     @property
     def _table(self) -> Any:
@@ -174,7 +175,8 @@ class TableUserStore:
         memberships = [remove_unit(account_id, group.id, current.id) for group in current.groups]
         work_id = None
         if len(operations) + operation_count(memberships) > MAX_TRANSACTION_OPERATIONS:
-            work_id, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id)
+            work_id, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id,
+                                                  external_id=current.attributes.get("externalId"))
             operations, memberships = operations + record, []
         try:
             submit_units(self._table, operations[:1], [Unit(current.id, False, tuple(operations[1:])), *memberships])
@@ -183,7 +185,7 @@ class TableUserStore:
                 raise VersionConflict(current.id) from None
             raise
         if work_id is not None:
-            self.pending.run(account_id, work_id)
+            self.pending.finish(account_id, work_id)
 
 
 def _assemble(rows: Any) -> Iterator[StoredUser]:

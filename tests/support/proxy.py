@@ -15,6 +15,7 @@ class CuttableProxy:
         self.upstream_port = upstream_port
         self.port = free_port()
         self._cut = threading.Event()
+        self._batches_left: int | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -38,12 +39,18 @@ class CuttableProxy:
                 continue
             with self._lock:
                 self._sockets |= {client, upstream}
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, target: socket.socket, outbound: bool = False) -> None:
         try:
             while data := source.recv(65536):
+                if outbound and self._batches_left is not None and b"/$batch " in data:
+                    if self._batches_left == 0:
+                        self._batches_left = None
+                        self.cut()  # this transaction never reaches storage
+                        return
+                    self._batches_left -= 1
                 target.sendall(data)
         except OSError:
             pass
@@ -65,6 +72,11 @@ class CuttableProxy:
                 except OSError:
                     pass
             self._sockets.clear()
+
+    def cut_after_transactions(self, count: int) -> None:
+        """Lets `count` more entity group transactions through, then cuts the connection instead of sending the
+        next one: an outage between two batches of one request."""
+        self._batches_left = count
 
     def restore(self) -> None:
         self._cut.clear()
