@@ -187,11 +187,12 @@ class TableGroupStore:
         if len(head) + operation_count(units) <= MAX_TRANSACTION_OPERATIONS:
             ignored += self._submit_first(head, units, attributes)
         else:
-            work_id, record = self.pending.record(account_id, MEMBERS, now, group_id=current.id, display=display,
+            work, record = self.pending.record(account_id, MEMBERS, now, group_id=current.id, display=display,
                                                   external_id=attributes.get("externalId"), adds=list(adds.items()),
                                                   removes=sorted(removes))
             self._submit_first(head + record, [], attributes)
-            ignored += self.pending.finish(account_id, work_id)
+            work_id = work.id
+            ignored += self.pending.finish(account_id, work)
         if renamed:
             self._refresh_reverse_display(account_id, current.id, display, now)
         return MembershipResult(sorted(ignored), work_id)
@@ -208,9 +209,9 @@ class TableGroupStore:
 
     def _refresh_reverse_display(self, account_id: str, group_id: str, display: str, now: datetime) -> None:
         """Members' `groups[].display` follow a rename: recorded, then applied in batches."""
-        work_id, record = self.pending.record(account_id, REFRESH_DISPLAY, now, group_id=group_id, display=display)
+        work, record = self.pending.record(account_id, REFRESH_DISPLAY, now, group_id=group_id, display=display)
         submit(self._table, record)
-        self.pending.finish(account_id, work_id)
+        self.pending.finish(account_id, work)
 
     @storage_errors
     def delete(self, account_id: str, current: StoredGroup, if_match: bool, now: datetime) -> None:
@@ -221,7 +222,7 @@ class TableGroupStore:
         options: dict[str, Any] = {"etag": current.etag, "match_condition": MatchConditions.IfNotModified} if if_match else {}
         operations: list[tuple[Any, ...]] = [("delete", {"PartitionKey": account_id, "RowKey": group_key(current.id)}, options)]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes, current.managed_by)]
-        work_id, record = self.pending.record(account_id, PURGE_GROUP, now, group_id=current.id,
+        work, record = self.pending.record(account_id, PURGE_GROUP, now, group_id=current.id,
                                               external_id=current.attributes.get("externalId"))
         try:
             submit_tolerating_missing(self._table, operations + record)
@@ -229,7 +230,7 @@ class TableGroupStore:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None
             raise
-        self.pending.finish(account_id, work_id)
+        self.pending.finish(account_id, work)
 
 
 def _stored(entity: Any) -> StoredGroup:

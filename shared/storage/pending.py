@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared import invocation
@@ -72,7 +72,8 @@ class PendingWork:
     def retry_job(self, account_id: str, last_error: str) -> RetryWork:
         return RetryWork(account_id=account_id, work_id=self.id, operation=self.operation,
                          resource_type=self.resource_type, resource_id=self.resource_id, external_id=self.external_id,
-                         invocation_id=self.invocation_id, last_error=last_error)
+                         invocation_id=self.invocation_id, last_error=last_error,
+                         notify_to=invocation.current().notify_to, queued_at=self.created.isoformat())
 
 
 def _header_key(work_id: str) -> str:
@@ -91,8 +92,8 @@ class PendingWorkStore:
     def record(self, account_id: str, kind: str, now: datetime, *, group_id: str | None = None,
                user_id: str | None = None, display: str | None = None, external_id: str | None = None,
                adds: list[tuple[str, str | None]] | None = None,
-               removes: list[str] | None = None) -> tuple[str, list[tuple[Any, ...]]]:
-        """A new work id and the `create` operations that record it, for the caller's first transaction. The
+               removes: list[str] | None = None) -> tuple[PendingWork, list[tuple[Any, ...]]]:
+        """The new work and the `create` operations that record it, for the caller's first transaction. The
         record names the request (operation, invocation id) so a failure report can point an admin to it."""
         work_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         caller = invocation.current()
@@ -109,25 +110,24 @@ class PendingWorkStore:
             document = {"add": [list(v) for k, v in chunk if k == "add"], "remove": [v for k, v in chunk if k == "remove"]}
             operations.append(("create", {"PartitionKey": account_id, "RowKey": f"{_header_key(work_id)}{CHUNK}{index:05d}",
                                           "Kind": "workchunk", **pack(document)}))
-        return work_id, operations
+        work = PendingWork(work_id, kind, now, group_id, user_id, display, caller.operation, external_id or "",
+                           caller.invocation_id)
+        return work, operations
 
-    def finish(self, account_id: str, work_id: str) -> list[str]:
+    def finish(self, account_id: str, work: PendingWork) -> list[str]:
         """Runs recorded work inline; if storage fails part-way, the work goes onto the retry queue and the request
         still succeeds (its effect is durable: recorded, and queued). If even the queue cannot be reached, the record
         stays and the reconcile timer re-enqueues it. Returns the member ids the work ignored."""
         try:
-            return self.run(account_id, work_id) or []
+            return self.run(account_id, work.id) or []
         except ServiceUnavailable as failure:
             if self._retry_queue is None:
                 raise
-            log.warning("work %s of account %s interrupted (%s); queueing it for retry", work_id, account_id, failure.detail)
+            log.warning("work %s of account %s interrupted (%s); queueing it for retry", work.id, account_id, failure.detail)
             try:
-                caller = invocation.current()
-                self._retry_queue.enqueue(RetryWork(
-                    account_id=account_id, work_id=work_id, operation=caller.operation, invocation_id=caller.invocation_id,
-                    last_error=failure.detail, notify_to=caller.notify_to, queued_at=datetime.now(UTC).isoformat()))
+                self._retry_queue.enqueue(work.retry_job(account_id, failure.detail))
             except Exception:
-                log.exception("could not queue work %s of account %s; the reconcile timer will", work_id, account_id)
+                log.exception("could not queue work %s of account %s; the reconcile timer will", work.id, account_id)
             return []
 
     @storage_errors

@@ -173,9 +173,9 @@ class TableUserStore:
              {"etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes)]
         memberships = [remove_unit(account_id, group.id, current.id) for group in current.groups]
-        work_id = None
+        work = None
         if len(operations) + operation_count(memberships) > MAX_TRANSACTION_OPERATIONS:
-            work_id, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id,
+            work, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id,
                                                   external_id=current.attributes.get("externalId"))
             operations, memberships = operations + record, []
         try:
@@ -184,8 +184,8 @@ class TableUserStore:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None
             raise
-        if work_id is not None:
-            self.pending.finish(account_id, work_id)
+        if work is not None:
+            self.pending.finish(account_id, work)
 
 
 def _assemble(rows: Any) -> Iterator[StoredUser]:
