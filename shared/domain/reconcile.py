@@ -144,50 +144,57 @@ def _repair(ctx: ReconcileContext, account_id: str, snapshot: PartitionSnapshot,
             drift.delete(account_id, reverse_key(user_id, group_id))
             fix("reverse row without its forward row")
 
-    expected: dict[str, str] = {}
+    claims: dict[str, set[str]] = {}
     for user_id, attributes in snapshot.users.items():
         if isinstance(attributes.get("userName"), str):
-            expected[user_name_key(attributes["userName"])] = user_id
+            claims.setdefault(user_name_key(attributes["userName"]), set()).add(user_id)
         if isinstance(attributes.get("externalId"), str):
-            expected[external_id_prefix(attributes["externalId"]) + user_id] = user_id
+            claims.setdefault(external_id_prefix(attributes["externalId"]) + user_id, set()).add(user_id)
     for group_id, (attributes, managed_by) in snapshot.groups.items():
         if managed_by == "scim" and isinstance(attributes.get("displayName"), str):
-            expected[display_name_key(attributes["displayName"])] = group_id
+            claims.setdefault(display_name_key(attributes["displayName"]), set()).add(group_id)
         if isinstance(attributes.get("externalId"), str):
-            expected[group_external_prefix(attributes["externalId"]) + group_id] = group_id
+            claims.setdefault(group_external_prefix(attributes["externalId"]) + group_id, set()).add(group_id)
 
     for row_key, target in sorted(snapshot.index_rows.items()):
-        if expected.get(row_key) == target:
+        if target in claims.get(row_key, ()):
             continue
         current = drift.get(account_id, row_key)
         if current is None:
             continue
         owner = current.get("UserId") or current.get("GroupId")
         prefix = "u:" if "UserId" in current else "g:"
-        if drift.get(account_id, prefix + owner) is None or expected.get(row_key) != owner:
-            if _still_stale(ctx, account_id, row_key, owner, prefix):
-                drift.delete(account_id, row_key)
-                fix("index row pointing at a deleted or renamed resource")
+        if _still_stale(ctx, account_id, row_key, owner, prefix):
+            drift.delete(account_id, row_key)
+            fix("index row pointing at a deleted or renamed resource")
 
-    for row_key, owner in sorted(expected.items()):
-        if row_key in snapshot.index_rows:
-            continue
+    for row_key, owners in sorted(claims.items()):
         prefix = "u:" if row_key.startswith(("un:", "ux:")) else "g:"
         column = "UserId" if prefix == "u:" else "GroupId"
-        if drift.get(account_id, prefix + owner) is None:
-            continue  # deleted meanwhile
+        if len(owners) > 1:
+            _report_conflict(ctx, account_id, row_key, sorted(owners), prefix, now, summary)
+            continue
+        [owner] = owners
+        if row_key in snapshot.index_rows or drift.get(account_id, prefix + owner) is None:
+            continue  # present, or the resource was deleted meanwhile
         if drift.create(account_id, row_key, {column: owner}):
             fix("resource without its index row")
             continue
         holder = drift.get(account_id, row_key)
         if holder is not None and holder.get(column) != owner:
-            summary.unrepairable += 1
-            record_failure(ctx.retry, account_id, Failure(
-                job_id=f"reconcile-{row_key}-{owner}", operation="reconcile",
-                resource_type="User" if prefix == "u:" else "Group", resource_id=owner, external_id="",
-                last_error=f"two resources claim the same unique name ({row_key}): {holder.get(column)} and {owner}; "
-                           "delete or rename one of them in Entra",
-                attempts=1, first_attempt=now, last_attempt=now, invocation_id="", work_id="", source="reconcile"), now)
+            _report_conflict(ctx, account_id, row_key, sorted({owner, holder.get(column)}), prefix, now, summary)
+
+
+def _report_conflict(ctx: ReconcileContext, account_id: str, row_key: str, owners: list[str], prefix: str,
+                     now: datetime, summary: Summary) -> None:
+    """Two resources claim one unique name (outside damage): nothing can choose between them, so admins are told."""
+    summary.unrepairable += 1
+    record_failure(ctx.retry, account_id, Failure(
+        job_id=f"reconcile-{row_key}", operation="reconcile", resource_type="User" if prefix == "u:" else "Group",
+        resource_id=", ".join(owners), external_id="",
+        last_error=f"{len(owners)} resources claim the same unique name ({row_key}): {', '.join(owners)}; "
+                   "delete or rename all but one of them in Entra",
+        attempts=1, first_attempt=now, last_attempt=now, invocation_id="", work_id="", source="reconcile"), now)
 
 
 def _still_stale(ctx: ReconcileContext, account_id: str, row_key: str, owner: str, prefix: str) -> bool:
