@@ -53,6 +53,8 @@ class ScimRequest:
     body: bytes
     services: Services
     invocation_id: str
+    integration: str = "current"
+    """The app integration (current = NextGen, legacy = FirstGen) whose token made the request."""
 
     def json(self) -> Any:
         """The body parsed as JSON; InvalidSyntax when it is not JSON, 415 for a non-JSON media type."""
@@ -87,12 +89,12 @@ def run_scim(req: func.HttpRequest, context: func.Context | None, operation: str
         try:
             svc = services()
             _check_size(req, svc.settings.max_body_bytes)
-            account = svc.auth.authenticate(account_id, req.headers.get("Authorization"), scope="scim")
+            account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope="scim")
             set_notify_to(account.notification_email)
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params), headers=req.headers,
-                body=req.get_body() or b"", services=svc, invocation_id=invocation_id)
+                body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=token.integration)
             result = handler(request)
             response = _render(result.status, result.body, result.headers)
             outcome: tuple[int, str | None] = (result.status, None)

@@ -65,7 +65,7 @@ def _search(req: ScimRequest) -> ScimResponse:
 
 
 def _create(req: ScimRequest) -> ScimResponse:
-    user = users.create_user(req.services.users, req.account, req.json())
+    user = users.create_user(req.services.users, req.account, req.json(), req.integration)
     return _user_response(req, user, 201, location=True)
 
 
@@ -74,12 +74,14 @@ def _get(req: ScimRequest) -> ScimResponse:
 
 
 def _replace(req: ScimRequest) -> ScimResponse:
-    user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
+    user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
+                              req.integration)
     return _user_response(req, user, 200)
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
-    user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
+    user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
+                            req.integration)
     return _user_response(req, user, 200)
 
 

@@ -36,6 +36,10 @@ class Authenticator:
 
     def authenticate(self, account_id: str, authorization: str | None, scope: str) -> Account:
         """The account whose `scope` token is presented; raises Unauthorized otherwise."""
+        return self.authenticate_token(account_id, authorization, scope)[0]
+
+    def authenticate_token(self, account_id: str, authorization: str | None, scope: str) -> tuple[Account, TokenRecord]:
+        """The account and the token record (its integration) of a valid `scope` token; raises Unauthorized."""
         token = _bearer(authorization)
         key_id = key_id_of(token) if token else None
         if token is None or key_id is None or not is_valid_account_id(account_id):
@@ -46,7 +50,7 @@ class Authenticator:
         record, account = found
         if not matches(record, token) or not record.is_usable(scope, datetime.now(UTC)):
             raise Unauthorized()
-        return account
+        return account, record
 
     def _lookup(self, account_id: str, key_id: str) -> tuple[TokenRecord, Account] | None:
         now = self._clock()

@@ -21,6 +21,7 @@ class VersionConflict(Exception):
 class GroupRef:
     id: str
     display: str
+    managed_by: str = "scim"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class StoredUser:
     version: int
     etag: str
     groups: list[GroupRef] = field(default_factory=list)
+    source: str = "scim"
+    """`scim` (provisioned by Entra) or `native` (created in the application)."""
+    integrations: frozenset[str] = frozenset()
+    """The app integrations (current/legacy) whose tokens have provisioned this user."""
 
     @property
     def user_name(self) -> str:
@@ -88,7 +93,8 @@ class StoredGroup:
 
 
 class UserStore(Protocol):
-    def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime) -> StoredUser:
+    def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime, source: str = "scim",
+               integrations: frozenset[str] = frozenset()) -> StoredUser:
         """Creates the user and its index rows atomically; raises Uniqueness if the userName is taken."""
 
     def get(self, account_id: str, user_id: str) -> StoredUser:
@@ -103,7 +109,8 @@ class UserStore(Protocol):
     def scan(self, account_id: str) -> Iterator[StoredUser]:
         """Every user of the account in a stable order (by id), streamed page by page."""
 
-    def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime) -> StoredUser:
+    def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
+               integrations: frozenset[str] | None = None) -> StoredUser:
         """Replaces the attributes if the user is still at `current.etag` (else VersionConflict), moving index rows
         in the same transaction; raises Uniqueness if a new userName is taken."""
 

@@ -131,10 +131,10 @@ def _repair(ctx: ReconcileContext, account_id: str, snapshot: PartitionSnapshot,
             drift.delete(account_id, reverse_key(user_id, group_id))
             fix("member whose user or group is gone")
         elif (user_id, group_id) not in snapshot.reverse and not drift.exists(account_id, reverse_key(user_id, group_id)):
-            group_attributes = snapshot.groups[group_id][0] if group_id in snapshot.groups else {}
+            group_attributes, managed_by = snapshot.groups.get(group_id, ({}, "scim"))
             if drift.exists(account_id, forward_key(group_id, user_id)) and drift.create(
                     account_id, reverse_key(user_id, group_id),
-                    {"Kind": "membership", "Display": group_attributes.get("displayName", "")}):
+                    {"Kind": "membership", "Display": group_attributes.get("displayName", ""), "Managed": managed_by}):
                 fix("member without its reverse row")
 
     for user_id, group_id in sorted(snapshot.reverse):

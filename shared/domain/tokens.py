@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 SCOPES = ("scim", "admin")
+INTEGRATIONS = ("current", "legacy")
+"""Harness' NextGen (current) and FirstGen (legacy) app integrations: each a named set of provisioning tokens."""
 TOKEN_PREFIX = "scim"
 
 
@@ -26,6 +28,7 @@ class TokenRecord:
     created: datetime
     expires: datetime | None = None
     revoked: datetime | None = None
+    integration: str = "current"
 
     def is_usable(self, scope: str, now: datetime) -> bool:
         return (self.scope == scope and self.revoked is None
@@ -43,15 +46,18 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def mint(account_id: str, scope: str, now: datetime, expires_in_days: int | None = None) -> MintedToken:
+def mint(account_id: str, scope: str, now: datetime, expires_in_days: int | None = None,
+         integration: str = "current") -> MintedToken:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
+    if integration not in INTEGRATIONS:
+        raise ValueError(f"unknown integration {integration!r}; use one of {', '.join(INTEGRATIONS)}")
     if expires_in_days is not None and expires_in_days < 1:
         raise ValueError("--expires-in-days must be at least 1")
     key_id = secrets.token_hex(8)
     token = f"{TOKEN_PREFIX}.{key_id}.{secrets.token_urlsafe(32)}"
     expires = now + timedelta(days=expires_in_days) if expires_in_days else None
-    record = TokenRecord(account_id, key_id, hash_token(token), scope, now, expires)
+    record = TokenRecord(account_id, key_id, hash_token(token), scope, now, expires, integration=integration)
     return MintedToken(record, token)
 
 

@@ -51,9 +51,9 @@ def _validated(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def create_user(store: UserStore, account: Account, body: Any, now: datetime | None = None) -> StoredUser:
+def create_user(store: UserStore, account: Account, body: Any, integration: str = "current") -> StoredUser:
     attributes = _validated(resource.normalize(body, USER))
-    return store.create(account.id, str(uuid.uuid4()), attributes, now or datetime.now(UTC))
+    return store.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), "scim", frozenset({integration}))
 
 
 def get_user(store: UserStore, account: Account, user_id: str) -> StoredUser:
@@ -89,7 +89,8 @@ def _by_id(store: UserStore, account: Account, user_id: str) -> list[StoredUser]
         return []
 
 
-def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None) -> StoredUser:
+def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
+                 integration: str = "current") -> StoredUser:
     """PUT: the body replaces every writable attribute; id and server-owned attributes are kept."""
     replacement = _validated(resource.normalize(body, USER))
 
@@ -100,10 +101,11 @@ def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if
                 _keep_stored(attributes, current.attributes, name, current.id)
         return attributes
 
-    return _write(store, account, user_id, if_match, compute)
+    return _write(store, account, user_id, if_match, compute, integration)
 
 
-def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None) -> StoredUser:
+def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
+               integration: str = "current") -> StoredUser:
     operations = parse_operations(body)
     protected = _email_guard(account)
 
@@ -114,7 +116,7 @@ def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_m
                      current.id, ", ".join(patched.skipped))
         return _validated(patched.attributes)
 
-    return _write(store, account, user_id, if_match, compute)
+    return _write(store, account, user_id, if_match, compute, integration)
 
 
 def delete_user(store: UserStore, account: Account, user_id: str, if_match: str | None = None) -> None:
@@ -131,16 +133,18 @@ def delete_user(store: UserStore, account: Account, user_id: str, if_match: str 
 
 
 def _write(store: UserStore, account: Account, user_id: str, if_match: str | None,
-           compute: Callable[[StoredUser], dict[str, Any]]) -> StoredUser:
-    """Read, compute new attributes, write if changed, conditioned on the ETag read; redo on conflict."""
+           compute: Callable[[StoredUser], dict[str, Any]], integration: str) -> StoredUser:
+    """Read, compute new attributes, write if changed, conditioned on the ETag read; redo on conflict. The app
+    integration whose token made the request is recorded on the user (for the SSO precedence check)."""
     for _ in range(MAX_CONFLICT_RETRIES):
         current = store.get(account.id, user_id)
         check_if_match(if_match, current)
         attributes = compute(current)
-        if attributes == current.attributes:
+        integrations = current.integrations | {integration}
+        if attributes == current.attributes and integrations == current.integrations:
             return current  # nothing changed: meta.version and lastModified stay as they are
         try:
-            return store.update(account.id, current, attributes, datetime.now(UTC))
+            return store.update(account.id, current, attributes, datetime.now(UTC), integrations)
         except VersionConflict:
             if if_match:
                 raise PreconditionFailed("The user changed since the version given in If-Match; read it again.") from None
@@ -173,9 +177,10 @@ def render_user(user: StoredUser, tenant_url: str) -> dict[str, Any]:
     if manager and "$ref" not in manager:
         body[discovery.ENTERPRISE_USER_SCHEMA] = {
             **body[discovery.ENTERPRISE_USER_SCHEMA], "manager": {**manager, "$ref": f"{tenant_url}/Users/{manager['value']}"}}
-    if user.groups:  # RFC 7643 §2.5: an empty multi-valued attribute is omitted
+    provisioned = [g for g in user.groups if g.managed_by == "scim"]  # the application's own groups are not Entra's
+    if provisioned:  # RFC 7643 §2.5: an empty multi-valued attribute is omitted
         body["groups"] = [{"value": g.id, "$ref": f"{tenant_url}/Groups/{g.id}", "display": g.display, "type": "direct"}
-                          for g in user.groups]
+                          for g in provisioned]
     body["meta"] = {"resourceType": "User", "created": _iso(user.created), "lastModified": _iso(user.last_modified),
                     "location": location, "version": version_tag(user.version)}
     return body

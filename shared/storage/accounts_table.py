@@ -57,6 +57,7 @@ def _token_from(entity: dict[str, Any]) -> TokenRecord:
         created=entity["Created"],
         expires=entity.get("Expires"),
         revoked=entity.get("Revoked"),
+        integration=entity.get("Integration") or "current",
     )
 
 
@@ -105,6 +106,7 @@ class AccountStore:
             "Hash": record.hash,
             "Scope": record.scope,
             "Created": record.created,
+            "Integration": record.integration,
         }
         if record.expires:
             entity["Expires"] = record.expires
@@ -117,6 +119,10 @@ class AccountStore:
             return _token_from(self._table.get_entity(account_id, TOKEN_ROW_PREFIX + key_id))
         except ResourceNotFoundError:
             return None
+
+    def integrations(self, account_id: str, now: datetime) -> set[str]:
+        """The integrations that have a usable SCIM token: an integration exists while it can provision."""
+        return {t.integration for t in self.list_tokens(account_id) if t.is_usable("scim", now)}
 
     def list_tokens(self, account_id: str) -> list[TokenRecord]:
         rows = self._table.query_entities(

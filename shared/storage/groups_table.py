@@ -181,7 +181,8 @@ class TableGroupStore:
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
         head += [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
         head += [("create", new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
-        units = [add_unit(account_id, current.id, display, user_id, shown) for user_id, shown in adds.items()]
+        units = [add_unit(account_id, current.id, display, user_id, shown, current.managed_by)
+                 for user_id, shown in adds.items()]
         units += [remove_unit(account_id, current.id, user_id) for user_id in sorted(removes)]
         work_id = None
         if len(head) + operation_count(units) <= MAX_TRANSACTION_OPERATIONS:

@@ -52,12 +52,13 @@ class Unit:
     operations: tuple[tuple[Any, ...], ...]
 
 
-def add_unit(account_id: str, group_id: str, group_display: str, user_id: str, member_display: str | None) -> Unit:
+def add_unit(account_id: str, group_id: str, group_display: str, user_id: str, member_display: str | None,
+             managed_by: str = "scim") -> Unit:
     forward: dict[str, Any] = {"PartitionKey": account_id, "RowKey": forward_key(group_id, user_id), "Kind": "member"}
     if member_display:
         forward["Display"] = member_display
     reverse = {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id), "Kind": "membership",
-               "Display": group_display}
+               "Display": group_display, "Managed": managed_by}
     user_exists = ("update", {"PartitionKey": account_id, "RowKey": f"u:{user_id}"}, {"mode": "merge"})
     return Unit(user_id, True, (("upsert", forward, {"mode": "replace"}), ("upsert", reverse, {"mode": "replace"}),
                                 user_exists))

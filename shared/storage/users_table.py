@@ -51,9 +51,10 @@ def external_id_prefix(external_id: str) -> str:
 
 
 def _user_entity(account_id: str, user_id: str, attributes: dict[str, Any], created: datetime, modified: datetime,
-                 version: int) -> dict[str, Any]:
+                 version: int, source: str = "scim", integrations: frozenset[str] = frozenset()) -> dict[str, Any]:
     return {"PartitionKey": account_id, "RowKey": user_key(user_id), "Kind": "user", "Created": created,
-            "LastModified": modified, "Version": version, **pack(attributes)}
+            "LastModified": modified, "Version": version, "Source": source,
+            "Integrations": ",".join(sorted(integrations)), **pack(attributes)}
 
 
 def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,8 +75,9 @@ class TableUserStore:
         return self._tables.get(RESOURCES)
 
     @storage_errors
-    def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime) -> StoredUser:
-        entity = _user_entity(account_id, user_id, attributes, now, now, 1)
+    def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime, source: str = "scim",
+               integrations: frozenset[str] = frozenset()) -> StoredUser:
+        entity = _user_entity(account_id, user_id, attributes, now, now, 1, source, integrations)
         operations: list[tuple[Any, ...]] = [("create", entity)]
         operations += [("create", row) for row in _index_rows(account_id, user_id, attributes)]
         try:
@@ -84,7 +86,7 @@ class TableUserStore:
             if failed.error_code == "EntityAlreadyExists" and failed.index == 1:
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
             raise
-        return StoredUser(user_id, attributes, now, now, 1, results[0]["etag"])
+        return StoredUser(user_id, attributes, now, now, 1, results[0]["etag"], [], source, integrations)
 
     @storage_errors
     def get(self, account_id: str, user_id: str) -> StoredUser:
@@ -140,10 +142,13 @@ class TableUserStore:
         yield from _assemble(rows)
 
     @storage_errors
-    def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime) -> StoredUser:
+    def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
+               integrations: frozenset[str] | None = None) -> StoredUser:
         from azure.core import MatchConditions
 
-        entity = _user_entity(account_id, current.id, attributes, current.created, now, current.version + 1)
+        integrations = current.integrations if integrations is None else integrations
+        entity = _user_entity(account_id, current.id, attributes, current.created, now, current.version + 1,
+                              current.source, integrations)
         operations: list[tuple[Any, ...]] = [
             ("update", entity, {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes)}
@@ -160,7 +165,7 @@ class TableUserStore:
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
             raise
         return StoredUser(current.id, attributes, current.created, now, current.version + 1, results[0]["etag"],
-                          current.groups)
+                          current.groups, current.source, integrations)
 
     @storage_errors
     def delete(self, account_id: str, current: StoredUser, now: datetime) -> None:
@@ -196,7 +201,8 @@ def _assemble(rows: Any) -> Iterator[StoredUser]:
         key: str = row["RowKey"]
         if GROUP_OF_USER in key:
             if pending is not None and key.startswith(pending["RowKey"] + GROUP_OF_USER):
-                groups.append(GroupRef(key.split(GROUP_OF_USER, 1)[1], row.get("Display", "")))
+                groups.append(GroupRef(key.split(GROUP_OF_USER, 1)[1], row.get("Display", ""),
+                                       row.get("Managed") or "scim"))
             continue
         if pending is not None:
             yield _stored(pending, groups)
@@ -209,4 +215,5 @@ def _stored(entity: Any, groups: list[GroupRef]) -> StoredUser:
     return StoredUser(
         id=entity["RowKey"][len(USER):], attributes=unpack(entity), created=entity["Created"],
         last_modified=entity["LastModified"], version=int(entity["Version"]), etag=entity.metadata["etag"],
-        groups=sorted(groups, key=lambda g: g.id))
+        groups=sorted(groups, key=lambda g: g.id), source=entity.get("Source") or "scim",
+        integrations=frozenset(i for i in (entity.get("Integrations") or "").split(",") if i))
