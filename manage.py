@@ -7,6 +7,7 @@
     python manage.py tokens list ACCOUNT_ID | tokens revoke ACCOUNT_ID KEY_ID
     python manage.py retries list ACCOUNT_ID | retries redrive ACCOUNT_ID
     python manage.py reconcile [--account ACCOUNT_ID]
+    python manage.py activity ACCOUNT_ID [--failures] [--since ISO] [--until ISO] [--resource-id ID] [--count N]
 
 Storage comes from the environment, else from local.settings.json (or the sample), as for the app.
 `tokens create` prints the token alone on the last line of stdout; it is shown only this once.
@@ -173,6 +174,23 @@ def reconcile_now(args: argparse.Namespace) -> None:
     print(json.dumps(summary.as_dict(), indent=2))
 
 
+def activity(args: argparse.Namespace) -> None:
+    from scim_handlers.services import services
+    from shared.domain.accounts import validate_account_id
+
+    svc = services()
+    if svc.accounts.get(validate_account_id(args.account_id)) is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    since = datetime.fromisoformat(args.since.replace("Z", "+00:00")) if args.since else None
+    until = datetime.fromisoformat(args.until.replace("Z", "+00:00")) if args.until else None
+    records, _ = svc.activity.query(args.account_id, since, until, "failure" if args.failures else None,
+                                    args.resource_id, args.count, None)
+    for r in records:
+        outcome = f"{r.status}" + (f" {r.scim_type}" if r.scim_type else "") + (" queued" if r.queued else "")
+        print(f"{r.time.isoformat()}\t{r.operation}\t{r.resource_type} {r.resource_id}\t{outcome}\t"
+              f"{r.duration_ms:.0f} ms\t{r.invocation_id}" + (f"\t{r.detail}" if r.detail else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python manage.py", description="Operator commands of the SCIM service.")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -222,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = groups.add_parser("reconcile")
     reconcile.add_argument("--account")
     reconcile.set_defaults(run=reconcile_now)
+
+    log = groups.add_parser("activity", help="the provisioning activity log, newest first")
+    log.add_argument("account_id")
+    log.add_argument("--failures", action="store_true")
+    log.add_argument("--since")
+    log.add_argument("--until")
+    log.add_argument("--resource-id")
+    log.add_argument("--count", type=int, default=50)
+    log.set_defaults(run=activity)
     return parser
 
 

@@ -1,8 +1,9 @@
-"""The HTTP edge of every SCIM route: size limit, bearer auth, request parsing, response rendering,
-and the one place where errors become responses (RFC 7644 §3.12).
+"""The HTTP edge of every SCIM and management route: size limit, bearer auth (per account and scope), request
+parsing, response rendering, the activity log, and the one place where errors become responses.
 
 A handler receives a parsed `ScimRequest` and returns a `ScimResponse` or raises a `ScimError`; it never
-sees `func.HttpRequest` details or builds error bodies itself.
+sees `func.HttpRequest` details or builds error bodies itself. SCIM routes answer RFC 7644 §3.12 errors as
+application/scim+json; management routes answer `{"error": {"status", "code", "message"}}` as application/json.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,12 +23,14 @@ import azure.functions as func
 from scim_handlers.services import Services, services
 from shared.domain.accounts import Account
 from shared.errors import InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
-from shared.invocation import invocation, set_notify_to
+from shared.invocation import invocation, set_notify_to, was_queued
+from shared.storage.activity_table import ActivityRecord
 from shared.storage.roundtrips import counting
 
 log = logging.getLogger("scim")
 
 SCIM_CONTENT_TYPE = "application/scim+json"
+JSON_CONTENT_TYPE = "application/json"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 _JSON_MEDIA_TYPES = {"application/scim+json", "application/json"}
 
@@ -80,52 +84,96 @@ class ScimResponse:
 Handler = Callable[[ScimRequest], ScimResponse]
 
 
+@dataclass(frozen=True)
+class Edge:
+    scope: str
+    content_type: str
+    error_body: Callable[[ScimError], dict[str, Any]]
+    record_activity: bool
+
+
+def _scim_error_body(exc: ScimError) -> dict[str, Any]:
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(exc.status)}
+    if exc.scim_type:
+        body["scimType"] = exc.scim_type
+    body["detail"] = exc.detail
+    return body
+
+
+def _manage_error_body(exc: ScimError) -> dict[str, Any]:
+    return {"error": {"status": exc.status, "code": exc.code, "message": exc.detail}}
+
+
+SCIM = Edge("scim", SCIM_CONTENT_TYPE, _scim_error_body, record_activity=True)
+MANAGE = Edge("admin", JSON_CONTENT_TYPE, _manage_error_body, record_activity=False)
+
+
 def run_scim(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler) -> func.HttpResponse:
-    """Authenticate, parse, run `handler`, and render its result or error as SCIM JSON."""
+    """Authenticate a SCIM token, parse, run `handler`, render its result or error as SCIM JSON, log the activity."""
+    return _run(req, context, operation, handler, SCIM)
+
+
+def run_manage(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler) -> func.HttpResponse:
+    """The same for the management API: an admin-scoped token, JSON errors."""
+    return _run(req, context, operation, handler, MANAGE)
+
+
+def _run(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler, edge: Edge) -> func.HttpResponse:
     invocation_id = getattr(context, "invocation_id", None) or str(uuid.uuid4())
     account_id = req.route_params.get("accountId", "")
     started = time.perf_counter()
+    account: Account | None = None
+    integration = ""
+    result_body: Any = None
     with counting(operation) as round_trips, invocation(operation, invocation_id):
         try:
             svc = services()
             _check_size(req, svc.settings.max_body_bytes)
-            account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope="scim")
+            account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope=edge.scope)
+            integration = token.integration
             set_notify_to(account.notification_email)
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params), headers=req.headers,
-                body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=token.integration)
+                body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=integration)
             result = handler(request)
-            response = _render(result.status, result.body, result.headers)
-            outcome: tuple[int, str | None] = (result.status, None)
+            result_body = result.body
+            response = _render(result.status, result.body, {"Content-Type": edge.content_type, **result.headers})
+            outcome: tuple[int, str | None, str] = (result.status, None, "")
         except ScimError as exc:
-            response = error_response(exc)
-            outcome = (exc.status, exc.scim_type)
+            response = _render(exc.status, edge.error_body(exc), {"Content-Type": edge.content_type, **exc.headers})
+            outcome = (exc.status, exc.scim_type, exc.detail)
         except Exception:
             log.exception("unhandled error in %s (invocation %s)", operation, invocation_id)
-            response = _error(500, None, f"An internal error occurred. Invocation id: {invocation_id}.", {})
-            outcome = (500, None)
-    log.info("scim %s account=%s status=%s scimType=%s roundTrips=%d durationMs=%.1f invocation=%s",
-             operation, account_id, outcome[0], outcome[1] or "", round_trips.count,
-             (time.perf_counter() - started) * 1000, invocation_id)
+            unexpected = ScimError(f"An internal error occurred. Invocation id: {invocation_id}.")
+            unexpected.status = 500
+            response = _render(500, edge.error_body(unexpected), {"Content-Type": edge.content_type})
+            outcome = (500, None, unexpected.detail)
+        queued = was_queued()
+    duration_ms = (time.perf_counter() - started) * 1000
+    log.info("%s %s account=%s status=%s scimType=%s roundTrips=%d durationMs=%.1f queued=%s invocation=%s",
+             edge.scope, operation, account_id, outcome[0], outcome[1] or "", round_trips.count, duration_ms, queued,
+             invocation_id)
+    if edge.record_activity and account is not None:
+        _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, queued)
     return response
 
 
-def error_response(exc: ScimError) -> func.HttpResponse:
-    return _error(exc.status, exc.scim_type, exc.detail, exc.headers)
-
-
-def _error(status: int, scim_type: str | None, detail: str, headers: dict[str, str]) -> func.HttpResponse:
-    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status)}
-    if scim_type:
-        body["scimType"] = scim_type
-    body["detail"] = detail
-    return _render(status, body, headers)
+def _record(account_id: str, req: func.HttpRequest, operation: str, outcome: tuple[int, str | None, str],
+            result_body: Any, duration_ms: float, invocation_id: str, integration: str, queued: bool) -> None:
+    body = result_body if isinstance(result_body, dict) else {}
+    resource_type = operation.split(".")[0].rstrip("s") if operation.startswith(("Users.", "Groups.")) else ""
+    resource_id = req.route_params.get("id") or (str(body.get("id", "")) if resource_type else "")
+    services().activity.record(account_id, ActivityRecord(
+        time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
+        resource_id=resource_id, external_id=str(body.get("externalId", "")) if resource_type else "",
+        status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
+        invocation_id=invocation_id, integration=integration, queued=queued))
 
 
 def _render(status: int, body: Any, headers: dict[str, str]) -> func.HttpResponse:
     payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return func.HttpResponse(payload, status_code=status, headers={"Content-Type": SCIM_CONTENT_TYPE, **headers})
+    return func.HttpResponse(payload, status_code=status, headers=headers)
 
 
 def _check_size(req: func.HttpRequest, limit: int) -> None:
@@ -140,7 +188,7 @@ def _tenant_url(url: str, account_id: str) -> str:
     parts = urlsplit(url)
     segments = parts.path.split("/")
     for i in range(len(segments) - 2):
-        if segments[i].lower() == "scim" and segments[i + 1].lower() == "account":
+        if segments[i].lower() in ("scim", "manage") and segments[i + 1].lower() == "account":
             path = "/".join(segments[: i + 2] + [account_id])
             return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
     return urlunsplit((parts.scheme, parts.netloc, f"/api/scim/account/{account_id}", "", ""))

@@ -15,6 +15,7 @@ from shared.domain.reconcile import ReconcileContext
 from shared.domain.retries import RetryContext
 from shared.notifications.email import mailer_from
 from shared.storage.accounts_table import AccountStore
+from shared.storage.activity_table import ActivityLog
 from shared.storage.clients import table_service
 from shared.storage.drift import DriftStore
 from shared.storage.failures_table import FailureStore
@@ -35,10 +36,11 @@ class Services:
     groups: TableGroupStore
     retry_queue: RetryQueue
     failures: FailureStore
+    activity: ActivityLog
 
     def reconcile_context(self) -> ReconcileContext:
         return ReconcileContext(accounts=self.accounts, drift=DriftStore(self.tables), lease=LeaseStore(self.tables),
-                                retry=self.retry_context(),
+                                retry=self.retry_context(), activity=self.activity,
                                 stale_after=timedelta(minutes=self.settings.reconcile_stale_minutes),
                                 retention=timedelta(days=self.settings.retention_days))
 
@@ -57,7 +59,7 @@ class Services:
         return cls(settings=settings, tables=tables, accounts=accounts,
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
                    users=TableUserStore(tables, retry_queue), groups=TableGroupStore(tables, retry_queue),
-                   retry_queue=retry_queue, failures=FailureStore(tables))
+                   retry_queue=retry_queue, failures=FailureStore(tables), activity=ActivityLog(tables))
 
 
 _services: Services | None = None

@@ -21,6 +21,14 @@ class ScimError(Exception):
         self.detail = detail
         self.headers = headers or {}
 
+    @property
+    def code(self) -> str:
+        """A stable code for the management API's JSON errors: the scimType, else the class name."""
+        if self.scim_type:
+            return self.scim_type
+        name = type(self).__name__
+        return name[0].lower() + name[1:] if name != "ScimError" else "internalError"
+
 
 class InvalidSyntax(ScimError):
     """RFC 7644 §3.12: the request body is unparsable, syntactically incorrect, or violates the schema."""
@@ -72,6 +80,12 @@ class MethodNotAllowed(ScimError):
 class Uniqueness(ScimError):
     status = 409
     scim_type = "uniqueness"
+
+
+class ManagedByEntra(ScimError):
+    """The Harness limitations: what Entra provisions is changed in Entra, not in the application."""
+
+    status = 409
 
 
 class PreconditionFailed(ScimError):

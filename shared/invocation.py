@@ -19,15 +19,30 @@ class Invocation:
 
 
 _current: ContextVar[Invocation | None] = ContextVar("invocation", default=None)
+_queued: ContextVar[list[bool] | None] = ContextVar("queued", default=None)
 
 
 @contextmanager
 def invocation(operation: str, invocation_id: str) -> Iterator[None]:
     token = _current.set(Invocation(operation, invocation_id))
+    queued_token = _queued.set([False])
     try:
         yield
     finally:
         _current.reset(token)
+        _queued.reset(queued_token)
+
+
+def mark_queued() -> None:
+    """Part of this invocation's work was left to the retry queue (shown in the activity log)."""
+    flag = _queued.get()
+    if flag is not None:
+        flag[0] = True
+
+
+def was_queued() -> bool:
+    flag = _queued.get()
+    return bool(flag and flag[0])
 
 
 def current() -> Invocation:

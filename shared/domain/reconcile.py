@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.domain.retries import RetryContext, record_failure, schedule_digest
 from shared.storage.accounts_table import AccountStore
+from shared.storage.activity_table import ActivityLog
 from shared.storage.drift import (
     DriftStore,
     PartitionSnapshot,
@@ -45,6 +46,7 @@ class ReconcileContext:
     drift: DriftStore
     lease: LeaseStore
     retry: RetryContext
+    activity: ActivityLog
     stale_after: timedelta
     retention: timedelta
     max_accounts: int = 200
@@ -105,6 +107,7 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
     summary.entities_checked += snapshot.entities
     _repair(ctx, account_id, snapshot, pending, now, summary)
     summary.purged += ctx.retry.failures.purge_reported(account_id, now - ctx.retention)
+    summary.purged += ctx.activity.purge(account_id, now - ctx.retention)
     state = ctx.retry.failures.state(account_id)
     if ctx.retry.failures.unreported(account_id) and not state.scheduled_digest:
         schedule_digest(ctx.retry, account_id, now)

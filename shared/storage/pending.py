@@ -126,6 +126,7 @@ class PendingWorkStore:
             log.warning("work %s of account %s interrupted (%s); queueing it for retry", work.id, account_id, failure.detail)
             try:
                 self._retry_queue.enqueue(work.retry_job(account_id, failure.detail))
+                invocation.mark_queued()
             except Exception:
                 log.exception("could not queue work %s of account %s; the reconcile timer will", work.id, account_id)
             return []

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
 
 ACCOUNTS = "accounts"
 """Accounts and their tokens: PartitionKey = account id; RowKey `account` or `token:<key id>`."""
+ACTIVITY = "activity"
+"""The provisioning activity log: PartitionKey = account id (shared/storage/activity_table.py)."""
 RESOURCES = "resources"
 """SCIM users, groups, memberships, index rows and pending work: PartitionKey = account id."""
 

@@ -61,7 +61,11 @@ class Azurite:
     def stop_service(self, service: str) -> None:
         process = self._processes.pop(service)
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:  # Azurite waits for open keep-alive connections to close
+            process.kill()
+            process.wait(5)
 
     def start_service(self, service: str) -> None:
         self._start(service, self.table_port if service == "table" else self.queue_port)

@@ -1,0 +1,200 @@
+"""Blueprint: the application's management API for its own admins, at /api/manage/account/{accountId}/...,
+authenticated with an admin-scoped token of the account. Errors are `{"error": {"status", "code", "message"}}`;
+the Harness limitations come back as 409 `managedByEntra` (shared/domain/native.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from scim_handlers.http_io import ScimRequest, ScimResponse, run_manage
+from shared.domain import native
+from shared.errors import InvalidValue, NotFound
+
+bp = func.Blueprint()
+
+BASE = "manage/account/{accountId}"
+ANONYMOUS = func.AuthLevel.ANONYMOUS
+
+
+@bp.route(route=f"{BASE}/users", methods=["GET"], auth_level=ANONYMOUS)
+def manage_users_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.List", _users)
+
+
+@bp.route(route=f"{BASE}/users", methods=["POST"], auth_level=ANONYMOUS)
+def manage_users_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.Create", _create_user)
+
+
+@bp.route(route=f"{BASE}/users/{{id}}", methods=["GET"], auth_level=ANONYMOUS)
+def manage_user_get(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.Get", _user)
+
+
+@bp.route(route=f"{BASE}/users/{{id}}", methods=["PATCH"], auth_level=ANONYMOUS)
+def manage_user_edit(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.Edit", _edit_user)
+
+
+@bp.route(route=f"{BASE}/users/{{id}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_user_delete(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.Delete", _delete_user)
+
+
+@bp.route(route=f"{BASE}/groups", methods=["GET"], auth_level=ANONYMOUS)
+def manage_groups_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.List", _groups)
+
+
+@bp.route(route=f"{BASE}/groups", methods=["POST"], auth_level=ANONYMOUS)
+def manage_groups_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.Create", _create_group)
+
+
+@bp.route(route=f"{BASE}/groups/{{id}}", methods=["GET"], auth_level=ANONYMOUS)
+def manage_group_get(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.Get", _group)
+
+
+@bp.route(route=f"{BASE}/groups/{{id}}", methods=["PATCH"], auth_level=ANONYMOUS)
+def manage_group_rename(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.Rename", _rename_group)
+
+
+@bp.route(route=f"{BASE}/groups/{{id}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_group_delete(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.Delete", _delete_group)
+
+
+@bp.route(route=f"{BASE}/groups/{{id}}/members/{{userId}}", methods=["PUT"], auth_level=ANONYMOUS)
+def manage_group_member_add(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.AddMember", _add_member)
+
+
+@bp.route(route=f"{BASE}/groups/{{id}}/members/{{userId}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_group_member_remove(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.RemoveMember", _remove_member)
+
+
+@bp.route(route=f"{BASE}/sso/check", methods=["POST"], auth_level=ANONYMOUS)
+def manage_sso_check(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Sso.Check", _sso_check)
+
+
+@bp.route(route=f"{BASE}/activity", methods=["GET"], auth_level=ANONYMOUS)
+def manage_activity(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Activity", _activity)
+
+
+@bp.route(route=f"{BASE}/{{*path}}", auth_level=ANONYMOUS)
+def manage_unknown_path(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Unknown", _unknown)
+
+
+def _unknown(req: ScimRequest) -> ScimResponse:
+    raise NotFound(f"No management endpoint {req.method} /{req.route.get('path', '')}; see docs/operations.md.")
+
+
+def _users(req: ScimRequest) -> ScimResponse:
+    return ScimResponse(200, {"users": [native.user_view(u) for u in req.services.users.scan(req.account.id)]})
+
+
+def _user(req: ScimRequest) -> ScimResponse:
+    return ScimResponse(200, native.user_view(req.services.users.get(req.account.id, req.route["id"])))
+
+
+def _create_user(req: ScimRequest) -> ScimResponse:
+    return ScimResponse(201, native.user_view(native.create_user(req.services.users, req.account, req.json())))
+
+
+def _edit_user(req: ScimRequest) -> ScimResponse:
+    user = native.edit_user(req.services.users, req.account, req.route["id"], req.json())
+    return ScimResponse(200, native.user_view(req.services.users.get(req.account.id, user.id)))
+
+
+def _delete_user(req: ScimRequest) -> ScimResponse:
+    native.delete_user(req.services.users, req.account, req.route["id"])
+    return ScimResponse(204)
+
+
+def _groups(req: ScimRequest) -> ScimResponse:
+    groups = req.services.groups
+    return ScimResponse(200, {"groups": [native.group_view(g, native.members_of(groups, req.account, g.id))
+                                         for g in groups.scan(req.account.id)]})
+
+
+def _group(req: ScimRequest) -> ScimResponse:
+    groups = req.services.groups
+    group = groups.get(req.account.id, req.route["id"])
+    return ScimResponse(200, native.group_view(group, native.members_of(groups, req.account, group.id)))
+
+
+def _create_group(req: ScimRequest) -> ScimResponse:
+    return ScimResponse(201, native.group_view(native.create_group(req.services.groups, req.account, req.json()), []))
+
+
+def _rename_group(req: ScimRequest) -> ScimResponse:
+    group = native.rename_group(req.services.groups, req.account, req.route["id"], req.json())
+    return ScimResponse(200, native.group_view(group))
+
+
+def _delete_group(req: ScimRequest) -> ScimResponse:
+    native.delete_group(req.services.groups, req.account, req.route["id"])
+    return ScimResponse(204)
+
+
+def _add_member(req: ScimRequest) -> ScimResponse:
+    native.change_membership(req.services.groups, req.services.users, req.account, req.route["id"],
+                             req.route["userId"], add=True)
+    return ScimResponse(204)
+
+
+def _remove_member(req: ScimRequest) -> ScimResponse:
+    native.change_membership(req.services.groups, req.services.users, req.account, req.route["id"],
+                             req.route["userId"], add=False)
+    return ScimResponse(204)
+
+
+def _sso_check(req: ScimRequest) -> ScimResponse:
+    body = req.json()
+    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(email, str) or not email.strip():
+        raise InvalidValue("Send the email of the user who signs in: {\"email\": \"user@example.com\"}.")
+    integrations = req.services.accounts.integrations(req.account.id, datetime.now(UTC))
+    return ScimResponse(200, native.sso_check(req.services.users, req.account, integrations, email.strip()))
+
+
+def _activity(req: ScimRequest) -> ScimResponse:
+    outcome = req.query.get("outcome")
+    if outcome not in (None, "success", "failure"):
+        raise InvalidValue("outcome must be success or failure.")
+    count = _int(req.query.get("count"), 50, 1, 1000)
+    try:
+        records, cursor = req.services.activity.query(
+            req.account.id, _time(req.query.get("since"), "since"), _time(req.query.get("until"), "until"), outcome,
+            req.query.get("resourceId"), count, req.query.get("cursor"))
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+    return ScimResponse(200, {"activity": [r.as_json() for r in records], "nextCursor": cursor})
+
+
+def _time(raw: str | None, name: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidValue(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _int(raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        return max(low, min(high, int(raw)))
+    except ValueError:
+        raise InvalidValue(f"count must be an integer; got {raw!r}.") from None
+

@@ -1,0 +1,179 @@
+"""The application's own ("native") side, with the limitations of the Harness document enforced as rules:
+
+- SCIM-provisioned groups cannot be managed natively: no adding or removing users, renaming or deleting.
+- A user who belongs to any SCIM-provisioned group: email, full name and group assignments cannot be edited natively.
+- A user assigned to the application directly (SCIM-provisioned, in no SCIM group) starts with no group assignments
+  and can be added to and removed from native groups natively.
+- SCIM-provisioned users cannot be deleted natively: they are removed in Entra.
+- A SCIM group whose name duplicates a native group's is kept alongside it (distinct identifiers); the native one
+  can be renamed, the SCIM one cannot.
+Each refusal is a 409 `ManagedByEntra` whose message says where to make the change instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.domain.accounts import Account, AccountError, validate_email
+from shared.domain.ports import MANAGED_BY_NATIVE, MANAGED_BY_SCIM, MembershipChange, StoredGroup, StoredUser
+from shared.errors import InvalidValue, ManagedByEntra, NotFound
+from shared.storage.groups_table import TableGroupStore
+from shared.storage.users_table import TableUserStore
+
+GROUP_LOCKED = ("Group {name!r} is managed by Microsoft Entra ID provisioning: its members, name and existence are "
+                "changed in Entra (Enterprise applications > this application > Users and groups), not here.")
+USER_LOCKED = ("User {email!r} belongs to a group provisioned by Microsoft Entra ID: their email, full name and group "
+               "assignments are changed in Entra, not here.")
+USER_DELETE_LOCKED = ("User {email!r} was provisioned by Microsoft Entra ID: remove them from this application in "
+                      "Entra (unassign them, or remove them from the assigned group) to delete them.")
+
+
+def full_name(user: StoredUser) -> str:
+    attributes = user.attributes
+    if isinstance(attributes.get("displayName"), str):
+        return str(attributes["displayName"])
+    name = attributes.get("name") or {}
+    if isinstance(name.get("formatted"), str):
+        return str(name["formatted"])
+    return " ".join(p for p in (name.get("givenName"), name.get("familyName")) if isinstance(p, str))
+
+
+def user_view(user: StoredUser) -> dict[str, Any]:
+    return {
+        "id": user.id, "email": user.user_name, "fullName": full_name(user),
+        "status": "active" if user.attributes.get("active", True) is not False else "disabled",
+        "source": user.source, "integrations": sorted(user.integrations),
+        "groups": [{"identifier": g.id, "name": g.display, "managedBy": g.managed_by} for g in user.groups],
+    }
+
+
+def group_view(group: StoredGroup, members: list[str] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {"identifier": group.id, "name": group.display_name, "managedBy": group.managed_by}
+    if members is not None:
+        view["members"] = members
+    return view
+
+
+def _in_scim_group(user: StoredUser) -> bool:
+    return any(g.managed_by == MANAGED_BY_SCIM for g in user.groups)
+
+
+def _text(body: Any, name: str, required: bool) -> str | None:
+    if not isinstance(body, dict):
+        raise InvalidValue("The request body must be a JSON object.")
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue(f"{name} must be a non-empty string.")
+    return value.strip()
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(value)
+    except AccountError as exc:
+        raise InvalidValue(str(exc)) from None
+
+
+def create_user(users: TableUserStore, account: Account, body: Any) -> StoredUser:
+    email = _email(str(_text(body, "email", True)))
+    name = _text(body, "fullName", False)
+    attributes: dict[str, Any] = {"userName": email, "emails": [{"value": email, "type": "work", "primary": True}],
+                                  "active": True}
+    if name:
+        attributes["displayName"] = name
+    return users.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), MANAGED_BY_NATIVE)
+
+
+def edit_user(users: TableUserStore, account: Account, user_id: str, body: Any) -> StoredUser:
+    email = _text(body, "email", False)
+    name = _text(body, "fullName", False)
+    if email is None and name is None:
+        raise InvalidValue("Send email and/or fullName.")
+    current = users.get(account.id, user_id)
+    if _in_scim_group(current):
+        raise ManagedByEntra(USER_LOCKED.format(email=current.user_name))
+    attributes = dict(current.attributes)
+    if email is not None:
+        attributes["userName"] = _email(email)
+        attributes["emails"] = [{"value": email, "type": "work", "primary": True}]
+    if name is not None:
+        attributes["displayName"] = name
+    return users.update(account.id, current, attributes, datetime.now(UTC))
+
+
+def delete_user(users: TableUserStore, account: Account, user_id: str) -> None:
+    current = users.get(account.id, user_id)
+    if current.source == MANAGED_BY_SCIM:
+        raise ManagedByEntra(USER_DELETE_LOCKED.format(email=current.user_name))
+    users.delete(account.id, current, datetime.now(UTC))
+
+
+def create_group(groups: TableGroupStore, account: Account, body: Any) -> StoredGroup:
+    name = str(_text(body, "name", True))
+    return groups.create(account.id, {"displayName": name}, datetime.now(UTC), managed_by=MANAGED_BY_NATIVE)
+
+
+def native_group(groups: TableGroupStore, account: Account, group_id: str) -> StoredGroup:
+    """The group, if the application may change it; ManagedByEntra for a SCIM-provisioned one."""
+    group = groups.get(account.id, group_id)
+    if group.managed_by == MANAGED_BY_SCIM:
+        raise ManagedByEntra(GROUP_LOCKED.format(name=group.display_name))
+    return group
+
+
+def rename_group(groups: TableGroupStore, account: Account, group_id: str, body: Any) -> StoredGroup:
+    name = str(_text(body, "name", True))
+    group = native_group(groups, account, group_id)
+    groups.update(account.id, group, {**group.attributes, "displayName": name}, MembershipChange({}, set()),
+                  datetime.now(UTC), if_match=False)
+    return groups.get(account.id, group_id)
+
+
+def delete_group(groups: TableGroupStore, account: Account, group_id: str) -> None:
+    group = native_group(groups, account, group_id)
+    groups.delete(account.id, group, if_match=False, now=datetime.now(UTC))
+
+
+def change_membership(groups: TableGroupStore, users: TableUserStore, account: Account, group_id: str, user_id: str,
+                      add: bool) -> None:
+    group = native_group(groups, account, group_id)
+    user = users.get(account.id, user_id)
+    if _in_scim_group(user):
+        raise ManagedByEntra(USER_LOCKED.format(email=user.user_name))
+    change = MembershipChange({user_id: None}, set()) if add else MembershipChange({}, {user_id})
+    result = groups.update(account.id, group, group.attributes, change, datetime.now(UTC), if_match=False)
+    if result.ignored:
+        raise NotFound(f"No user with id {user_id!r}.")
+
+
+def members_of(groups: TableGroupStore, account: Account, group_id: str) -> list[str]:
+    return [user_id for user_id, _ in groups.members(account.id, group_id)]
+
+
+def sso_check(users: TableUserStore, account: Account, integrations: set[str], email: str) -> dict[str, Any]:
+    """Which app integration authenticates a user signing in by SSO, and whether it succeeds. The Harness rule: while
+    a legacy (FirstGen) integration exists it is the one used, even for users provisioned by the current one."""
+    used = "legacy" if "legacy" in integrations else "current"
+    user = users.find_by_user_name(account.id, email)
+    answer: dict[str, Any] = {"email": email, "integration": used, "integrationsConfigured": sorted(integrations)}
+    if not integrations:
+        return {**answer, "loginSucceeds": False, "reason": "No app integration has a usable provisioning token.",
+                "fix": "Create one: python manage.py tokens create ACCOUNT_ID --integration current"}
+    if user is None:
+        return {**answer, "loginSucceeds": False, "reason": f"{email} is not provisioned to this account.",
+                "fix": f"Assign {email} to the {used} app integration in Entra and let it provision them."}
+    if user.attributes.get("active", True) is False:
+        return {**answer, "loginSucceeds": False, "reason": f"{email} is disabled (deactivated in Entra).",
+                "fix": "Re-enable the user in Entra, or re-assign them to the application."}
+    if used not in user.integrations:
+        other = ", ".join(sorted(user.integrations)) or "no integration"
+        return {**answer, "loginSucceeds": False,
+                "reason": f"{email} is not a member of the {used} app integration, which authenticates every SSO "
+                          f"login while it exists (they were provisioned by: {other}).",
+                "fix": f"Add {email} to the {used} app integration in Entra"
+                       + (" (the FirstGen integration), or remove that integration." if used == "legacy" else ".")}
+    return {**answer, "loginSucceeds": True, "reason": f"{email} is an active member of the {used} app integration."}
