@@ -110,10 +110,16 @@ class ActivityLog:
         self._write(batch)
 
     def _write(self, batch: list[tuple[str, ActivityRecord]]) -> None:
+        if not batch:
+            return
         by_account: dict[str, list[ActivityRecord]] = {}
         for account_id, entry in batch:
             by_account.setdefault(account_id, []).append(entry)
-        table = self._tables.get(ACTIVITY)
+        try:
+            table = self._tables.get(ACTIVITY)
+        except Exception as exc:
+            log.warning("could not write %d activity record(s): %s", len(batch), exc)
+            return
         for account_id, entries in by_account.items():
             for start in range(0, len(entries), 100):
                 operations = [("upsert", _entity(account_id, e)) for e in entries[start:start + 100]]

@@ -15,6 +15,7 @@ import pytest
 from scim_handlers import services as services_module
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.config import Settings
+from shared.storage.roundtrips import counting
 from tests.support.azurite import Azurite
 from tests.support.scim import new_account, new_token
 
@@ -82,3 +83,20 @@ def test_bodies_that_are_not_json_objects_are_rejected(installed_services: Any, 
     response = run_scim(request, _Context(), "Test.Json", handler)  # type: ignore[arg-type]
     assert response.status_code == status
     assert json.loads(response.get_body())["status"] == str(status)
+
+
+def test_recording_activity_adds_no_round_trip_to_the_request(installed_services: Any) -> None:
+    account = new_account(installed_services.accounts)
+    token = new_token(installed_services.accounts, account.id)
+
+    def handler(req: ScimRequest) -> ScimResponse:
+        return ScimResponse(200, {"id": "x"})
+
+    run_scim(_request(account.id, token), _Context(), "Users.Get", handler)  # type: ignore[arg-type]  # warms the caches
+    installed_services.activity.flush()
+    with counting() as trips:
+        assert run_scim(_request(account.id, token), _Context(), "Users.Get", handler).status_code == 200  # type: ignore[arg-type]
+    assert trips.count == 0  # the handler made none, auth is cached, and the log row is written in the background
+    installed_services.activity.flush()
+    records, _ = installed_services.activity.query(account.id, None, None, None, None, 10, None)
+    assert [r.operation for r in records] == ["Users.Get", "Users.Get"]
