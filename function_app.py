@@ -7,8 +7,9 @@ import azure.functions as func
 
 from scim_handlers.discovery import bp as discovery_bp
 from scim_handlers.groups import bp as groups_bp
+from scim_handlers.health import bp as health_bp
 from scim_handlers.jobs_queue import bp as jobs_bp
-from scim_handlers.manage import bp as manage_bp
+from scim_handlers.management import bp as manage_bp
 from scim_handlers.reconcile_timer import bp as reconcile_bp
 from scim_handlers.search import bp as search_bp
 from scim_handlers.users import bp as users_bp
@@ -21,3 +22,4 @@ app.register_functions(search_bp)
 app.register_functions(jobs_bp)
 app.register_functions(reconcile_bp)
 app.register_functions(manage_bp)
+app.register_functions(health_bp)

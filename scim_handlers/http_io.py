@@ -19,8 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import azure.functions as func
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from scim_handlers.services import Services, services
+from shared import telemetry
 from shared.domain.accounts import Account
 from shared.errors import InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
 from shared.invocation import invocation, set_notify_to, was_queued
@@ -125,7 +127,8 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     account: Account | None = None
     integration = ""
     result_body: Any = None
-    with counting(operation) as round_trips, invocation(operation, invocation_id):
+    with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
+            counting(operation) as round_trips, invocation(operation, invocation_id):
         try:
             svc = services()
             _check_size(req, svc.settings.max_body_bytes)
@@ -150,20 +153,40 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
             response = _render(500, edge.error_body(unexpected), {"Content-Type": edge.content_type})
             outcome = (500, None, unexpected.detail)
         queued = was_queued()
-    duration_ms = (time.perf_counter() - started) * 1000
-    log.info("%s %s account=%s status=%s scimType=%s roundTrips=%d durationMs=%.1f queued=%s invocation=%s",
-             edge.scope, operation, account_id, outcome[0], outcome[1] or "", round_trips.count, duration_ms, queued,
-             invocation_id)
+        duration_ms = (time.perf_counter() - started) * 1000
+        resource_type, resource_id = _resource(operation, req, result_body)
+        fields = {
+            telemetry.ACCOUNT: account_id, telemetry.OPERATION: operation, telemetry.RESOURCE_TYPE: resource_type,
+            telemetry.RESOURCE_ID: resource_id, telemetry.STATUS: outcome[0], telemetry.SCIM_TYPE: outcome[1] or "",
+            telemetry.OUTCOME: "success" if outcome[0] < 400 else "failure", telemetry.DURATION_MS: round(duration_ms, 1),
+            telemetry.ROUND_TRIPS: round_trips.count, telemetry.QUEUED: queued, telemetry.INVOCATION: invocation_id,
+            telemetry.DETAIL: outcome[2] or None,
+        }
+        span.set_attributes({k: v for k, v in fields.items() if v is not None and k != telemetry.DETAIL})
+        span.set_attribute("http.response.status_code", outcome[0])  # Application Insights' requests.resultCode
+        if outcome[0] >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+    metric_labels = {telemetry.OPERATION: operation, telemetry.STATUS: outcome[0], telemetry.OUTCOME: fields[telemetry.OUTCOME]}
+    telemetry.requests_counter.add(1, metric_labels)
+    telemetry.duration_histogram.record(duration_ms, metric_labels)
+    telemetry.invocation_record(f"{edge.scope} {operation}", fields)
     if edge.record_activity and account is not None:
         _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, queued)
     return response
 
 
+def _resource(operation: str, req: func.HttpRequest, result_body: Any) -> tuple[str, str]:
+    """(resource type, id) of a Users/Groups request: the route's id, or the id of the resource created."""
+    if not operation.startswith(("Users.", "Groups.")):
+        return "", ""
+    body = result_body if isinstance(result_body, dict) else {}
+    return operation.split(".")[0].rstrip("s"), req.route_params.get("id") or str(body.get("id", ""))
+
+
 def _record(account_id: str, req: func.HttpRequest, operation: str, outcome: tuple[int, str | None, str],
             result_body: Any, duration_ms: float, invocation_id: str, integration: str, queued: bool) -> None:
     body = result_body if isinstance(result_body, dict) else {}
-    resource_type = operation.split(".")[0].rstrip("s") if operation.startswith(("Users.", "Groups.")) else ""
-    resource_id = req.route_params.get("id") or (str(body.get("id", "")) if resource_type else "")
+    resource_type, resource_id = _resource(operation, req, result_body)
     services().activity.record(account_id, ActivityRecord(
         time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
         resource_id=resource_id, external_id=str(body.get("externalId", "")) if resource_type else "",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import azure.functions as func
 
 from scim_handlers.services import services
+from shared import telemetry
 from shared.domain.reconcile import run_reconcile
 from shared.invocation import invocation
+from shared.storage.roundtrips import counting
 
 bp = func.Blueprint()
 log = logging.getLogger("scim.reconcile")
@@ -17,6 +20,17 @@ log = logging.getLogger("scim.reconcile")
 
 @bp.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
-    with invocation("reconcile", context.invocation_id):
-        summary = run_reconcile(services().reconcile_context(), datetime.now(UTC))
-    log.info("reconcile pastDue=%s invocation=%s summary=%s", timer.past_due, context.invocation_id, summary.as_dict())
+    started = time.perf_counter()
+    svc = services()
+    with telemetry.tracer.start_as_current_span("reconcile"), counting("reconcile") as trips, \
+            invocation("reconcile", context.invocation_id):
+        summary = run_reconcile(svc.reconcile_context(), datetime.now(UTC))
+        depth = svc.poison_depth()
+    if depth is not None:
+        telemetry.poison_depth_gauge.set(depth)
+    telemetry.invocation_record("reconcile", {
+        telemetry.OPERATION: "reconcile", telemetry.OUTCOME: "skipped" if summary.skipped else "completed",
+        telemetry.COUNT: summary.accounts_checked, telemetry.DURATION_MS: round((time.perf_counter() - started) * 1000, 1),
+        telemetry.ROUND_TRIPS: trips.count, telemetry.INVOCATION: context.invocation_id,
+        **{f"scim.reconcile.{k}": v for k, v in summary.as_dict().items() if not isinstance(v, dict)}})
+    log.info("reconcile pastDue=%s summary=%s", timer.past_due, summary.as_dict())

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from shared.config import Settings, get_settings, max_dequeue_count
 from shared.domain.auth import Authenticator
+from shared.domain.jobs import POISON_QUEUE
 from shared.domain.reconcile import ReconcileContext
 from shared.domain.retries import RetryContext
 from shared.notifications.email import mailer_from
@@ -37,6 +38,17 @@ class Services:
     retry_queue: RetryQueue
     failures: FailureStore
     activity: ActivityLog
+
+    def poison_depth(self) -> int | None:
+        """Approximate number of messages in scim-retry-poison (None if the queue service cannot be reached)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return int(RetryQueue(self.settings, POISON_QUEUE).client.get_queue_properties().approximate_message_count)
+        except ResourceNotFoundError:
+            return 0
+        except Exception:
+            return None
 
     def reconcile_context(self) -> ReconcileContext:
         return ReconcileContext(accounts=self.accounts, drift=DriftStore(self.tables), lease=LeaseStore(self.tables),

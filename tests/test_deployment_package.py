@@ -3,14 +3,28 @@ do the same, so a missing runtime dependency (one only present through requireme
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _funcignore(root: Path) -> Callable[[str, list[str]], set[str]]:
+    """.funcignore with gitignore's anchoring: `/name` only at the root, `name` at any depth."""
+    lines = [line.strip() for line in (root / ".funcignore").read_text().splitlines()]
+    patterns = [line for line in lines if line and not line.startswith("#")] + ["*.pyc"]
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        at_root = Path(directory).resolve() == root
+        return {name for name in names for pattern in patterns
+                if fnmatch.fnmatch(name, pattern.lstrip("/")) and (at_root or not pattern.startswith("/"))}
+    return ignore
 
 
 @pytest.mark.slow
@@ -19,9 +33,9 @@ def test_function_app_imports_from_requirements_alone(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                     "--target", str(packages), "-r", str(ROOT / "requirements.txt")], check=True)
     app = tmp_path / "app"
-    ignored = [line.strip() for line in (ROOT / ".funcignore").read_text().splitlines() if line.strip()]
-    shutil.copytree(ROOT, app, ignore=shutil.ignore_patterns(*ignored, ".git*", "*.pyc"))
-    assert not (app / "tests").exists() and not (app / "devhost").exists()
+    shutil.copytree(ROOT, app, ignore=_funcignore(ROOT))
+    assert not (app / "tests").exists() and not (app / "devhost").exists() and not (app / "manage.py").exists()
+    assert (app / "scim_handlers" / "management.py").exists() and (app / "host.json").exists()
     # -S: no site-packages of this interpreter, only the stdlib, the app and what requirements.txt installed.
     script = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import function_app; "
               "print(len(function_app.app.get_functions()))")

@@ -49,6 +49,7 @@ EXPECTED_HTTP_ROUTES = {
     "manage_sso_check": ("manage/account/{accountId}/sso/check", {"POST"}),
     "manage_activity": ("manage/account/{accountId}/activity", {"GET"}),
     "manage_unknown_path": ("manage/account/{accountId}/{*path}", None),
+    "health": ("health", {"GET"}),
 }
 EXPECTED_OTHER_TRIGGERS = {"retry_operations": "queueTrigger", "notify_failed_operations": "queueTrigger",
                            "reconcile": "timerTrigger"}

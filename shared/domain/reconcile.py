@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared import telemetry
 from shared.domain.retries import RetryContext, record_failure, schedule_digest
 from shared.storage.accounts_table import AccountStore
 from shared.storage.activity_table import ActivityLog
@@ -103,6 +104,7 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
         if work.created < now - ctx.stale_after:
             ctx.retry.queue.enqueue(work.retry_job(account_id, "no progress: re-enqueued by the reconcile timer"))
             summary.reenqueued += 1
+            telemetry.reenqueued_counter.add(1, {telemetry.KIND: work.kind})
     snapshot = ctx.drift.snapshot(account_id)
     summary.entities_checked += snapshot.entities
     _repair(ctx, account_id, snapshot, pending, now, summary)
@@ -122,6 +124,7 @@ def _repair(ctx: ReconcileContext, account_id: str, snapshot: PartitionSnapshot,
 
     def fix(kind: str) -> None:
         summary.repaired[kind] += 1
+        telemetry.repairs_counter.add(1, {telemetry.KIND: kind})
         log.warning("reconcile account %s: repaired %s", account_id, kind)
 
     for group_id, user_id in sorted(snapshot.forward):

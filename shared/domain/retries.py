@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from shared import telemetry
 from shared.config import Settings
 from shared.domain.jobs import MalformedJob, RetryWork, SendDigest, parse
 from shared.errors import ServiceUnavailable
@@ -73,6 +74,7 @@ def handle_poisoned(ctx: RetryContext, body: bytes, now: datetime) -> str:
                   "and go into the next digest", job.digest_id, job.account_id, ctx.max_attempts)
         _clear_schedule(ctx, job.account_id, job.digest_id)
         return "digest given up"
+    telemetry.poisoned_counter.add(1, {telemetry.OPERATION: job.operation})
     try:
         work = ctx.pending.get(job.account_id, job.work_id)
     except ServiceUnavailable:
@@ -108,7 +110,7 @@ def _tell_directly(ctx: RetryContext, job: RetryWork, now: datetime) -> str:
                       attempts=ctx.max_attempts, first_attempt=first, last_attempt=now, invocation_id=job.invocation_id,
                       work_id=job.work_id, source="retry")
     subject, text = render_digest(job.account_id, [failure], now)
-    ctx.mailer.send(recipient, subject, text, f"{job.account_id}-{job.job_id}")
+    _send(ctx.mailer, recipient, subject, text, f"{job.account_id}-{job.job_id}")
     return "given up: reported directly (storage down)"
 
 
@@ -147,7 +149,7 @@ def send_digest(ctx: RetryContext, job: SendDigest, now: datetime) -> str:
         _clear_schedule(ctx, job.account_id, job.digest_id)
         return "not sent: no transport or address"
     subject, text = render_digest(job.account_id, failures, now)
-    ctx.mailer.send(recipient, subject, text, job.digest_id)
+    _send(ctx.mailer, recipient, subject, text, job.digest_id)
     ctx.failures.mark_digest_sent(job.account_id, job.digest_id, now, len(failures))
     ctx.failures.mark_reported(job.account_id, failures)
     state = ctx.failures.state(job.account_id)
@@ -155,6 +157,15 @@ def send_digest(ctx: RetryContext, job: SendDigest, now: datetime) -> str:
     if ctx.failures.unreported(job.account_id):  # recorded while this one was being sent
         schedule_digest(ctx, job.account_id, datetime.now(UTC))
     return f"sent {len(failures)} failure(s) to the notification address"
+
+
+def _send(mailer: Mailer, recipient: str, subject: str, text: str, message_id: str) -> None:
+    try:
+        mailer.send(recipient, subject, text, message_id)
+    except Exception:
+        telemetry.emails_counter.add(1, {telemetry.OUTCOME: "failure"})
+        raise  # the send job is retried by the host
+    telemetry.emails_counter.add(1, {telemetry.OUTCOME: "success"})
 
 
 def _clear_schedule(ctx: RetryContext, account_id: str, digest_id: str) -> None:

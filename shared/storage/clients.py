@@ -46,10 +46,12 @@ def queue_client(settings: Settings, queue_name: str) -> QueueClient:
     The encode policies must be given to the queue client itself: given to QueueServiceClient they are
     silently ignored by get_queue_client().
     """
-    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+    from azure.storage.queue import ExponentialRetry, QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
     policies: dict[str, Any] = {"message_encode_policy": TextBase64EncodePolicy(),
-                                "message_decode_policy": TextBase64DecodePolicy()}
+                                "message_decode_policy": TextBase64DecodePolicy(),
+                                "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
+                                "connection_timeout": 5, "read_timeout": 20}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue_name, **policies)
     endpoint = settings.queue_service_uri or f"https://{settings.storage_account_name}.queue.core.windows.net"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared import invocation
+from shared import invocation, telemetry
 from shared.domain.jobs import RetryWork
 from shared.errors import ServiceUnavailable
 from shared.storage.entities import pack, unpack
@@ -127,6 +127,7 @@ class PendingWorkStore:
             try:
                 self._retry_queue.enqueue(work.retry_job(account_id, failure.detail))
                 invocation.mark_queued()
+                telemetry.queued_counter.add(1, {telemetry.KIND: work.kind})
             except Exception:
                 log.exception("could not queue work %s of account %s; the reconcile timer will", work.id, account_id)
             return []

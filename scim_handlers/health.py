@@ -1,0 +1,44 @@
+"""Blueprint: GET /api/health, anonymous and free of account data, for the Function App health check: table and
+queue storage reachable (200, else 503), the retry and poison queue depths, and when reconcile last ran."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+from scim_handlers.services import services
+from shared.domain.jobs import RETRY_QUEUE
+from shared.storage.lease import LeaseStore
+from shared.storage.queues import RetryQueue
+
+bp = func.Blueprint()
+
+
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    svc = services()
+    body: dict[str, Any] = {"status": "healthy", "tables": "reachable", "queues": "reachable"}
+    try:
+        last = LeaseStore(svc.tables).last_run()
+        body["lastReconcile"] = last.isoformat().replace("+00:00", "Z") if last else None
+    except Exception:
+        body.update(status="unhealthy", tables="unreachable", lastReconcile=None)
+    body["retryQueueDepth"] = _depth(svc.settings, RETRY_QUEUE)
+    body["poisonQueueDepth"] = svc.poison_depth()
+    if body["retryQueueDepth"] is None or body["poisonQueueDepth"] is None:
+        body.update(status="unhealthy", queues="unreachable")
+    return func.HttpResponse(json.dumps(body), status_code=200 if body["status"] == "healthy" else 503,
+                             mimetype="application/json")
+
+
+def _depth(settings: Any, name: str) -> int | None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return int(RetryQueue(settings, name).client.get_queue_properties().approximate_message_count)
+    except ResourceNotFoundError:
+        return 0
+    except Exception:
+        return None
