@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.install-stamp
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test test-scale lint deps clean
+.PHONY: run test test-scale bench lint deps clean
 
 deps: $(DEPS_STAMP) $(NODE_STAMP)
 
@@ -31,6 +31,9 @@ test: deps
 
 test-scale: deps
 	SCIM_TEST_GROUP_SIZE=50000 $(PY) -m pytest -s tests/storage/test_group_scale.py -k large_group
+
+bench: deps
+	$(PY) -m bench
 
 lint: deps
 	$(PY) -m ruff check .

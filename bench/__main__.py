@@ -1,0 +1,298 @@
+"""`make bench` / `python -m bench`: replays what Entra does on an initial sync and a delta cycle against this
+service (local host + Azurite, every write durable in Table Storage) and, alternating A/B in the same run, against
+scim2-server (in memory, threaded, HTTP/1.1 keep-alive). Loopback only; counts and run time are bounded.
+
+Reports per target: throughput, p50/p95/p99 latency per operation, non-2xx count, storage round trips per operation
+(ours, from the host's per-invocation records), the host's peak memory; then the ratio of medians, and the cold-start
+import time. Results are also written as JSON (bench-results/latest.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.azurite import Azurite, free_port, wait_for_port  # noqa: E402  (dev tooling shares the test helpers)
+from tests.support.devhost import DevHost  # noqa: E402
+from tests.support.scim import account_store, new_account, new_token  # noqa: E402
+
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+MEMBER_BATCH = 25
+MAX_SECONDS = 900
+
+
+@dataclass
+class Run:
+    target: str
+    seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    non_2xx: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    round_trips: dict[str, float] = field(default_factory=dict)
+    peak_memory_mb: float | None = None
+
+    @property
+    def requests(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        operations = {}
+        for name, values in sorted(self.latencies.items()):
+            ordered = sorted(values)
+            operations[name] = {
+                "count": len(values), "non2xx": self.non_2xx.get(name, 0),
+                "p50_ms": round(_percentile(ordered, 50), 2), "p95_ms": round(_percentile(ordered, 95), 2),
+                "p99_ms": round(_percentile(ordered, 99), 2),
+                "storage_round_trips": self.round_trips.get(name),
+            }
+        return {"target": self.target, "seconds": round(self.seconds, 2), "requests": self.requests,
+                "throughput_rps": round(self.throughput, 1), "non2xx": sum(self.non_2xx.values()),
+                "peak_memory_mb": self.peak_memory_mb, "operations": operations}
+
+
+def _percentile(ordered: list[float], p: int) -> float:
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return ordered[index] * 1000
+
+
+class Client:
+    def __init__(self, base: str, token: str, run: Run) -> None:
+        self.base = base
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+        self.run = run
+        self.local = threading.local()
+        self.lock = threading.Lock()
+
+    def call(self, name: str, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+        started = time.perf_counter()
+        response = session.request(method, self.base + path, headers=self.headers, params=params,
+                                   data=json.dumps(body) if body is not None else None, timeout=60)
+        elapsed = time.perf_counter() - started
+        with self.lock:
+            self.run.latencies[name].append(elapsed)
+            if not 200 <= response.status_code < 300:
+                self.run.non_2xx[name] += 1
+        return response.json() if response.content else None
+
+
+def workload(client: Client, users: int, groups: int, members: int, concurrency: int) -> None:
+    """Entra's initial sync (match by userName then create; groups matched by displayName, created, then members added
+    in batches), then a delta cycle (attribute PATCHes in both dialects, deactivations)."""
+    user_ids: list[str] = [""] * users
+
+    def provision_user(i: int) -> None:
+        name = f"user{i:05d}@contoso.test"
+        client.call("Users.Filter", "GET", "/Users", params={"filter": f'userName eq "{name}"'})
+        created = client.call("Users.Create", "POST", "/Users", {
+            "schemas": [CORE, ENTERPRISE], "externalId": str(uuid.uuid4()), "userName": name, "active": True,
+            "displayName": f"User {i}", "emails": [{"primary": True, "type": "work", "value": name}],
+            "name": {"givenName": "User", "familyName": str(i)}, ENTERPRISE: {"department": "Engineering"}})
+        user_ids[i] = created.get("id", "") if isinstance(created, dict) else ""
+
+    def provision_group(g: int) -> None:
+        name = f"Group {g:03d}"
+        client.call("Groups.Filter", "GET", "/Groups", params={"excludedAttributes": "members",
+                                                              "filter": f'displayName eq "{name}"'})
+        created = client.call("Groups.Create", "POST", "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                                                   "displayName": name, "externalId": str(uuid.uuid4())})
+        group_id = created.get("id") if isinstance(created, dict) else None
+        chosen = [user_ids[(g * members + k) % users] for k in range(members)]
+        for start in range(0, len(chosen), MEMBER_BATCH):
+            client.call("Groups.PatchMembers", "PATCH", f"/Groups/{group_id}", {"schemas": [PATCH], "Operations": [
+                {"op": "Add", "path": "members", "value": [{"value": u} for u in chosen[start:start + MEMBER_BATCH]]}]})
+
+    def delta_user(i: int) -> None:
+        user_id = user_ids[i]
+        if i % 2:
+            client.call("Users.Patch", "PATCH", f"/Users/{user_id}", {"schemas": [PATCH], "Operations": [
+                {"op": "Replace", "path": "displayName", "value": f"User {i} (renamed)"},
+                {"op": "Replace", "path": "name.familyName", "value": f"{i}-b"}]})
+        else:
+            client.call("Users.Patch", "PATCH", f"/Users/{user_id}", {"schemas": [PATCH], "Operations": [
+                {"op": "replace", "value": {"displayName": f"User {i} (renamed)", "name.familyName": f"{i}-b"}}]})
+        if i % 10 == 0:
+            client.call("Users.Deactivate", "PATCH", f"/Users/{user_id}", {"schemas": [PATCH], "Operations": [
+                {"op": "Replace", "path": "active", "value": False}]})
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for phase, count in ((provision_user, users), (provision_group, groups), (delta_user, users)):
+            list(pool.map(phase, range(count)))
+
+
+def peak_memory_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+RECORD = re.compile(r"scim\.operation=(\S+).*?scim\.storage_round_trips=(\d+)")
+NAMES = {"Users.List": "Users.Filter", "Groups.List": "Groups.Filter", "Groups.Patch": "Groups.PatchMembers",
+         "Users.Create": "Users.Create", "Groups.Create": "Groups.Create", "Users.Patch": "Users.Patch"}
+
+
+def round_trips_from(log: str) -> dict[str, float]:
+    """Mean storage round trips per operation, from the host's per-invocation records (auth lookups are cached)."""
+    totals: dict[str, list[int]] = defaultdict(list)
+    for operation, trips in RECORD.findall(log):
+        totals[NAMES.get(operation, operation)].append(int(trips))
+    return {op: round(statistics.mean(v), 2) for op, v in totals.items()}
+
+
+def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no: int) -> Run:
+    prefix = "b" + uuid.uuid4().hex[:10]
+    store = account_store(azurite.connection_string, prefix)
+    account = new_account(store)
+    token = new_token(store, account.id)
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": prefix, "DEVHOST_STATE_DIR": str(workdir),
+           "RECONCILE_SCHEDULE": "0 0 0 1 1 *", "AUTH_CACHE_SECONDS": "300"}
+    host = DevHost(ROOT, env, workdir / f"host-{round_no}.log")
+    run = Run("this service (Table Storage via Azurite)")
+    try:
+        client = Client(f"{host.base_url}/api/scim/account/{account.id}", token, run)
+        started = time.perf_counter()
+        workload(client, args.users, args.groups, args.members, args.concurrency)
+        run.seconds = time.perf_counter() - started
+        run.peak_memory_mb = peak_memory_mb(host.process.pid)
+    finally:
+        host.stop()
+    run.round_trips = round_trips_from(host.log())
+    return run
+
+
+def run_reference(args: argparse.Namespace) -> Run:
+    port = free_port()
+    token = uuid.uuid4().hex
+    process = subprocess.Popen([sys.executable, "-m", "bench.reference", "--port", str(port), "--token", token],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = Run("scim2-server (in memory)")
+    try:
+        wait_for_port(port)
+        client = Client(f"http://127.0.0.1:{port}/v2", token, run)
+        started = time.perf_counter()
+        workload(client, args.users, args.groups, args.members, args.concurrency)
+        run.seconds = time.perf_counter() - started
+        run.peak_memory_mb = peak_memory_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+    return run
+
+
+def cold_start_seconds() -> float:
+    """`python -X importtime -c "import function_app"`: the cumulative import time of function_app, best of 3."""
+    best = float("inf")
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import function_app"], cwd=ROOT,
+                                capture_output=True, text=True, check=True)
+        line = [x for x in result.stderr.splitlines() if x.rstrip().endswith("| function_app")][-1]
+        best = min(best, int(line.split("|")[1]) / 1e6)
+    return round(best, 3)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="A/B alternations (at least 3 for a ratio that counts)")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json")
+    args = parser.parse_args()
+    if args.users > 20_000 or args.groups * args.members > 200_000 or args.concurrency > 64:
+        parser.error("sizes are bounded: users <= 20000, groups x members <= 200000, concurrency <= 64")
+
+    deadline = time.monotonic() + MAX_SECONDS
+    ours: list[Run] = []
+    reference: list[Run] = []
+    with tempfile.TemporaryDirectory() as temp:
+        azurite = Azurite(Path(temp))
+        azurite.start()
+        try:
+            for round_no in range(args.rounds):
+                if time.monotonic() > deadline:
+                    print(f"stopping after {round_no} rounds: the {MAX_SECONDS}s bound was reached")
+                    break
+                ours.append(run_ours(azurite, args, Path(temp), round_no))
+                print(f"round {round_no + 1}: ours {ours[-1].throughput:.1f} req/s", end="", flush=True)
+                if not args.skip_reference:
+                    reference.append(run_reference(args))
+                    print(f", scim2-server {reference[-1].throughput:.1f} req/s", end="")
+                print()
+        finally:
+            azurite.stop()
+
+    result: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(), "commit": _commit(), "machine": f"{os.cpu_count()} cores",
+        "options": {k: str(v) for k, v in vars(args).items()}, "cold_start_import_s": cold_start_seconds(),
+        "ours": [r.summary() for r in ours], "reference": [r.summary() for r in reference],
+    }
+    if reference:
+        result["throughput_ratio_of_medians"] = round(
+            statistics.median(r.throughput for r in ours) / statistics.median(r.throughput for r in reference), 3)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    _print(result)
+    return 0
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _print(result: dict[str, Any]) -> None:
+    for label in ("ours", "reference"):
+        for run in result[label]:
+            print(f"\n{run['target']}: {run['requests']} requests in {run['seconds']} s = {run['throughput_rps']} req/s, "
+                  f"non-2xx {run['non2xx']}, peak memory {run['peak_memory_mb']} MB")
+            print(f"  {'operation':<22}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non2xx':>8}{'storage RT':>12}")
+            for name, op in run["operations"].items():
+                trips = "" if op["storage_round_trips"] is None else op["storage_round_trips"]
+                print(f"  {name:<22}{op['count']:>7}{op['p50_ms']:>9}{op['p95_ms']:>9}{op['p99_ms']:>9}"
+                      f"{op['non2xx']:>8}{trips:>12}")
+    if "throughput_ratio_of_medians" in result:
+        print(f"\nthroughput ratio (ours / scim2-server), median of {len(result['ours'])} A/B rounds: "
+              f"{result['throughput_ratio_of_medians']}")
+    print(f"cold start: import function_app {result['cold_start_import_s']} s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
