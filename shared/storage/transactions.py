@@ -60,6 +60,8 @@ def submit(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]
         raise ValueError(f"a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations, got {len(operations)}")
     if not operations:
         return []
+    if len(operations) == 1:
+        return [_single(table, operations[0])]
     try:
         return list(table.submit_transaction(operations))
     except TableTransactionError as exc:
@@ -82,3 +84,44 @@ def submit_tolerating_missing(table: Any, operations: list[tuple[Any, ...]], gua
                     or remaining[index][0] not in ("delete", "update")):
                 raise
             remaining.pop(index)
+
+
+def _single(table: Any, operation: tuple[Any, ...]) -> dict[str, Any]:
+    """A one-operation "transaction" through the single-entity API: the same atomicity and outcomes, at a third
+    of the cost on Azurite (whose batch parsing dominates) and less work on the service."""
+    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
+    kind, entity = operation[0], operation[1]
+    options = dict(operation[2]) if len(operation) > 2 else {}
+    if "mode" in options:
+        options["mode"] = UpdateMode.MERGE if str(options["mode"]).lower() == "merge" else UpdateMode.REPLACE
+    try:
+        if kind == "create":
+            return dict(table.create_entity(entity))
+        if kind == "upsert":
+            return dict(table.upsert_entity(entity, **options))
+        if kind == "update":
+            return dict(table.update_entity(entity, **options))
+        if kind == "delete":
+            if not options and not _exists(table, entity):
+                raise TransactionFailed("ResourceNotFound", 0)  # as in a transaction (the SDK's delete ignores it)
+            table.delete_entity(entity["PartitionKey"], entity["RowKey"], **options)
+            return {}
+    except ResourceExistsError:
+        raise TransactionFailed("EntityAlreadyExists", 0) from None
+    except ResourceModifiedError:
+        raise TransactionFailed("UpdateConditionNotSatisfied", 0) from None
+    except ResourceNotFoundError:
+        raise TransactionFailed("ResourceNotFound", 0) from None
+    raise ValueError(f"unknown table operation {kind!r}")
+
+
+def _exists(table: Any, entity: dict[str, Any]) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        table.get_entity(entity["PartitionKey"], entity["RowKey"], select=["RowKey"])
+    except ResourceNotFoundError:
+        return False
+    return True
