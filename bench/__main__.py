@@ -51,6 +51,8 @@ class Run:
     non_2xx: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     round_trips: dict[str, float] = field(default_factory=dict)
     peak_memory_mb: float | None = None
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    """CPU time used during the run by each server-side process (where the time goes)."""
 
     @property
     def requests(self) -> int:
@@ -72,7 +74,7 @@ class Run:
             }
         return {"target": self.target, "seconds": round(self.seconds, 2), "requests": self.requests,
                 "throughput_rps": round(self.throughput, 1), "non2xx": sum(self.non_2xx.values()),
-                "peak_memory_mb": self.peak_memory_mb, "operations": operations}
+                "peak_memory_mb": self.peak_memory_mb, "cpu_seconds": self.cpu_seconds, "operations": operations}
 
 
 def _percentile(ordered: list[float], p: int) -> float:
@@ -149,6 +151,15 @@ def workload(client: Client, users: int, groups: int, members: int, concurrency:
             list(pool.map(phase, range(count)))
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def peak_memory_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -183,9 +194,12 @@ def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no
     run = Run("this service (Table Storage via Azurite)")
     try:
         client = Client(f"{host.base_url}/api/scim/account/{account.id}", token, run)
+        processes = {"host (python)": host.process.pid, "azurite-table (node)": azurite.pid("table")}
+        before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         started = time.perf_counter()
         workload(client, args.users, args.groups, args.members, args.concurrency)
         run.seconds = time.perf_counter() - started
+        run.cpu_seconds = {name: round(cpu_seconds(pid) - before[name], 2) for name, pid in processes.items()}
         run.peak_memory_mb = peak_memory_mb(host.process.pid)
     finally:
         host.stop()
@@ -202,9 +216,11 @@ def run_reference(args: argparse.Namespace) -> Run:
     try:
         wait_for_port(port)
         client = Client(f"http://127.0.0.1:{port}/v2", token, run)
+        before = cpu_seconds(process.pid)
         started = time.perf_counter()
         workload(client, args.users, args.groups, args.members, args.concurrency)
         run.seconds = time.perf_counter() - started
+        run.cpu_seconds = {"scim2-server (python)": round(cpu_seconds(process.pid) - before, 2)}
         run.peak_memory_mb = peak_memory_mb(process.pid)
     finally:
         process.terminate()
@@ -282,7 +298,7 @@ def _print(result: dict[str, Any]) -> None:
     for label in ("ours", "reference"):
         for run in result[label]:
             print(f"\n{run['target']}: {run['requests']} requests in {run['seconds']} s = {run['throughput_rps']} req/s, "
-                  f"non-2xx {run['non2xx']}, peak memory {run['peak_memory_mb']} MB")
+                  f"non-2xx {run['non2xx']}, peak memory {run['peak_memory_mb']} MB, CPU s {run['cpu_seconds']}")
             print(f"  {'operation':<22}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non2xx':>8}{'storage RT':>12}")
             for name, op in run["operations"].items():
                 trips = "" if op["storage_round_trips"] is None else op["storage_round_trips"]

@@ -70,6 +70,9 @@ class Azurite:
     def start_service(self, service: str) -> None:
         self._start(service, self.table_port if service == "table" else self.queue_port)
 
+    def pid(self, service: str) -> int:
+        return self._processes[service].pid
+
     def stop(self) -> None:
         for service in list(self._processes):
             self.stop_service(service)
