@@ -66,8 +66,11 @@ def _search(req: ScimRequest) -> ScimResponse:
 
 
 def _create(req: ScimRequest) -> ScimResponse:
-    result = groups.create_group(req.services.groups, req.account, req.json())
-    return _group_response(req, result.group, 201, location=True)
+    body = req.json()
+    result = groups.create_group(req.services.groups, req.account, body)
+    # Entra creates groups empty and adds members by PATCH: nothing to read back for such a group
+    created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
+    return _group_response(req, result.group, 201, location=True, known_members=[] if created_empty else None)
 
 
 def _get(req: ScimRequest) -> ScimResponse:
@@ -97,15 +100,18 @@ def _wants_members(attributes: list[str], excluded: list[str]) -> bool:
     return not any(e.lower() in ("members", "urn:ietf:params:scim:schemas:core:2.0:group:members") for e in excluded)
 
 
-def _render(req: ScimRequest, group: StoredGroup, with_members: bool) -> dict[str, object]:
-    members = req.services.groups.members(req.account.id, group.id) if with_members else None
+def _render(req: ScimRequest, group: StoredGroup, with_members: bool,
+            known_members: list[tuple[str, str | None]] | None = None) -> dict[str, object]:
+    members = (known_members if known_members is not None else req.services.groups.members(req.account.id, group.id)) \
+        if with_members else None
     return groups.render_group(group, req.tenant_url, members)
 
 
-def _group_response(req: ScimRequest, group: StoredGroup, status: int, location: bool = False) -> ScimResponse:
+def _group_response(req: ScimRequest, group: StoredGroup, status: int, location: bool = False,
+                    known_members: list[tuple[str, str | None]] | None = None) -> ScimResponse:
     attributes = attribute_list(req.query.get("attributes"))
     excluded = attribute_list(req.query.get("excludedAttributes"))
-    body = _render(req, group, _wants_members(attributes, excluded))
+    body = _render(req, group, _wants_members(attributes, excluded), known_members)
     headers = {"ETag": group.version}
     if location:
         headers["Location"] = f"{req.tenant_url}/Groups/{group.id}"
