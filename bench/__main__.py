@@ -171,8 +171,7 @@ def peak_memory_mb(pid: int) -> float | None:
 
 
 RECORD = re.compile(r"scim\.operation=(\S+).*?scim\.storage_round_trips=(\d+)")
-NAMES = {"Users.List": "Users.Filter", "Groups.List": "Groups.Filter", "Groups.Patch": "Groups.PatchMembers",
-         "Users.Create": "Users.Create", "Groups.Create": "Groups.Create", "Users.Patch": "Users.Patch"}
+NAMES = {"Users.List": "Users.Filter", "Groups.List": "Groups.Filter", "Groups.Patch": "Groups.PatchMembers"}
 
 
 def round_trips_from(log: str) -> dict[str, float]:
@@ -205,6 +204,72 @@ def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no
         host.stop()
     run.round_trips = round_trips_from(host.log())
     return run
+
+
+def run_scale(azurite: Azurite, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """A large group built Entra's way (members added by PATCH in batches of 1,000), edited by +1/-1 member, read
+    with and without members, and the account's users paged through: times, round trips and the host's peak memory."""
+    prefix = "s" + uuid.uuid4().hex[:10]
+    store = account_store(azurite.connection_string, prefix)
+    account = new_account(store)
+    token = new_token(store, account.id)
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": prefix, "DEVHOST_STATE_DIR": str(workdir),
+           "RECONCILE_SCHEDULE": "0 0 0 1 1 *", "AUTH_CACHE_SECONDS": "300"}
+    host = DevHost(ROOT, env, workdir / "host-scale.log")
+    figures: dict[str, Any] = {"users": args.scale_users, "members": args.scale_members}
+    try:
+        client = Client(f"{host.base_url}/api/scim/account/{account.id}", token, Run("scale"))
+        started = time.perf_counter()
+        ids: list[str] = [""] * args.scale_users
+
+        def create(i: int) -> None:
+            ids[i] = client.call("Scale.CreateUser", "POST", "/Users", {"userName": f"s{i:06d}@contoso.test"})["id"]
+
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(create, range(args.scale_users)))
+        figures["create_users_s"] = round(time.perf_counter() - started, 1)
+        group = client.call("Scale.CreateGroup", "POST", "/Groups", {"displayName": "Everyone"})["id"]
+        started = time.perf_counter()
+        members = ids[:args.scale_members]
+        for start in range(0, len(members), 1000):
+            client.call("Scale.AddMembers", "PATCH", f"/Groups/{group}", {"schemas": [PATCH], "Operations": [
+                {"op": "Add", "path": "members", "value": [{"value": u} for u in members[start:start + 1000]]}]})
+        figures["add_members_s"] = round(time.perf_counter() - started, 1)
+        extra = ids[args.scale_members] if args.scale_users > args.scale_members else ids[0]
+        for name, operation in (("plus_one", "Add"), ("minus_one", "Remove")):
+            started = time.perf_counter()
+            client.call(f"Scale.{name}", "PATCH", f"/Groups/{group}", {"schemas": [PATCH], "Operations": [
+                {"op": operation, "path": "members", "value": [{"value": extra}]}]})
+            figures[f"{name}_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        started = time.perf_counter()
+        client.call("Scale.GetGroupWithoutMembers", "GET", f"/Groups/{group}", params={"excludedAttributes": "members"})
+        figures["read_without_members_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        started = time.perf_counter()
+        body = client.call("Scale.GetGroup", "GET", f"/Groups/{group}")
+        figures["read_with_members_s"] = round(time.perf_counter() - started, 2)
+        figures["members_returned"] = len(body.get("members", []))
+        started = time.perf_counter()
+        seen, start_index = 0, 1
+        while True:
+            page = client.call("Scale.ListUsers", "GET", "/Users", params={"startIndex": str(start_index), "count": "1000",
+                                                                         "attributes": "userName"})
+            seen += len(page["Resources"])
+            if not page["Resources"] or seen >= page["totalResults"]:
+                break
+            start_index += len(page["Resources"])
+        figures["page_through_users_s"] = round(time.perf_counter() - started, 1)
+        figures["users_paged"] = seen
+        figures["host_peak_memory_mb"] = peak_memory_mb(host.process.pid)
+    finally:
+        host.stop()
+    records = RECORD.findall(host.log())
+    patches = [int(t) for op, t in records if op == "Groups.Patch"]
+    reads = [int(t) for op, t in records if op == "Groups.Get"]
+    figures["round_trips"] = {"plus_one_member": patches[-2] if len(patches) > 1 else None,
+                              "minus_one_member": patches[-1] if patches else None,
+                              "read_without_members": reads[0] if reads else None,
+                              "read_with_members": reads[1] if len(reads) > 1 else None}
+    return figures
 
 
 def run_reference(args: argparse.Namespace) -> Run:
@@ -247,10 +312,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="A/B alternations (at least 3 for a ratio that counts)")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--scale-users", type=int, default=5000,
+                        help="users for the scale phase (100000 for the issue's figure; slow on Azurite)")
+    parser.add_argument("--scale-members", type=int, default=2000,
+                        help="members of the scale phase's group (50000 for the issue's figure; slow on Azurite)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json")
     args = parser.parse_args()
-    if args.users > 20_000 or args.groups * args.members > 200_000 or args.concurrency > 64:
-        parser.error("sizes are bounded: users <= 20000, groups x members <= 200000, concurrency <= 64")
+    if args.users > 20_000 or args.groups * args.members > 200_000 or args.concurrency > 64 \
+            or args.scale_users > 100_000 or args.scale_members > min(50_000, args.scale_users):
+        parser.error("sizes are bounded: users <= 20000, groups x members <= 200000, concurrency <= 64, "
+                     "scale users <= 100000, scale members <= 50000 and <= scale users")
 
     deadline = time.monotonic() + MAX_SECONDS
     ours: list[Run] = []
@@ -269,13 +340,14 @@ def main() -> int:
                     reference.append(run_reference(args))
                     print(f", scim2-server {reference[-1].throughput:.1f} req/s", end="")
                 print()
+            scale = run_scale(azurite, args, Path(temp)) if args.scale_users else {}
         finally:
             azurite.stop()
 
     result: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "commit": _commit(), "machine": f"{os.cpu_count()} cores",
         "options": {k: str(v) for k, v in vars(args).items()}, "cold_start_import_s": cold_start_seconds(),
-        "ours": [r.summary() for r in ours], "reference": [r.summary() for r in reference],
+        "ours": [r.summary() for r in ours], "reference": [r.summary() for r in reference], "scale": scale,
     }
     if reference:
         result["throughput_ratio_of_medians"] = round(
@@ -308,6 +380,8 @@ def _print(result: dict[str, Any]) -> None:
         print(f"\nthroughput ratio (ours / scim2-server), median of {len(result['ours'])} A/B rounds: "
               f"{result['throughput_ratio_of_medians']}")
     print(f"cold start: import function_app {result['cold_start_import_s']} s")
+    if result.get("scale"):
+        print(f"scale: {json.dumps(result['scale'])}")
 
 
 if __name__ == "__main__":
