@@ -8,15 +8,15 @@ members, whatever the group's size.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain import discovery, entra, resource
 from shared.domain.accounts import Account
-from shared.domain.filters import And, Compare, Filter, Not, Or, indexed_equality, matches, parse_path
-from shared.domain.listing import ListQuery, Page, paginate
+from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
+from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import Operation, apply_patch, parse_operations
 from shared.domain.ports import MANAGED_BY_SCIM, MembershipChange, MembershipResult, StoredGroup, VersionConflict
 from shared.domain.schema import GROUP
@@ -103,29 +103,16 @@ def matching_groups(store: TableGroupStore, account: Account, query_filter: Filt
     """`displayName eq` (case-insensitive), `externalId eq` and `id eq` are point reads; other filters stream the
     account's groups. A filter on members reads the members of the candidate groups."""
     needs_members = query_filter is not None and _mentions_members(query_filter)
-    indexed = indexed_equality(query_filter) if query_filter else None
-    candidates: Iterable[StoredGroup]
-    if indexed is not None and indexed[0] == "displayName":
-        candidates = [g for g in [store.find_by_display_name(account.id, indexed[1])] if g is not None]
-    elif indexed is not None and indexed[0] == "externalId":
-        candidates = store.find_by_external_id(account.id, indexed[1])
-    elif indexed is not None and indexed[0] == "id":
-        candidates = _by_id(store, account, indexed[1])
-    else:
-        candidates = store.scan(account.id)
-    for group in candidates:
+    lookups: dict[str, Callable[[str], Any]] = {
+        "displayName": lambda value: store.find_by_display_name(account.id, value),
+        "externalId": lambda value: store.find_by_external_id(account.id, value),
+        "id": lambda value: store.get(account.id, value)}
+    for group in candidates(query_filter, lookups, lambda: store.scan(account.id)):
         if group.managed_by != MANAGED_BY_SCIM:
             continue
         members = store.members(account.id, group.id) if needs_members else None
         if query_filter is None or matches(query_filter, render_group(group, tenant_url, members)):
             yield group
-
-
-def _by_id(store: TableGroupStore, account: Account, group_id: str) -> list[StoredGroup]:
-    try:
-        return [store.get(account.id, group_id)]
-    except NotFound:
-        return []
 
 
 def _mentions_members(node: Filter) -> bool:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from shared.domain.discovery import LIST_RESPONSE_SCHEMA
-from shared.domain.filters import Filter, parse_filter
+from shared.domain.filters import Filter, indexed_equality, parse_filter
 from shared.domain.resource import attribute_list
 from shared.domain.schema import ResourceSchema
-from shared.errors import InvalidValue
+from shared.errors import InvalidValue, NotFound
 
 
 class QueryParameters(Protocol):
@@ -66,6 +66,25 @@ def _integer(raw: str | None, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise InvalidValue(f"{name} must be an integer; got {raw!r}.") from None
+
+
+T = TypeVar("T")
+
+
+def candidates(query_filter: Filter | None, lookups: dict[str, Callable[[str], T | None | Iterable[T]]],
+               scan: Callable[[], Iterable[T]]) -> Iterable[T]:
+    """The resources a filter can match: when it pins an indexed attribute with `eq` (`lookups` names the point
+    read for each), only what that read finds; otherwise a scan. The caller still applies the whole filter."""
+    indexed = indexed_equality(query_filter) if query_filter else None
+    if indexed is None or indexed[0] not in lookups:
+        return scan()
+    try:
+        found = lookups[indexed[0]](indexed[1])
+    except NotFound:
+        return []
+    if found is None:
+        return []
+    return found if isinstance(found, list) else [found]  # type: ignore[list-item]
 
 
 @dataclass

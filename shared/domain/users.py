@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain import discovery, resource
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
-from shared.domain.filters import AttrPath, Filter, indexed_equality, matches
-from shared.domain.listing import ListQuery, Page, paginate
+from shared.domain.filters import AttrPath, Filter, matches
+from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import apply_patch, parse_operations
 from shared.domain.ports import StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
-from shared.errors import InvalidValue, NotFound, PreconditionFailed, ServiceUnavailable
+from shared.errors import InvalidValue, PreconditionFailed, ServiceUnavailable
 
 log = logging.getLogger("scim.users")
 
@@ -67,26 +67,13 @@ def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url:
 def matching_users(store: UserStore, account: Account, query_filter: Filter | None, tenant_url: str) -> Iterator[StoredUser]:
     """Entra's `userName eq`, `externalId eq` and `id eq` are answered by point reads; any other filter streams the
     account's users (the caller keeps only the requested page)."""
-    indexed = indexed_equality(query_filter) if query_filter else None
-    candidates: Iterable[StoredUser]
-    if indexed is not None and indexed[0] == "userName":
-        candidates = [u for u in [store.find_by_user_name(account.id, indexed[1])] if u is not None]
-    elif indexed is not None and indexed[0] == "externalId":
-        candidates = store.find_by_external_id(account.id, indexed[1])
-    elif indexed is not None and indexed[0] == "id":
-        candidates = _by_id(store, account, indexed[1])
-    else:
-        candidates = store.scan(account.id)
-    for user in candidates:
+    lookups: dict[str, Callable[[str], Any]] = {
+        "userName": lambda value: store.find_by_user_name(account.id, value),
+        "externalId": lambda value: store.find_by_external_id(account.id, value),
+        "id": lambda value: store.get(account.id, value)}
+    for user in candidates(query_filter, lookups, lambda: store.scan(account.id)):
         if query_filter is None or matches(query_filter, render_user(user, tenant_url)):
             yield user
-
-
-def _by_id(store: UserStore, account: Account, user_id: str) -> list[StoredUser]:
-    try:
-        return [store.get(account.id, user_id)]
-    except NotFound:
-        return []
 
 
 def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
