@@ -9,9 +9,8 @@ from typing import Any
 import azure.functions as func
 
 from scim_handlers.services import services
-from shared.domain.jobs import RETRY_QUEUE
+from shared.domain.jobs import POISON_QUEUE, RETRY_QUEUE
 from shared.storage.lease import LeaseStore
-from shared.storage.queues import RetryQueue
 
 bp = func.Blueprint()
 
@@ -25,20 +24,10 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         body["lastReconcile"] = last.isoformat().replace("+00:00", "Z") if last else None
     except Exception:
         body.update(status="unhealthy", tables="unreachable", lastReconcile=None)
-    body["retryQueueDepth"] = _depth(svc.settings, RETRY_QUEUE)
-    body["poisonQueueDepth"] = svc.poison_depth()
+    body["retryQueueDepth"] = svc.queue_depth(RETRY_QUEUE)
+    body["poisonQueueDepth"] = svc.queue_depth(POISON_QUEUE)
     if body["retryQueueDepth"] is None or body["poisonQueueDepth"] is None:
         body.update(status="unhealthy", queues="unreachable")
     return func.HttpResponse(json.dumps(body), status_code=200 if body["status"] == "healthy" else 503,
                              mimetype="application/json")
 
-
-def _depth(settings: Any, name: str) -> int | None:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return int(RetryQueue(settings, name).client.get_queue_properties().approximate_message_count)
-    except ResourceNotFoundError:
-        return 0
-    except Exception:
-        return None

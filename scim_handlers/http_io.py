@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain.accounts import Account
-from shared.errors import InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
+from shared.errors import InternalError, InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
 from shared.invocation import invocation, set_notify_to, was_queued
 from shared.storage.activity_table import ActivityRecord
 from shared.storage.roundtrips import counting
@@ -148,8 +148,7 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
             outcome = (exc.status, exc.scim_type, exc.detail)
         except Exception:
             log.exception("unhandled error in %s (invocation %s)", operation, invocation_id)
-            unexpected = ScimError(f"An internal error occurred. Invocation id: {invocation_id}.")
-            unexpected.status = 500
+            unexpected = InternalError(f"An internal error occurred. Invocation id: {invocation_id}.")
             response = _render(500, edge.error_body(unexpected), {"Content-Type": edge.content_type})
             outcome = (500, None, unexpected.detail)
         queued = was_queued()

@@ -10,6 +10,7 @@ import azure.functions as func
 
 from scim_handlers.services import services
 from shared import telemetry
+from shared.domain.jobs import POISON_QUEUE
 from shared.domain.reconcile import run_reconcile
 from shared.invocation import invocation
 from shared.storage.roundtrips import counting
@@ -25,7 +26,7 @@ def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
     with telemetry.tracer.start_as_current_span("reconcile"), counting("reconcile") as trips, \
             invocation("reconcile", context.invocation_id):
         summary = run_reconcile(svc.reconcile_context(), datetime.now(UTC))
-        depth = svc.poison_depth()
+        depth = svc.queue_depth(POISON_QUEUE)
     if depth is not None:
         telemetry.poison_depth_gauge.set(depth)
     telemetry.invocation_record("reconcile", {

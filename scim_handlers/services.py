@@ -39,12 +39,12 @@ class Services:
     failures: FailureStore
     activity: ActivityLog
 
-    def poison_depth(self) -> int | None:
-        """Approximate number of messages in scim-retry-poison (None if the queue service cannot be reached)."""
+    def queue_depth(self, name: str = POISON_QUEUE) -> int | None:
+        """Approximate number of messages in a queue (0 if it does not exist yet, None if unreachable)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return int(RetryQueue(self.settings, POISON_QUEUE).client.get_queue_properties().approximate_message_count)
+            return int(RetryQueue(self.settings, name).client.get_queue_properties().approximate_message_count)
         except ResourceNotFoundError:
             return 0
         except Exception:

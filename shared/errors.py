@@ -102,6 +102,12 @@ class UnsupportedMediaType(ScimError):
     status = 415
 
 
+class InternalError(ScimError):
+    """An unexpected failure (a bug): the client sees a generic detail with the invocation id, never a trace."""
+
+    status = 500
+
+
 class ServiceUnavailable(ScimError):
     """Storage could not take the first step of a write: nothing was applied; the client retries."""
 
