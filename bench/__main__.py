@@ -182,17 +182,23 @@ def round_trips_from(log: str) -> dict[str, float]:
     return {op: round(statistics.mean(v), 2) for op, v in totals.items()}
 
 
-def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no: int) -> Run:
+def app_host(azurite: Azurite, workdir: Path, log_name: str) -> tuple[DevHost, str, str]:
+    """The app in the local host on fresh tables, with one account: (host, Tenant URL, Secret Token)."""
     prefix = "b" + uuid.uuid4().hex[:10]
     store = account_store(azurite.connection_string, prefix)
     account = new_account(store)
     token = new_token(store, account.id)
     env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": prefix, "DEVHOST_STATE_DIR": str(workdir),
            "RECONCILE_SCHEDULE": "0 0 0 1 1 *", "AUTH_CACHE_SECONDS": "300"}
-    host = DevHost(ROOT, env, workdir / f"host-{round_no}.log")
+    host = DevHost(ROOT, env, workdir / log_name)
+    return host, f"{host.base_url}/api/scim/account/{account.id}", token
+
+
+def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no: int) -> Run:
+    host, tenant, token = app_host(azurite, workdir, f"host-{round_no}.log")
     run = Run("this service (Table Storage via Azurite)")
     try:
-        client = Client(f"{host.base_url}/api/scim/account/{account.id}", token, run)
+        client = Client(tenant, token, run)
         processes = {"host (python)": host.process.pid, "azurite-table (node)": azurite.pid("table")}
         before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         started = time.perf_counter()
@@ -209,16 +215,10 @@ def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no
 def run_scale(azurite: Azurite, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """A large group built Entra's way (members added by PATCH in batches of 1,000), edited by +1/-1 member, read
     with and without members, and the account's users paged through: times, round trips and the host's peak memory."""
-    prefix = "s" + uuid.uuid4().hex[:10]
-    store = account_store(azurite.connection_string, prefix)
-    account = new_account(store)
-    token = new_token(store, account.id)
-    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": prefix, "DEVHOST_STATE_DIR": str(workdir),
-           "RECONCILE_SCHEDULE": "0 0 0 1 1 *", "AUTH_CACHE_SECONDS": "300"}
-    host = DevHost(ROOT, env, workdir / "host-scale.log")
+    host, tenant, token = app_host(azurite, workdir, "host-scale.log")
     figures: dict[str, Any] = {"users": args.scale_users, "members": args.scale_members}
     try:
-        client = Client(f"{host.base_url}/api/scim/account/{account.id}", token, Run("scale"))
+        client = Client(tenant, token, Run("scale"))
         started = time.perf_counter()
         ids: list[str] = [""] * args.scale_users
 

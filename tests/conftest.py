@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
+from scim_handlers import services as services_module
+from scim_handlers.services import Services
+from shared.config import Settings
 from shared.storage.accounts_table import AccountStore
 from tests.support.azurite import ROOT, Azurite
 from tests.support.devhost import DevHost
@@ -32,13 +36,16 @@ def scim_prefix() -> str:
     return "s" + uuid.uuid4().hex[:12]
 
 
+def _scim_app(azurite: Azurite, prefix: str, state: Path) -> DevHost:
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": prefix,
+           "AUTH_CACHE_SECONDS": "1", "DEVHOST_STATE_DIR": str(state)}
+    return DevHost(ROOT, env, state / "devhost.log")
+
+
 @pytest.fixture(scope="session")
 def scim_host(azurite: Azurite, scim_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
     """The SCIM app itself, served by `python -m devhost` against the session's Azurite."""
-    state = tmp_path_factory.mktemp("scim-host")
-    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": scim_prefix,
-           "AUTH_CACHE_SECONDS": "1", "DEVHOST_STATE_DIR": str(state)}
-    host = DevHost(ROOT, env, state / "devhost.log")
+    host = _scim_app(azurite, scim_prefix, tmp_path_factory.mktemp("scim-host"))
     yield host
     host.stop()
 
@@ -59,9 +66,15 @@ def scim(scim_host: DevHost, accounts: AccountStore) -> Iterator[ScimClient]:
 @pytest.fixture(scope="session")
 def scim_host_b(azurite: Azurite, scim_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
     """A second, independent host process on the same storage: two function instances of one app."""
-    state = tmp_path_factory.mktemp("scim-host-b")
-    env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": scim_prefix,
-           "AUTH_CACHE_SECONDS": "1", "DEVHOST_STATE_DIR": str(state)}
-    host = DevHost(ROOT, env, state / "devhost.log")
+    host = _scim_app(azurite, scim_prefix, tmp_path_factory.mktemp("scim-host-b"))
     yield host
     host.stop()
+
+
+@pytest.fixture
+def installed_services(azurite: Azurite, table_prefix: str) -> Iterator[Services]:
+    """Services on fresh tables, installed for in-process calls of the trigger functions."""
+    svc = Services.build(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix}))
+    services_module.override(svc)
+    yield svc
+    services_module.override(None)

@@ -6,31 +6,18 @@ raises; everything else here is real (Azurite-backed services, a real token)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import azure.functions as func
 import pytest
 
-from scim_handlers import services as services_module
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
-from shared.config import Settings
 from shared.storage.roundtrips import counting
-from tests.support.azurite import Azurite
 from tests.support.scim import new_account, new_token
 
 
 class _Context:
     invocation_id = "3f2c1e9a-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-def installed_services(azurite: Azurite, table_prefix: str) -> Iterator[services_module.Services]:
-    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
-    svc = services_module.Services.build(settings)
-    services_module.override(svc)
-    yield svc
-    services_module.override(None)
 
 
 def _request(account_id: str, token: str, body: bytes = b"") -> func.HttpRequest:

@@ -25,8 +25,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from scim_handlers import services as services_module
 from scim_handlers.users import scim_user_get, scim_users_create, scim_users_list
 from shared import telemetry
-from shared.config import Settings
-from tests.support.azurite import Azurite
 from tests.support.devhost import DevHost
 from tests.support.scim import new_account, new_token
 
@@ -48,15 +46,6 @@ def otel_sdk() -> Iterator[None]:
     azure_settings.tracing_implementation = None
 
 
-@pytest.fixture
-def installed(azurite: Azurite, table_prefix: str) -> Iterator[services_module.Services]:
-    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
-    svc = services_module.Services.build(settings)
-    services_module.override(svc)
-    yield svc
-    services_module.override(None)
-
-
 class _Context:
     invocation_id = "5d1f0000-0000-4000-8000-00000000abcd"
 
@@ -76,7 +65,8 @@ def metric_points(name: str) -> list[Any]:
 
 
 def test_a_request_flow_produces_spans_metrics_and_logs_without_secrets(
-        installed: services_module.Services, caplog: pytest.LogCaptureFixture) -> None:
+        installed_services: services_module.Services, caplog: pytest.LogCaptureFixture) -> None:
+    installed = installed_services
     account = new_account(installed.accounts)
     token = new_token(installed.accounts, account.id)
     SPANS.clear()
