@@ -128,7 +128,7 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     integration = ""
     result_body: Any = None
     with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
-            counting(operation) as round_trips, invocation(operation, invocation_id):
+            counting() as round_trips, invocation(operation, invocation_id):
         try:
             svc = services()
             _check_size(req, svc.settings.max_body_bytes)

@@ -25,7 +25,7 @@ log = logging.getLogger("scim.jobs")
 @bp.queue_trigger(arg_name="msg", queue_name=RETRY_QUEUE, connection="AzureWebJobsStorage")
 def retry_operations(msg: func.QueueMessage, context: func.Context) -> None:
     started = time.perf_counter()
-    with telemetry.tracer.start_as_current_span("retry_operations"), counting("retry_operations") as trips, \
+    with telemetry.tracer.start_as_current_span("retry_operations"), counting() as trips, \
             invocation("retry_operations", context.invocation_id):
         try:
             outcome = retries.handle_retry(services().retry_context(), msg.get_body(), datetime.now(UTC))
@@ -40,7 +40,7 @@ def retry_operations(msg: func.QueueMessage, context: func.Context) -> None:
 def notify_failed_operations(msg: func.QueueMessage, context: func.Context) -> None:
     started = time.perf_counter()
     with telemetry.tracer.start_as_current_span("notify_failed_operations"), \
-            counting("notify_failed_operations") as trips, invocation("notify_failed_operations", context.invocation_id):
+            counting() as trips, invocation("notify_failed_operations", context.invocation_id):
         outcome = retries.handle_poisoned(services().retry_context(), msg.get_body(), datetime.now(UTC))
     _record("notify_failed_operations", msg, context, outcome, started, trips.count)
 

@@ -23,7 +23,7 @@ log = logging.getLogger("scim.reconcile")
 def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
     started = time.perf_counter()
     svc = services()
-    with telemetry.tracer.start_as_current_span("reconcile"), counting("reconcile") as trips, \
+    with telemetry.tracer.start_as_current_span("reconcile"), counting() as trips, \
             invocation("reconcile", context.invocation_id):
         summary = run_reconcile(svc.reconcile_context(), datetime.now(UTC))
         depth = svc.queue_depth(POISON_QUEUE)

@@ -34,10 +34,6 @@ class Authenticator:
         self._cache: dict[tuple[str, str], tuple[float, TokenRecord, Account]] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, account_id: str, authorization: str | None, scope: str) -> Account:
-        """The account whose `scope` token is presented; raises Unauthorized otherwise."""
-        return self.authenticate_token(account_id, authorization, scope)[0]
-
     def authenticate_token(self, account_id: str, authorization: str | None, scope: str) -> tuple[Account, TokenRecord]:
         """The account and the token record (its integration) of a valid `scope` token; raises Unauthorized."""
         token = _bearer(authorization)
