@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared import telemetry
 from shared.config import Settings
-from shared.domain.jobs import MalformedJob, RetryWork, SendDigest, parse
+from shared.domain.jobs import Job, MalformedJob, RetryWork, SendDigest, parse
 from shared.errors import ServiceUnavailable
 from shared.notifications.digest import render_digest
 from shared.notifications.email import Mailer
@@ -43,12 +43,19 @@ class RetryContext:
     max_attempts: int
 
 
+def _parse_or_drop(body: bytes, queue: str) -> Job | None:
+    """The job, or None for a message that can never succeed (logged, then dropped on purpose)."""
+    try:
+        return parse(body)
+    except MalformedJob as exc:
+        log.error("dropping malformed %s message: %s", queue, exc)
+        return None
+
+
 def handle_retry(ctx: RetryContext, body: bytes, now: datetime) -> str:
     """Returns what happened (for the invocation log); raises on a transient failure."""
-    try:
-        job = parse(body)
-    except MalformedJob as exc:
-        log.error("dropping malformed retry message: %s", exc)
+    job = _parse_or_drop(body, "retry")
+    if job is None:
         return "dropped: malformed"
     if ctx.accounts.get(job.account_id) is None:
         log.error("dropping job %s: account %s no longer exists", job.job_id, job.account_id)
@@ -64,10 +71,8 @@ def handle_retry(ctx: RetryContext, body: bytes, now: datetime) -> str:
 
 
 def handle_poisoned(ctx: RetryContext, body: bytes, now: datetime) -> str:
-    try:
-        job = parse(body)
-    except MalformedJob as exc:
-        log.error("dropping malformed poison message: %s", exc)
+    job = _parse_or_drop(body, "poison")
+    if job is None:
         return "dropped: malformed"
     if isinstance(job, SendDigest):
         log.error("digest %s for account %s could not be sent after %d attempts; its failures stay unreported "

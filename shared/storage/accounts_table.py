@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.domain.accounts import Account
 from shared.domain.tokens import TokenRecord
+from shared.storage.keys import rows_with_prefix
 from shared.storage.tables import ACCOUNTS, Tables
 
 ACCOUNT_ROW = "account"
@@ -125,9 +126,7 @@ class AccountStore:
         return {t.integration for t in self.list_tokens(account_id) if t.is_usable("scim", now)}
 
     def list_tokens(self, account_id: str) -> list[TokenRecord]:
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": TOKEN_ROW_PREFIX, "hi": TOKEN_ROW_PREFIX[:-1] + ";"})
+        rows = rows_with_prefix(self._table, account_id, TOKEN_ROW_PREFIX)
         return sorted((_token_from(e) for e in rows), key=lambda t: t.created)
 
     def revoke_token(self, account_id: str, key_id: str, now: datetime) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.storage.keys import key_part, upper_bound
+from shared.storage.keys import key_part, rows_with_prefix
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import storage_errors, submit_tolerating_missing
 
@@ -87,8 +87,7 @@ class FailureStore:
         return sorted(self._rows(account_id, REPORTED), key=lambda f: f.last_attempt)
 
     def _rows(self, account_id: str, prefix: str) -> list[Failure]:
-        rows = self._table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                                          parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)})
+        rows = rows_with_prefix(self._table, account_id, prefix)
         fields = Failure.__dataclass_fields__
         return [Failure(**{k: row[k] for k in fields}) for row in rows]
 

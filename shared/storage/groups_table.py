@@ -21,7 +21,7 @@ from shared.domain.ports import MANAGED_BY_SCIM as SCIM
 from shared.domain.ports import MembershipChange, MembershipResult, StoredGroup, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import key_part, upper_bound
+from shared.storage.keys import key_part, resolve_index, rows_with_prefix
 from shared.storage.memberships import (
     Memberships,
     Unit,
@@ -130,25 +130,12 @@ class TableGroupStore:
 
     @storage_errors
     def find_by_external_id(self, account_id: str, external_id: str) -> list[StoredGroup]:
-        prefix = external_id_prefix(external_id)
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, select=["GroupId"])
-        found = []
-        for row in rows:
-            try:
-                group = self.get(account_id, row["GroupId"])
-            except NotFound:
-                continue
-            if group.attributes.get("externalId") == external_id:
-                found.append(group)
-        return found
+        return resolve_index(self._table, account_id, external_id_prefix(external_id), "GroupId", self.get,
+                             lambda group: group.attributes.get("externalId") == external_id)
 
     @storage_errors
     def scan(self, account_id: str) -> Iterator[StoredGroup]:
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": GROUP, "hi": upper_bound(GROUP)}, results_per_page=1000)
+        rows = rows_with_prefix(self._table, account_id, GROUP, results_per_page=1000)
         for row in rows:
             yield _stored(row)
 

@@ -1,10 +1,14 @@
 """Table keys built from user input. Keys forbid `/ \\ # ?` and control characters (U+0000-001F, U+007F-009F)
 and are limited to 1 KiB, and userNames may contain any of them: such characters are %-escaped (and `%` and `'`
-too, so the encoding is one-to-one), and a part that would still be long is replaced by its SHA-256."""
+too, so the encoding is one-to-one), and a part that would still be long is replaced by its SHA-256. Rows sharing a
+key prefix are read with one range query (`rows_with_prefix`), and index rows resolved to their resources here too."""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
+
+from shared.errors import NotFound
 
 _ESCAPED = set("/\\#?%'") | {chr(c) for c in range(0x20)} | {chr(c) for c in range(0x7F, 0xA0)}
 MAX_PART_BYTES = 400
@@ -20,3 +24,25 @@ def key_part(value: str) -> str:
 def upper_bound(prefix: str) -> str:
     """The smallest key greater than every key starting with `prefix` (for range queries)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def rows_with_prefix(table: Any, account_id: str, prefix: str, **options: Any) -> Any:
+    """The account's rows whose RowKey starts with `prefix`: one range query, parameterised, in key order
+    (`options` go to query_entities: select, results_per_page)."""
+    return table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, **options)
+
+
+def resolve_index(table: Any, account_id: str, prefix: str, column: str, read: Any, still_matches: Any) -> list[Any]:
+    """The resources an index range (`<prefix><id>` rows whose `column` holds the id) points at, read with `read`
+    (which raises NotFound for a resource deleted meanwhile) and kept only if `still_matches` them: an index row can
+    briefly outlive its resource or its value, and reconcile removes such rows."""
+    found = []
+    for row in rows_with_prefix(table, account_id, prefix, select=[column]):
+        try:
+            resource = read(account_id, row[column])
+        except NotFound:
+            continue
+        if still_matches(resource):
+            found.append(resource)
+    return found

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from shared.storage.keys import upper_bound
+from shared.storage.keys import rows_with_prefix
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, TransactionFailed, submit
 
@@ -129,17 +129,13 @@ class Memberships:
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
         """(user id, display) of every member, streamed in pages of 1000."""
         prefix = forward_prefix(group_id)
-        rows = self.table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, results_per_page=1000)
+        rows = rows_with_prefix(self.table, account_id, prefix, results_per_page=1000)
         for row in rows:
             yield row["RowKey"][len(prefix):], row.get("Display")
 
     def groups_of(self, account_id: str, user_id: str) -> Iterator[str]:
         prefix = reverse_prefix(user_id)
-        rows = self.table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, select=["RowKey"],
+        rows = rows_with_prefix(self.table, account_id, prefix, select=["RowKey"],
             results_per_page=1000)
         for row in rows:
             yield row["RowKey"][len(prefix):]

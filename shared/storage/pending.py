@@ -22,7 +22,7 @@ from shared import invocation, telemetry
 from shared.domain.jobs import RetryWork
 from shared.errors import ServiceUnavailable
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import upper_bound
+from shared.storage.keys import rows_with_prefix, upper_bound
 from shared.storage.memberships import (
     Memberships,
     add_unit,
@@ -172,9 +172,7 @@ class PendingWorkStore:
 
     def _apply_member_chunks(self, account_id: str, work: PendingWork) -> list[str]:
         prefix = _header_key(work.id) + CHUNK
-        chunk_rows = list(self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}))
+        chunk_rows = list(rows_with_prefix(self._table, account_id, prefix))
         group_id, display = str(work.group_id), str(work.display or "")
         ignored: list[str] = []
         for row in chunk_rows:

@@ -19,7 +19,7 @@ from typing import Any
 from shared.domain.ports import GroupRef, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import key_part, upper_bound
+from shared.storage.keys import key_part, resolve_index, rows_with_prefix
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
 from shared.storage.pending import PURGE_USER, PendingWorkStore
 from shared.storage.queues import RetryQueue
@@ -120,25 +120,12 @@ class TableUserStore:
 
     @storage_errors
     def find_by_external_id(self, account_id: str, external_id: str) -> list[StoredUser]:
-        prefix = external_id_prefix(external_id)
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, select=["UserId"])
-        found = []
-        for row in rows:
-            try:
-                user = self._read(account_id, row["UserId"])
-            except NotFound:
-                continue
-            if user.attributes.get("externalId") == external_id:
-                found.append(user)
-        return found
+        return resolve_index(self._table, account_id, external_id_prefix(external_id), "UserId", self._read,
+                             lambda user: user.attributes.get("externalId") == external_id)
 
     @storage_errors
     def scan(self, account_id: str) -> Iterator[StoredUser]:
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": USER, "hi": upper_bound(USER)}, results_per_page=1000)
+        rows = rows_with_prefix(self._table, account_id, USER, results_per_page=1000)
         yield from _assemble(rows)
 
     @storage_errors
