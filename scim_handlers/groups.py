@@ -67,10 +67,13 @@ def _search(req: ScimRequest) -> ScimResponse:
 
 def _create(req: ScimRequest) -> ScimResponse:
     body = req.json()
-    result = groups.create_group(req.services.groups, req.account, body)
+    result = groups.create_group(req.services.groups, req.account, body, req.services.retry_queue)
     # Entra creates groups empty and adds members by PATCH: nothing to read back for such a group
     created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
-    return _group_response(req, result.group, 201, location=True, known_members=[] if created_empty else None)
+    group = result.before if created_empty else groups.get_group(req.services.groups, req.account, result.before.id)
+    response = _group_response(req, group, 201, location=True, known_members=[] if created_empty else None)
+    response.queued = result.outcome.queued
+    return response
 
 
 def _get(req: ScimRequest) -> ScimResponse:
@@ -78,18 +81,23 @@ def _get(req: ScimRequest) -> ScimResponse:
 
 
 def _replace(req: ScimRequest) -> ScimResponse:
-    groups.replace_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
-    return _group_response(req, groups.get_group(req.services.groups, req.account, req.route["id"]), 200)
+    result = groups.replace_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
+                                  req.services.retry_queue)
+    response = _group_response(req, groups.get_group(req.services.groups, req.account, req.route["id"]), 200)
+    response.queued = result.outcome.queued
+    return response
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
-    groups.patch_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
-    return ScimResponse(204)
+    result = groups.patch_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
+                                req.services.retry_queue)
+    return ScimResponse(204, queued=result.outcome.queued)
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
-    groups.delete_group(req.services.groups, req.account, req.route["id"], req.headers.get("If-Match"))
-    return ScimResponse(204)
+    outcome = groups.delete_group(req.services.groups, req.account, req.route["id"], req.headers.get("If-Match"),
+                                  req.services.retry_queue)
+    return ScimResponse(204, queued=outcome.queued)
 
 
 def _wants_members(attributes: list[str], excluded: list[str]) -> bool:

@@ -25,7 +25,7 @@ from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain.accounts import Account
 from shared.errors import InternalError, InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
-from shared.invocation import invocation, set_notify_to, was_queued
+from shared.invocation import invocation
 from shared.storage.activity_table import ActivityRecord
 from shared.storage.roundtrips import counting
 
@@ -81,6 +81,8 @@ class ScimResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    queued: bool = False
+    """Part of the change was left to the retry queue (shown in the activity log and telemetry)."""
 
 
 Handler = Callable[[ScimRequest], ScimResponse]
@@ -127,6 +129,7 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     account: Account | None = None
     integration = ""
     result_body: Any = None
+    queued = False
     with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
             counting() as round_trips, invocation(operation, invocation_id):
         try:
@@ -134,13 +137,13 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
             _check_size(req, svc.settings.max_body_bytes)
             account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope=edge.scope)
             integration = token.integration
-            set_notify_to(account.notification_email)
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params), headers=req.headers,
                 body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=integration)
             result = handler(request)
             result_body = result.body
+            queued = result.queued
             response = _render(result.status, result.body, {"Content-Type": edge.content_type, **result.headers})
             outcome: tuple[int, str | None, str] = (result.status, None, "")
         except ScimError as exc:
@@ -151,7 +154,6 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
             unexpected = InternalError(f"An internal error occurred. Invocation id: {invocation_id}.")
             response = _render(500, edge.error_body(unexpected), {"Content-Type": edge.content_type})
             outcome = (500, None, unexpected.detail)
-        queued = was_queued()
         duration_ms = (time.perf_counter() - started) * 1000
         resource_type, resource_id = _resource(operation, req, result_body)
         fields = {

@@ -115,7 +115,7 @@ def _edit_user(req: ScimRequest) -> ScimResponse:
 
 
 def _delete_user(req: ScimRequest) -> ScimResponse:
-    native.delete_user(req.services.users, req.account, req.route["id"])
+    native.delete_user(req.services.users, req.account, req.route["id"], req.services.retry_queue)
     return ScimResponse(204)
 
 
@@ -136,24 +136,24 @@ def _create_group(req: ScimRequest) -> ScimResponse:
 
 
 def _rename_group(req: ScimRequest) -> ScimResponse:
-    group = native.rename_group(req.services.groups, req.account, req.route["id"], req.json())
+    group = native.rename_group(req.services.groups, req.account, req.route["id"], req.json(), req.services.retry_queue)
     return ScimResponse(200, native.group_view(group))
 
 
 def _delete_group(req: ScimRequest) -> ScimResponse:
-    native.delete_group(req.services.groups, req.account, req.route["id"])
+    native.delete_group(req.services.groups, req.account, req.route["id"], req.services.retry_queue)
     return ScimResponse(204)
 
 
 def _add_member(req: ScimRequest) -> ScimResponse:
     native.change_membership(req.services.groups, req.services.users, req.account, req.route["id"],
-                             req.route["userId"], add=True)
+                             req.route["userId"], add=True, queue=req.services.retry_queue)
     return ScimResponse(204)
 
 
 def _remove_member(req: ScimRequest) -> ScimResponse:
     native.change_membership(req.services.groups, req.services.users, req.account, req.route["id"],
-                             req.route["userId"], add=False)
+                             req.route["userId"], add=False, queue=req.services.retry_queue)
     return ScimResponse(204)
 
 

@@ -70,7 +70,7 @@ class Services:
         retry_queue = RetryQueue(settings)
         return cls(settings=settings, tables=tables, accounts=accounts,
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
-                   users=TableUserStore(tables, retry_queue), groups=TableGroupStore(tables, retry_queue),
+                   users=TableUserStore(tables), groups=TableGroupStore(tables),
                    retry_queue=retry_queue, failures=FailureStore(tables), activity=ActivityLog(tables))
 
 

@@ -86,8 +86,9 @@ def _patch(req: ScimRequest) -> ScimResponse:
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
-    users.delete_user(req.services.users, req.account, req.route["id"], req.headers.get("If-Match"))
-    return ScimResponse(204)
+    svc = req.services
+    outcome = users.delete_user(svc.users, req.account, req.route["id"], req.headers.get("If-Match"), svc.retry_queue)
+    return ScimResponse(204, queued=outcome.queued)
 
 
 def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bool = False) -> ScimResponse:

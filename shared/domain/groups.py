@@ -8,6 +8,8 @@ members, whatever the group's size.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,21 +20,25 @@ from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
 from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import Operation, apply_patch, parse_operations
-from shared.domain.ports import MANAGED_BY_SCIM, MembershipChange, MembershipResult, StoredGroup, VersionConflict
+from shared.domain.ports import MANAGED_BY_SCIM, GroupStore, MembershipChange, StoredGroup, VersionConflict
 from shared.domain.schema import GROUP
+from shared.domain.work import JobQueue, Settled, complete, settle
 from shared.errors import InvalidFilter, InvalidValue, NotFound, PreconditionFailed, ServiceUnavailable
-from shared.storage.groups_table import TableGroupStore
 
 log = logging.getLogger("scim.groups")
 
-MAX_CONFLICT_RETRIES = 8
+MAX_CONFLICT_RETRIES = 12
+"""Every write to a group is conditioned on the row it read, so concurrent writes to one group take turns; a loser
+re-reads after a short random pause (growing with each attempt) and, after this many, answers 503."""
 ADSCIM_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    group: StoredGroup
-    membership: MembershipResult
+    before: StoredGroup
+    """The group as it was read just before the write (its id; re-read it for the new state)."""
+    outcome: Settled
+    """Ignored member ids, and whether part of the change was left to the retry queue."""
 
 
 def check_if_match(if_match: str | None, group: StoredGroup) -> None:
@@ -73,32 +79,31 @@ def _with_display(raw: Any) -> dict[str, str | None]:
     return displays
 
 
-def create_group(store: TableGroupStore, account: Account, body: Any) -> WriteResult:
-    """Entra's create (empty members, the extra ADSCIM schema URN) or a create with members."""
+def create_group(store: GroupStore, account: Account, body: Any, queue: JobQueue | None = None) -> WriteResult:
+    """Entra's create (empty members, the extra ADSCIM schema URN) or a create with members (then written like a
+    PATCH that adds them, right after the create)."""
     attributes = _attributes(body)
     members = _members_of(body)
-    now = datetime.now(UTC)
-    group = store.create(account.id, attributes, now)
+    group = store.create(account.id, attributes, datetime.now(UTC))
     if not members:
-        return WriteResult(group, MembershipResult([], None))
-    result = store.update(account.id, group, attributes, MembershipChange(members, set()), now, if_match=False)
-    _log_ignored(group.id, result)
-    return WriteResult(store.get(account.id, group.id), result)
+        return WriteResult(group, Settled())
+    return write_group(store, account, group.id, None, lambda current: (attributes, MembershipChange(members, set())),
+                       queue)
 
 
-def get_group(store: TableGroupStore, account: Account, group_id: str) -> StoredGroup:
+def get_group(store: GroupStore, account: Account, group_id: str) -> StoredGroup:
     group = store.get(account.id, group_id)
     if group.managed_by != MANAGED_BY_SCIM:
         raise NotFound(f"No group with id {group_id!r}.")  # native groups are not Entra's to see
     return group
 
 
-def list_groups(store: TableGroupStore, account: Account, query: ListQuery, tenant_url: str) -> Page:
+def list_groups(store: GroupStore, account: Account, query: ListQuery, tenant_url: str) -> Page:
     return paginate(matching_groups(store, account, query.filter, tenant_url), lambda _: True, query.start_index,
                     query.count)
 
 
-def matching_groups(store: TableGroupStore, account: Account, query_filter: Filter | None,
+def matching_groups(store: GroupStore, account: Account, query_filter: Filter | None,
                     tenant_url: str) -> Iterator[StoredGroup]:
     """`displayName eq` (case-insensitive), `externalId eq` and `id eq` are point reads; other filters stream the
     account's groups. A filter on members reads the members of the candidate groups."""
@@ -123,16 +128,16 @@ def _mentions_members(node: Filter) -> bool:
     return node.path.attribute.name == "members"
 
 
-def replace_group(store: TableGroupStore, account: Account, group_id: str, body: Any,
-                  if_match: str | None = None) -> WriteResult:
+def replace_group(store: GroupStore, account: Account, group_id: str, body: Any, if_match: str | None = None,
+                  queue: JobQueue | None = None) -> WriteResult:
     """PUT: displayName, externalId and the full member set."""
     attributes = _attributes(body)
     change = MembershipChange(_members_of(body), set(), replace_all=True)
-    return _write(store, account, group_id, if_match, lambda current: (attributes, change))
+    return write_group(store, account, group_id, if_match, lambda current: (attributes, change), queue)
 
 
-def patch_group(store: TableGroupStore, account: Account, group_id: str, body: Any,
-                if_match: str | None = None) -> WriteResult:
+def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, if_match: str | None = None,
+                queue: JobQueue | None = None) -> WriteResult:
     operations = parse_operations(body)
     member_ops, attribute_ops = _split(operations)
     change = _net_change(member_ops)
@@ -143,42 +148,75 @@ def patch_group(store: TableGroupStore, account: Account, group_id: str, body: A
             raise InvalidValue("displayName cannot be removed: a group needs a name.")
         return patched.attributes, change
 
-    return _write(store, account, group_id, if_match, compute)
+    return write_group(store, account, group_id, if_match, compute, queue)
 
 
-def delete_group(store: TableGroupStore, account: Account, group_id: str, if_match: str | None = None) -> None:
-    for _ in range(MAX_CONFLICT_RETRIES):
-        current = get_group(store, account, group_id)
+def delete_group(store: GroupStore, account: Account, group_id: str, if_match: str | None = None,
+                 queue: JobQueue | None = None, read: Callable[[str], StoredGroup] | None = None) -> Settled:
+    """Deletes the group (after any earlier recorded work on it); its memberships are purged, its users remain.
+    `read` picks which groups the caller may delete (SCIM groups by default)."""
+    for attempt in range(MAX_CONFLICT_RETRIES):
+        current = (read or (lambda gid: get_group(store, account, gid)))(group_id)
+        if current.pending:
+            complete(store.pending, account.id, current.pending)
+            continue
         check_if_match(if_match, current)
         try:
-            store.delete(account.id, current, if_match=bool(if_match), now=datetime.now(UTC))
-            return
+            work = store.delete(account.id, current, datetime.now(UTC))
         except VersionConflict:
             if if_match:
                 raise PreconditionFailed("The group changed while it was being deleted; read it again.") from None
+            _pause(attempt)
+            continue
+        return _settle(store, queue, account, work)
     raise ServiceUnavailable("The group is being changed by other requests; retry.", retry_after_seconds=1)
 
 
-def _write(store: TableGroupStore, account: Account, group_id: str, if_match: str | None, compute: Any) -> WriteResult:
-    for _ in range(MAX_CONFLICT_RETRIES):
-        current = get_group(store, account, group_id)
+Compute = Callable[[StoredGroup], tuple[dict[str, Any], MembershipChange]]
+
+
+def write_group(store: GroupStore, account: Account, group_id: str, if_match: str | None, compute: Compute,
+                queue: JobQueue | None = None, read: Callable[[str], StoredGroup] | None = None) -> WriteResult:
+    """Every write to a group goes through here: read the group; if earlier work on it is still recorded, carry
+    that out first (a later write never overtakes an acknowledged one); compute the new state; write it
+    conditioned on the row read (a conflict re-reads and recomputes, or is a 412 under If-Match); then settle the
+    work the write recorded. `read` picks which groups the caller may write (SCIM groups by default)."""
+    for attempt in range(MAX_CONFLICT_RETRIES):
+        current = (read or (lambda gid: get_group(store, account, gid)))(group_id)
+        if current.pending:
+            complete(store.pending, account.id, current.pending)
+            continue
         check_if_match(if_match, current)
         attributes, change = compute(current)
         try:
-            result = store.update(account.id, current, attributes, change, datetime.now(UTC), if_match=bool(if_match))
+            written = store.update(account.id, current, attributes, change, datetime.now(UTC))
         except VersionConflict:
             if if_match:
                 raise PreconditionFailed("The group changed since the version given in If-Match; read it again.") from None
+            _pause(attempt)
             continue
-        _log_ignored(current.id, result)
-        return WriteResult(current, result)
+        outcome = _settle(store, queue, account, written.work)
+        ignored = sorted(set(written.ignored) | set(outcome.ignored))
+        _log_ignored(current.id, ignored)
+        return WriteResult(current, Settled(ignored, outcome.queued))
     raise ServiceUnavailable("The group is being changed by other requests; retry.", retry_after_seconds=1)
 
 
-def _log_ignored(group_id: str, result: MembershipResult) -> None:
-    if result.ignored:
+def _settle(store: GroupStore, queue: JobQueue | None, account: Account, work: Any) -> Settled:
+    if queue is None:  # no retry queue (tools, tests): storage failing now is the caller's 503
+        ignored = complete(store.pending, account.id, work.id) if work is not None else None
+        return Settled(ignored or [])
+    return settle(store.pending, queue, account.id, work, account.notification_email or "")
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** attempt)))
+
+
+def _log_ignored(group_id: str, ignored: list[str]) -> None:
+    if ignored:
         log.warning("group %s: ignored %d member id(s) that are not users of this account: %s",
-                    group_id, len(result.ignored), ", ".join(result.ignored[:20]))
+                    group_id, len(ignored), ", ".join(ignored[:20]))
 
 
 def _split(operations: list[Operation]) -> tuple[list[Operation], list[Operation]]:
@@ -265,11 +303,11 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def complete_pending_work(store: TableGroupStore, account_id: str) -> int:
+def complete_pending_work(store: GroupStore, account_id: str) -> int:
     """Finishes every change of the account that was recorded but interrupted (idempotent); returns how many.
-    The reconcile timer and the retry queue call this; so can an operator."""
+    An operator's or a test's entry point; the retry queue and reconcile carry out one piece of work each."""
     done = 0
     for work in store.pending.pending(account_id):
-        if store.pending.run(account_id, work.id) is not None:
+        if complete(store.pending, account_id, work.id) is not None:
             done += 1
     return done

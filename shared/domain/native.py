@@ -16,11 +16,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain import groups as scim_groups
+from shared.domain import users as scim_users
 from shared.domain.accounts import Account, AccountError, validate_email
-from shared.domain.ports import MANAGED_BY_NATIVE, MANAGED_BY_SCIM, MembershipChange, StoredGroup, StoredUser
+from shared.domain.ports import (
+    MANAGED_BY_NATIVE,
+    MANAGED_BY_SCIM,
+    GroupStore,
+    MembershipChange,
+    StoredGroup,
+    StoredUser,
+    UserStore,
+)
+from shared.domain.work import JobQueue
 from shared.errors import InvalidValue, ManagedByEntra, NotFound
-from shared.storage.groups_table import TableGroupStore
-from shared.storage.users_table import TableUserStore
 
 GROUP_LOCKED = ("Group {name!r} is managed by Microsoft Entra ID provisioning: its members, name and existence are "
                 "changed in Entra (Enterprise applications > this application > Users and groups), not here.")
@@ -78,7 +87,7 @@ def _email(value: str) -> str:
         raise InvalidValue(str(exc)) from None
 
 
-def create_user(users: TableUserStore, account: Account, body: Any) -> StoredUser:
+def create_user(users: UserStore, account: Account, body: Any) -> StoredUser:
     email = _email(str(_text(body, "email", True)))
     name = _text(body, "fullName", False)
     attributes: dict[str, Any] = {"userName": email, "emails": [{"value": email, "type": "work", "primary": True}],
@@ -88,7 +97,7 @@ def create_user(users: TableUserStore, account: Account, body: Any) -> StoredUse
     return users.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), MANAGED_BY_NATIVE)
 
 
-def edit_user(users: TableUserStore, account: Account, user_id: str, body: Any) -> StoredUser:
+def edit_user(users: UserStore, account: Account, user_id: str, body: Any) -> StoredUser:
     email = _text(body, "email", False)
     name = _text(body, "fullName", False)
     if email is None and name is None:
@@ -105,19 +114,19 @@ def edit_user(users: TableUserStore, account: Account, user_id: str, body: Any) 
     return users.update(account.id, current, attributes, datetime.now(UTC))
 
 
-def delete_user(users: TableUserStore, account: Account, user_id: str) -> None:
+def delete_user(users: UserStore, account: Account, user_id: str, queue: JobQueue | None = None) -> None:
     current = users.get(account.id, user_id)
     if current.source == MANAGED_BY_SCIM:
         raise ManagedByEntra(USER_DELETE_LOCKED.format(email=current.user_name))
-    users.delete(account.id, current, datetime.now(UTC))
+    scim_users.delete_user(users, account, user_id, queue=queue)
 
 
-def create_group(groups: TableGroupStore, account: Account, body: Any) -> StoredGroup:
+def create_group(groups: GroupStore, account: Account, body: Any) -> StoredGroup:
     name = str(_text(body, "name", True))
     return groups.create(account.id, {"displayName": name}, datetime.now(UTC), managed_by=MANAGED_BY_NATIVE)
 
 
-def native_group(groups: TableGroupStore, account: Account, group_id: str) -> StoredGroup:
+def native_group(groups: GroupStore, account: Account, group_id: str) -> StoredGroup:
     """The group, if the application may change it; ManagedByEntra for a SCIM-provisioned one."""
     group = groups.get(account.id, group_id)
     if group.managed_by == MANAGED_BY_SCIM:
@@ -125,36 +134,36 @@ def native_group(groups: TableGroupStore, account: Account, group_id: str) -> St
     return group
 
 
-def rename_group(groups: TableGroupStore, account: Account, group_id: str, body: Any) -> StoredGroup:
+def rename_group(groups: GroupStore, account: Account, group_id: str, body: Any, queue: JobQueue | None = None) -> StoredGroup:
     name = str(_text(body, "name", True))
-    group = native_group(groups, account, group_id)
-    groups.update(account.id, group, {**group.attributes, "displayName": name}, MembershipChange({}, set()),
-                  datetime.now(UTC), if_match=False)
+    scim_groups.write_group(groups, account, group_id, None,
+                            lambda group: ({**group.attributes, "displayName": name}, MembershipChange({}, set())),
+                            queue, read=lambda gid: native_group(groups, account, gid))
     return groups.get(account.id, group_id)
 
 
-def delete_group(groups: TableGroupStore, account: Account, group_id: str) -> None:
-    group = native_group(groups, account, group_id)
-    groups.delete(account.id, group, if_match=False, now=datetime.now(UTC))
+def delete_group(groups: GroupStore, account: Account, group_id: str, queue: JobQueue | None = None) -> None:
+    scim_groups.delete_group(groups, account, group_id, queue=queue, read=lambda gid: native_group(groups, account, gid))
 
 
-def change_membership(groups: TableGroupStore, users: TableUserStore, account: Account, group_id: str, user_id: str,
-                      add: bool) -> None:
-    group = native_group(groups, account, group_id)
+def change_membership(groups: GroupStore, users: UserStore, account: Account, group_id: str, user_id: str,
+                      add: bool, queue: JobQueue | None = None) -> None:
+    native_group(groups, account, group_id)
     user = users.get(account.id, user_id)
     if _in_scim_group(user):
         raise ManagedByEntra(USER_LOCKED.format(email=user.user_name))
     change = MembershipChange({user_id: None}, set()) if add else MembershipChange({}, {user_id})
-    result = groups.update(account.id, group, group.attributes, change, datetime.now(UTC), if_match=False)
-    if result.ignored:
+    result = scim_groups.write_group(groups, account, group_id, None, lambda group: (group.attributes, change), queue,
+                                     read=lambda gid: native_group(groups, account, gid))
+    if result.outcome.ignored:
         raise NotFound(f"No user with id {user_id!r}.")
 
 
-def members_of(groups: TableGroupStore, account: Account, group_id: str) -> list[str]:
+def members_of(groups: GroupStore, account: Account, group_id: str) -> list[str]:
     return [user_id for user_id, _ in groups.members(account.id, group_id)]
 
 
-def sso_check(users: TableUserStore, account: Account, integrations: set[str], email: str) -> dict[str, Any]:
+def sso_check(users: UserStore, account: Account, integrations: set[str], email: str) -> dict[str, Any]:
     """Which app integration authenticates a user signing in by SSO, and whether it succeeds. The Harness rule: while
     a legacy (FirstGen) integration exists it is the one used, even for users provisioned by the current one."""
     used = "legacy" if "legacy" in integrations else "current"

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.domain.jobs import RetryWork
+
 
 class VersionConflict(Exception):
     """The stored row changed since it was read (its ETag no longer matches): re-read and try again."""
@@ -58,12 +60,52 @@ class MembershipChange:
         return not self.adds and not self.removes and not self.replace_all
 
 
+MEMBERS = "members"
+PURGE_GROUP = "purge_group"
+PURGE_USER = "purge_user"
+RESOURCE_TYPES = {MEMBERS: "Group", PURGE_GROUP: "Group", PURGE_USER: "User"}
+
+
 @dataclass(frozen=True)
-class MembershipResult:
+class PendingWork:
+    """A change too large for one transaction, recorded in its first one and carried out in fenced batches."""
+
+    id: str
+    kind: str
+    """MEMBERS (a group's member changes and/or members' display refresh), PURGE_GROUP or PURGE_USER."""
+    created: datetime
+    group_id: str | None = None
+    user_id: str | None = None
+    display: str | None = None
+    operation: str = ""
+    external_id: str = ""
+    invocation_id: str = ""
+    refresh_display: bool = False
+    """A group rename: members' `groups[].display` (their reverse rows) are rewritten after the member changes."""
+
+    @property
+    def resource_type(self) -> str:
+        return RESOURCE_TYPES.get(self.kind, "")
+
+    @property
+    def resource_id(self) -> str:
+        return self.group_id or self.user_id or ""
+
+    def retry_job(self, account_id: str, last_error: str, notify_to: str = "") -> RetryWork:
+        return RetryWork(account_id=account_id, work_id=self.id, operation=self.operation,
+                         resource_type=self.resource_type, resource_id=self.resource_id, external_id=self.external_id,
+                         invocation_id=self.invocation_id, last_error=last_error, notify_to=notify_to,
+                         queued_at=self.created.isoformat())
+
+
+@dataclass(frozen=True)
+class GroupWrite:
+    """What a group store write did."""
+
     ignored: list[str]
     """Member ids that are not users of this account: ignored, as Entra expects."""
-    work_id: str | None
-    """Set when the change was too large for one transaction and was recorded as pending work first."""
+    work: PendingWork | None
+    """Recorded in the write's transaction, still to be carried out (a large change, or a rename's refresh)."""
 
 
 MANAGED_BY_SCIM = "scim"
@@ -79,6 +121,8 @@ class StoredGroup:
     etag: str
     managed_by: str
     """`scim` (provisioned by Entra: locked in the application) or `native` (created in the application)."""
+    pending: str | None = None
+    """Id of recorded work on this group not yet carried out: every later write finishes it first."""
 
     @property
     def display_name(self) -> str:
@@ -92,7 +136,25 @@ class StoredGroup:
         return f'W/"{hashlib.sha256(self.etag.encode()).hexdigest()[:16]}"'
 
 
+class WorkStore(Protocol):
+    """Recorded work (a change larger than one transaction)."""
+
+    def run(self, account_id: str, work_id: str) -> list[str] | None:
+        """Carries the work out, fenced against other executors and idempotent: the member ids it ignored, or None
+        if it was already done. Returns only once it is done; ServiceUnavailable if storage fails on the way."""
+
+    def get(self, account_id: str, work_id: str) -> PendingWork | None:
+        """The work, if it is still recorded."""
+
+    def pending(self, account_id: str) -> list[PendingWork]:
+        """Every piece of work of the account still recorded."""
+
+
 class UserStore(Protocol):
+    @property
+    def pending(self) -> WorkStore:
+        """The account's recorded work (shared by users and groups)."""
+
     def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime, source: str = "scim",
                integrations: frozenset[str] = frozenset()) -> StoredUser:
         """Creates the user and its index rows atomically; raises Uniqueness if the userName is taken."""
@@ -114,5 +176,38 @@ class UserStore(Protocol):
         """Replaces the attributes if the user is still at `current.etag` (else VersionConflict), moving index rows
         in the same transaction; raises Uniqueness if a new userName is taken."""
 
-    def delete(self, account_id: str, current: StoredUser, now: datetime) -> None:
-        """Deletes the user, its index rows and memberships if still at `current.etag` (else VersionConflict)."""
+    def delete(self, account_id: str, current: StoredUser, now: datetime) -> PendingWork | None:
+        """Deletes the user, its index rows and memberships if still at `current.etag` (else VersionConflict); a
+        user in too many groups for one transaction leaves the purge of its memberships recorded (returned)."""
+
+
+class GroupStore(Protocol):
+    @property
+    def pending(self) -> WorkStore:
+        """The account's recorded work (shared by users and groups)."""
+
+    def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = "scim") -> StoredGroup:
+        """Claims the first free identifier for the display name; Uniqueness if a SCIM group has the name."""
+
+    def get(self, account_id: str, group_id: str) -> StoredGroup:
+        """The group (SCIM or native); NotFound, also for a deleted group whose purge is still pending."""
+
+    def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
+        """(user id, display as sent) of every member, streamed."""
+
+    def find_by_display_name(self, account_id: str, display_name: str) -> StoredGroup | None:
+        """The SCIM group whose displayName equals `display_name` case-insensitively."""
+
+    def find_by_external_id(self, account_id: str, external_id: str) -> list[StoredGroup]:
+        """Groups whose externalId equals `external_id` exactly."""
+
+    def scan(self, account_id: str) -> Iterator[StoredGroup]:
+        """Every group of the account (SCIM and native) in id order, streamed."""
+
+    def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
+               now: datetime) -> GroupWrite:
+        """Writes new attributes and a membership change if the group is still at `current.etag` (else
+        VersionConflict); a change too large for one transaction, or a rename, is recorded (GroupWrite.work)."""
+
+    def delete(self, account_id: str, current: StoredGroup, now: datetime) -> PendingWork:
+        """Deletes the group if still at `current.etag` (else VersionConflict), recording the purge of its members."""

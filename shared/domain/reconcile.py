@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import telemetry
+from shared.domain.ports import PURGE_GROUP, PURGE_USER, PendingWork
 from shared.domain.retries import RetryContext, record_failure, schedule_digest
 from shared.storage.accounts_table import AccountStore
 from shared.storage.activity_table import ActivityLog
@@ -34,7 +35,6 @@ from shared.storage.drift import (
 )
 from shared.storage.failures_table import Failure
 from shared.storage.lease import LeaseStore
-from shared.storage.pending import PURGE_GROUP, PURGE_USER, PendingWork
 
 log = logging.getLogger("scim.reconcile")
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from shared import telemetry
 from shared.config import Settings
 from shared.domain.jobs import Job, MalformedJob, RetryWork, SendDigest, parse
+from shared.domain.work import complete
 from shared.errors import ServiceUnavailable
 from shared.notifications.digest import render_digest
 from shared.notifications.email import Mailer
@@ -62,7 +63,7 @@ def handle_retry(ctx: RetryContext, body: bytes, now: datetime) -> str:
         return "dropped: account gone"
     if isinstance(job, SendDigest):
         return send_digest(ctx, job, now)
-    ignored = ctx.pending.run(job.account_id, job.work_id)
+    ignored = complete(ctx.pending, job.account_id, job.work_id)
     if ignored is None:
         return "nothing left to do"
     if ignored:

@@ -20,6 +20,7 @@ from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import apply_patch, parse_operations
 from shared.domain.ports import StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
+from shared.domain.work import JobQueue, Settled, complete, settle
 from shared.errors import InvalidValue, PreconditionFailed, ServiceUnavailable
 
 log = logging.getLogger("scim.users")
@@ -106,13 +107,18 @@ def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_m
     return _write(store, account, user_id, if_match, compute, integration)
 
 
-def delete_user(store: UserStore, account: Account, user_id: str, if_match: str | None = None) -> None:
+def delete_user(store: UserStore, account: Account, user_id: str, if_match: str | None = None,
+                queue: JobQueue | None = None) -> Settled:
+    """Deletes the user with its index rows and memberships; a user in very many groups leaves the purge of its
+    memberships recorded, settled like any recorded work (shared/domain/work.py)."""
     for _ in range(MAX_CONFLICT_RETRIES):
         current = store.get(account.id, user_id)
         check_if_match(if_match, current)
         try:
-            store.delete(account.id, current, datetime.now(UTC))
-            return
+            recorded = store.delete(account.id, current, datetime.now(UTC))
+            if queue is None:
+                return Settled(complete(store.pending, account.id, recorded.id) or []) if recorded else Settled()
+            return settle(store.pending, queue, account.id, recorded, account.notification_email or "")
         except VersionConflict:
             if if_match:
                 raise PreconditionFailed("The user changed while it was being deleted; read it again.") from None

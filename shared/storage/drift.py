@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.storage.entities import unpack
-from shared.storage.groups_table import DISPLAY_NAME_INDEX, GROUP, display_name_key
+from shared.storage.groups_table import DELETED, DISPLAY_NAME_INDEX, display_name_key
 from shared.storage.groups_table import EXTERNAL_ID_INDEX as GROUP_EXTERNAL_INDEX
 from shared.storage.groups_table import external_id_prefix as group_external_prefix
+from shared.storage.keys import GROUP, USER
 from shared.storage.memberships import MEMBER, forward_key, reverse_key
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.users_table import EXTERNAL_ID_INDEX as USER_EXTERNAL_INDEX
-from shared.storage.users_table import USER, USER_NAME_INDEX, external_id_prefix, user_name_key
+from shared.storage.users_table import USER_NAME_INDEX, external_id_prefix, user_name_key
 
 
 @dataclass
@@ -56,7 +57,8 @@ class DriftStore:
                 group_id, user_id = key[len(MEMBER):].split(":", 1)
                 snapshot.forward.add((group_id, user_id))
             elif key.startswith(GROUP):
-                snapshot.groups[key[len(GROUP):]] = (unpack(row), row.get("ManagedBy", "scim"))
+                if row.get("Kind") != DELETED:  # a deleted group whose purge is pending (recorded work finishes it)
+                    snapshot.groups[key[len(GROUP):]] = (unpack(row), row.get("ManagedBy", "scim"))
             elif key.startswith((USER_NAME_INDEX, USER_EXTERNAL_INDEX)):
                 snapshot.index_rows[key] = row["UserId"]
             elif key.startswith((DISPLAY_NAME_INDEX, GROUP_EXTERNAL_INDEX)):

@@ -18,21 +18,19 @@ from typing import Any
 
 from shared.domain.identifiers import candidate_identifiers
 from shared.domain.ports import MANAGED_BY_SCIM as SCIM
-from shared.domain.ports import MembershipChange, MembershipResult, StoredGroup, VersionConflict
+from shared.domain.ports import MEMBERS, PURGE_GROUP, GroupWrite, MembershipChange, PendingWork, StoredGroup, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import key_part, resolve_index, rows_with_prefix
+from shared.storage.keys import GROUP, group_key, key_part, resolve_index, rows_with_prefix
 from shared.storage.memberships import (
     Memberships,
-    Unit,
     add_unit,
     operation_count,
     plausible_id,
     remove_unit,
     submit_units,
 )
-from shared.storage.pending import MEMBERS, PURGE_GROUP, REFRESH_DISPLAY, PendingWorkStore
-from shared.storage.queues import RetryQueue
+from shared.storage.pending import PendingWorkStore
 from shared.storage.tables import Tables
 from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
@@ -42,13 +40,10 @@ from shared.storage.transactions import (
     submit_tolerating_missing,
 )
 
-GROUP = "g:"
+DELETED = "deleted"
+"""Kind of a deleted group's row while the purge of its memberships is pending: not a group, not a free id."""
 DISPLAY_NAME_INDEX = "gn:"
 EXTERNAL_ID_INDEX = "gx:"
-
-
-def group_key(group_id: str) -> str:
-    return GROUP + group_id
 
 
 def display_name_key(display_name: str) -> str:
@@ -76,9 +71,9 @@ def _group_entity(account_id: str, group_id: str, attributes: dict[str, Any], ma
 
 
 class TableGroupStore:
-    def __init__(self, tables: Tables, retry_queue: RetryQueue | None = None) -> None:
+    def __init__(self, tables: Tables) -> None:
         self.memberships = Memberships(tables)
-        self.pending = PendingWorkStore(self.memberships, retry_queue)
+        self.pending = PendingWorkStore(self.memberships)
 
     @property
     def _table(self) -> Any:
@@ -109,9 +104,12 @@ class TableGroupStore:
         if not plausible_id(group_id):
             raise NotFound(f"No group with id {group_id!r}.")
         try:
-            return _stored(self._table.get_entity(account_id, group_key(group_id)))
+            entity = self._table.get_entity(account_id, group_key(group_id))
         except ResourceNotFoundError:
             raise NotFound(f"No group with id {group_id!r}.") from None
+        if _is_tombstone(entity):
+            raise NotFound(f"No group with id {group_id!r}.")
+        return _stored(entity)
 
     @storage_errors
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
@@ -123,9 +121,12 @@ class TableGroupStore:
 
         try:
             index = self._table.get_entity(account_id, display_name_key(display_name))
-            group = _stored(self._table.get_entity(account_id, group_key(index["GroupId"])))
+            entity = self._table.get_entity(account_id, group_key(index["GroupId"]))
         except ResourceNotFoundError:
             return None
+        if _is_tombstone(entity):
+            return None
+        group = _stored(entity)
         return group if group.display_name.lower() == display_name.lower() else None
 
     @storage_errors
@@ -137,17 +138,21 @@ class TableGroupStore:
     def scan(self, account_id: str) -> Iterator[StoredGroup]:
         rows = rows_with_prefix(self._table, account_id, GROUP, results_per_page=1000)
         for row in rows:
-            yield _stored(row)
+            if not _is_tombstone(row):
+                yield _stored(row)
 
     @storage_errors
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
-               now: datetime, if_match: bool) -> MembershipResult:
-        """Writes new attributes and a membership change. The first transaction holds the group row (conditional on
-        `current.etag` when the attributes change or the client sent If-Match, else an unconditional merge of
-        LastModified), the index moves, and either the whole membership change or the record of it; larger changes
-        then run in batches. VersionConflict when the group row changed; Uniqueness when the new name is taken."""
+               now: datetime) -> GroupWrite:
+        """Writes new attributes and a membership change, conditioned on `current.etag` (else VersionConflict):
+        every write to a group is, so writes to one group are applied one after another. The first transaction
+        holds the group row, the index moves, and either the whole membership change or the record of it (which
+        also marks the group `Pending`); the caller then has the recorded work carried out (`work` in the result).
+        Uniqueness when the new name is taken."""
         from azure.core import MatchConditions
 
+        if current.pending:
+            raise ValueError("a group with pending work is written only after that work is finished")
         display = attributes["displayName"]
         renamed = display != current.attributes.get("displayName")
         adds = {u: d for u, d in change.adds.items() if plausible_id(u)}
@@ -155,73 +160,66 @@ class TableGroupStore:
         if change.replace_all:
             removes = {u for u, _ in self.memberships.members(account_id, current.id)} - set(adds)
         ignored = sorted(set(change.adds) - set(adds))
-        if attributes != current.attributes or if_match:
-            head: list[tuple[Any, ...]] = [(
-                "update", _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now),
-                {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
-        elif adds or removes:
-            head = [("update", {"PartitionKey": account_id, "RowKey": group_key(current.id), "LastModified": now},
-                     {"mode": "merge"})]
-        else:
-            return MembershipResult(ignored, None)
+        if attributes == current.attributes and not adds and not removes:
+            return GroupWrite(ignored, None)
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes, current.managed_by)}
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
-        head += [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
-        head += [("create", new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
+        index_moves: list[tuple[Any, ...]] = [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
+        index_moves += [("create", new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
         units = [add_unit(account_id, current.id, display, user_id, shown, current.managed_by)
                  for user_id, shown in adds.items()]
         units += [remove_unit(account_id, current.id, user_id) for user_id in sorted(removes)]
-        work_id = None
-        if len(head) + operation_count(units) <= MAX_TRANSACTION_OPERATIONS:
-            ignored += self._submit_first(head, units, attributes)
-        else:
-            work, record = self.pending.record(account_id, MEMBERS, now, group_id=current.id, display=display,
-                                                  external_id=attributes.get("externalId"), adds=list(adds.items()),
-                                                  removes=sorted(removes))
-            self._submit_first(head + record, [], attributes)
-            work_id = work.id
-            ignored += self.pending.finish(account_id, work)
-        if renamed:
-            self._refresh_reverse_display(account_id, current.id, display, now)
-        return MembershipResult(sorted(ignored), work_id)
-
-    def _submit_first(self, head: list[tuple[Any, ...]], units: list[Unit], attributes: dict[str, Any]) -> list[str]:
+        entity = _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now)
+        fits = 1 + len(index_moves) + renamed + operation_count(units) <= MAX_TRANSACTION_OPERATIONS
+        work: PendingWork | None = None
+        record: list[tuple[Any, ...]] = []
+        if renamed or not fits:
+            work, record = self.pending.record(
+                account_id, MEMBERS, now, group_id=current.id, display=display, external_id=attributes.get("externalId"),
+                adds=[] if fits else list(adds.items()), removes=[] if fits else sorted(removes), refresh_display=renamed)
+            entity["Pending"] = work.id
+        condition = {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified}
+        head: list[tuple[Any, ...]] = [("update", entity, condition), *index_moves, *record]
         try:
-            return submit_units(self._table, head, units)
+            ignored += submit_units(self._table, head, units if fits else [])[0]
         except TransactionFailed as failed:
             if failed.index == 0 and failed.error_code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
                 raise VersionConflict("group") from None
             if failed.error_code == "EntityAlreadyExists":
                 raise Uniqueness(f"A group with displayName {attributes['displayName']!r} already exists.") from None
             raise
-
-    def _refresh_reverse_display(self, account_id: str, group_id: str, display: str, now: datetime) -> None:
-        """Members' `groups[].display` follow a rename: recorded, then applied in batches."""
-        work, record = self.pending.record(account_id, REFRESH_DISPLAY, now, group_id=group_id, display=display)
-        submit(self._table, record)
-        self.pending.finish(account_id, work)
+        return GroupWrite(sorted(ignored), work)
 
     @storage_errors
-    def delete(self, account_id: str, current: StoredGroup, if_match: bool, now: datetime) -> None:
-        """Deletes the group and its index rows, recording the purge of its memberships in the same transaction;
-        the memberships are then removed in batches (their users remain)."""
+    def delete(self, account_id: str, current: StoredGroup, now: datetime) -> PendingWork:
+        """Replaces the group row by a tombstone (conditioned on `current.etag`, else VersionConflict) and deletes
+        its index rows, recording the purge of its memberships in the same transaction. The caller has the purge
+        carried out; its last step deletes the tombstone, so the identifier is not reused while members remain."""
         from azure.core import MatchConditions
 
-        options: dict[str, Any] = {"etag": current.etag, "match_condition": MatchConditions.IfNotModified} if if_match else {}
-        operations: list[tuple[Any, ...]] = [("delete", {"PartitionKey": account_id, "RowKey": group_key(current.id)}, options)]
-        operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes, current.managed_by)]
+        if current.pending:
+            raise ValueError("a group with pending work is deleted only after that work is finished")
         work, record = self.pending.record(account_id, PURGE_GROUP, now, group_id=current.id,
-                                              external_id=current.attributes.get("externalId"))
+                                           external_id=current.attributes.get("externalId"))
+        tombstone = {"PartitionKey": account_id, "RowKey": group_key(current.id), "Kind": DELETED, "Pending": work.id,
+                     "LastModified": now}
+        operations: list[tuple[Any, ...]] = [
+            ("update", tombstone, {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
+        operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes, current.managed_by)]
         try:
             submit_tolerating_missing(self._table, operations + record)
         except TransactionFailed as failed:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None
             raise
-        self.pending.finish(account_id, work)
+        return work
 
 
 def _stored(entity: Any) -> StoredGroup:
     return StoredGroup(id=entity["RowKey"][len(GROUP):], attributes=unpack(entity), created=entity["Created"],
                        last_modified=entity["LastModified"], etag=entity.metadata["etag"],
-                       managed_by=entity.get("ManagedBy", SCIM))
+                       managed_by=entity.get("ManagedBy", SCIM), pending=entity.get("Pending") or None)
+
+
+def _is_tombstone(entity: Any) -> bool:
+    return bool(entity.get("Kind") == DELETED)

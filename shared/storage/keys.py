@@ -10,6 +10,18 @@ from typing import Any
 
 from shared.errors import NotFound
 
+USER = "u:"
+GROUP = "g:"
+
+
+def user_key(user_id: str) -> str:
+    return USER + user_id
+
+
+def group_key(group_id: str) -> str:
+    return GROUP + group_id
+
+
 _ESCAPED = set("/\\#?%'") | {chr(c) for c in range(0x20)} | {chr(c) for c in range(0x7F, 0xA0)}
 MAX_PART_BYTES = 400
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from shared.storage.keys import rows_with_prefix
+from shared.storage.keys import rows_with_prefix, user_key
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, TransactionFailed, submit
 
@@ -31,11 +31,11 @@ def forward_prefix(group_id: str) -> str:
 
 
 def reverse_key(user_id: str, group_id: str) -> str:
-    return f"u:{user_id}:g:{group_id}"
+    return f"{user_key(user_id)}:g:{group_id}"
 
 
 def reverse_prefix(user_id: str) -> str:
-    return f"u:{user_id}:g:"
+    return f"{user_key(user_id)}:g:"
 
 
 def plausible_id(value: str) -> bool:
@@ -59,7 +59,7 @@ def add_unit(account_id: str, group_id: str, group_display: str, user_id: str, m
         forward["Display"] = member_display
     reverse = {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id), "Kind": "membership",
                "Display": group_display, "Managed": managed_by}
-    user_exists = ("update", {"PartitionKey": account_id, "RowKey": f"u:{user_id}"}, {"mode": "merge"})
+    user_exists = ("update", {"PartitionKey": account_id, "RowKey": user_key(user_id)}, {"mode": "merge"})
     return Unit(user_id, True, (("upsert", forward, {"mode": "replace"}), ("upsert", reverse, {"mode": "replace"}),
                                 user_exists))
 
@@ -87,17 +87,17 @@ def batches(units: list[Unit], capacity: int = MAX_TRANSACTION_OPERATIONS) -> It
         yield batch
 
 
-def submit_units(table: Any, head: list[tuple[Any, ...]], units: list[Unit]) -> list[str]:
+def submit_units(table: Any, head: list[tuple[Any, ...]], units: list[Unit]) -> tuple[list[str], list[dict[str, Any]]]:
     """One transaction of `head` (rows the caller conditions on) and `units`. An add whose user does not exist is
     dropped and its id returned; a delete of a row already gone is dropped (absent is the desired end state);
-    every other failure is raised."""
+    every other failure is raised. Returns the ignored member ids and the head operations' results (new ETags)."""
     pending = [list(unit.operations) for unit in units]
     ignored: list[str] = []
     while True:
         operations = head + [op for unit_ops in pending for op in unit_ops]
         try:
-            submit(table, operations)
-            return ignored
+            results = submit(table, operations)
+            return ignored, results[:len(head)]
         except TransactionFailed as failed:
             if failed.error_code != "ResourceNotFound" or failed.index is None or failed.index < len(head):
                 raise

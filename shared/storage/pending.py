@@ -1,11 +1,19 @@
 """Pending work: the durable record of a change too large for one entity group transaction.
 
 The record is written in the change's first atomic step (the same transaction that changes the group or user
-row), then the work is carried out in batches and the record deleted with the last one. If anything interrupts
-it, the record stays: `run` completes it later, idempotently (upserts, deletes of what still exists, and purges
-that re-read what is left), however often it is called.
+row), then the work is carried out in batches and the record deleted with the last one. `run` carries it out, from
+wherever it is called (the request itself, a later write to the same group, the retry queue, reconcile), and
+this module only reports what happened: deciding whether to queue or to answer 503 is the domain's
+(`shared/domain/work.py`).
 
-    op:<work id>          header: Kind "work", WorkKind, GroupId / UserId, Display, Created
+**Fencing.** Every batch is one transaction whose first operation is a conditional merge of the work's header row
+on the ETag its executor last saw; the last transaction deletes the header. So the batches of one piece of work
+form a single chain, and an executor that fell behind (a redelivered retry, a slow instance) fails its next
+transaction instead of applying a stale batch after the work was finished: it re-reads and continues, or finds the
+header gone. A group whose change is recorded carries the work id in its row (`Pending`); every later write to the
+group finishes that work first (`shared/domain/groups.py`), so changes apply in the order they were acknowledged.
+
+    op:<work id>          header: Kind "work", WorkKind, GroupId / UserId, Display, RefreshDisplay, Created
     op:<work id>:c:<n>    for membership changes: the members to add and remove, 500 per row
 """
 
@@ -13,77 +21,96 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared import invocation, telemetry
-from shared.domain.jobs import RetryWork
+from shared import invocation
+from shared.domain.ports import MEMBERS, PURGE_GROUP, PURGE_USER, PendingWork
 from shared.errors import ServiceUnavailable
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import rows_with_prefix, upper_bound
+from shared.storage.keys import group_key, rows_with_prefix, upper_bound
 from shared.storage.memberships import (
     Memberships,
+    Unit,
     add_unit,
     batches,
     remove_unit,
     reverse_key,
     submit_units,
 )
-from shared.storage.queues import RetryQueue
-from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit_tolerating_missing
+from shared.storage.transactions import (
+    MAX_TRANSACTION_OPERATIONS,
+    TransactionFailed,
+    storage_errors,
+    submit,
+    submit_tolerating_missing,
+)
 
 log = logging.getLogger("scim.storage")
 
 WORK = "op:"
 CHUNK = ":c:"
 MEMBERSHIPS_PER_CHUNK_ROW = 500
+MAX_FENCE_RETRIES = 50
+"""How often an executor re-reads after losing a step to another executor of the same work before giving up."""
 
-MEMBERS = "members"
-PURGE_GROUP = "purge_group"
-PURGE_USER = "purge_user"
-REFRESH_DISPLAY = "refresh_display"
-
-
-RESOURCE_TYPES = {MEMBERS: "Group", PURGE_GROUP: "Group", REFRESH_DISPLAY: "Group", PURGE_USER: "User"}
-
-
-@dataclass(frozen=True)
-class PendingWork:
-    id: str
-    kind: str
-    created: datetime
-    group_id: str | None = None
-    user_id: str | None = None
-    display: str | None = None
-    operation: str = ""
-    external_id: str = ""
-    invocation_id: str = ""
-
-    @property
-    def resource_type(self) -> str:
-        return RESOURCE_TYPES.get(self.kind, "")
-
-    @property
-    def resource_id(self) -> str:
-        return self.group_id or self.user_id or ""
-
-    def retry_job(self, account_id: str, last_error: str) -> RetryWork:
-        return RetryWork(account_id=account_id, work_id=self.id, operation=self.operation,
-                         resource_type=self.resource_type, resource_id=self.resource_id, external_id=self.external_id,
-                         invocation_id=self.invocation_id, last_error=last_error,
-                         notify_to=invocation.current().notify_to, queued_at=self.created.isoformat())
-
-
-def _header_key(work_id: str) -> str:
+def header_key(work_id: str) -> str:
     return WORK + work_id
 
 
+class _Superseded(Exception):
+    """Another executor advanced or finished the work since this one read its header."""
+
+
+@dataclass
+class _Fence:
+    """The header row's ETag as this executor last saw it; each step moves it on."""
+
+    account_id: str
+    work_id: str
+    etag: str
+
+    def step(self) -> tuple[Any, ...]:
+        from azure.core import MatchConditions
+
+        return ("update", {"PartitionKey": self.account_id, "RowKey": header_key(self.work_id), "Kind": "work"},
+                {"mode": "merge", "etag": self.etag, "match_condition": MatchConditions.IfNotModified})
+
+    def last(self) -> tuple[Any, ...]:
+        from azure.core import MatchConditions
+
+        return ("delete", {"PartitionKey": self.account_id, "RowKey": header_key(self.work_id)},
+                {"etag": self.etag, "match_condition": MatchConditions.IfNotModified})
+
+    def submit(self, table: Any, head: list[tuple[Any, ...]], units: list[Unit], last: bool = False) -> list[str]:
+        """One fenced transaction: the step on the header (its deletion if `last`), `head`, and `units`; returns
+        the ignored member ids."""
+        try:
+            ignored, results = submit_units(table, [self.last() if last else self.step(), *head], units)
+        except TransactionFailed as failed:
+            if failed.index == 0:
+                raise _Superseded() from None
+            raise
+        if not last:
+            self.etag = results[0]["etag"]
+        return ignored
+
+    def submit_updates(self, table: Any, updates: list[tuple[Any, ...]]) -> None:
+        """One fenced transaction of updates whose rows may be gone (dropped: absent is fine for them)."""
+        try:
+            results = submit_tolerating_missing(table, [self.step(), *updates])
+        except TransactionFailed as failed:
+            if failed.index == 0:
+                raise _Superseded() from None
+            raise
+        self.etag = results[0]["etag"]
+
+
 class PendingWorkStore:
-    def __init__(self, memberships: Memberships, retry_queue: RetryQueue | None = None) -> None:
+    def __init__(self, memberships: Memberships) -> None:
         self._memberships = memberships
-        self._retry_queue = retry_queue
 
     @property
     def _table(self) -> Any:
@@ -91,15 +118,15 @@ class PendingWorkStore:
 
     def record(self, account_id: str, kind: str, now: datetime, *, group_id: str | None = None,
                user_id: str | None = None, display: str | None = None, external_id: str | None = None,
-               adds: list[tuple[str, str | None]] | None = None,
-               removes: list[str] | None = None) -> tuple[PendingWork, list[tuple[Any, ...]]]:
+               adds: list[tuple[str, str | None]] | None = None, removes: list[str] | None = None,
+               refresh_display: bool = False) -> tuple[PendingWork, list[tuple[Any, ...]]]:
         """The new work and the `create` operations that record it, for the caller's first transaction. The
         record names the request (operation, invocation id) so a failure report can point an admin to it."""
         work_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         caller = invocation.current()
-        header: dict[str, Any] = {"PartitionKey": account_id, "RowKey": _header_key(work_id), "Kind": "work",
+        header: dict[str, Any] = {"PartitionKey": account_id, "RowKey": header_key(work_id), "Kind": "work",
                                   "WorkKind": kind, "Created": now, "Operation": caller.operation,
-                                  "InvocationId": caller.invocation_id}
+                                  "InvocationId": caller.invocation_id, "RefreshDisplay": refresh_display}
         for name, value in (("GroupId", group_id), ("UserId", user_id), ("Display", display), ("ExternalId", external_id)):
             if value is not None:
                 header[name] = value
@@ -108,36 +135,18 @@ class PendingWorkStore:
         for index, start in enumerate(range(0, len(changes), MEMBERSHIPS_PER_CHUNK_ROW)):
             chunk = changes[start:start + MEMBERSHIPS_PER_CHUNK_ROW]
             document = {"add": [list(v) for k, v in chunk if k == "add"], "remove": [v for k, v in chunk if k == "remove"]}
-            operations.append(("create", {"PartitionKey": account_id, "RowKey": f"{_header_key(work_id)}{CHUNK}{index:05d}",
+            operations.append(("create", {"PartitionKey": account_id, "RowKey": f"{header_key(work_id)}{CHUNK}{index:05d}",
                                           "Kind": "workchunk", **pack(document)}))
         work = PendingWork(work_id, kind, now, group_id, user_id, display, caller.operation, external_id or "",
-                           caller.invocation_id)
+                           caller.invocation_id, refresh_display)
         return work, operations
-
-    def finish(self, account_id: str, work: PendingWork) -> list[str]:
-        """Runs recorded work inline; if storage fails part-way, the work goes onto the retry queue and the request
-        still succeeds (its effect is durable: recorded, and queued). If even the queue cannot be reached, the record
-        stays and the reconcile timer re-enqueues it. Returns the member ids the work ignored."""
-        try:
-            return self.run(account_id, work.id) or []
-        except ServiceUnavailable as failure:
-            if self._retry_queue is None:
-                raise
-            log.warning("work %s of account %s interrupted (%s); queueing it for retry", work.id, account_id, failure.detail)
-            try:
-                self._retry_queue.enqueue(work.retry_job(account_id, failure.detail))
-                invocation.mark_queued()
-                telemetry.queued_counter.add(1, {telemetry.KIND: work.kind})
-            except Exception:
-                log.exception("could not queue work %s of account %s; the reconcile timer will", work.id, account_id)
-            return []
 
     @storage_errors
     def get(self, account_id: str, work_id: str) -> PendingWork | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return _work(self._table.get_entity(account_id, _header_key(work_id)))
+            return _work(self._table.get_entity(account_id, header_key(work_id)))
         except ResourceNotFoundError:
             return None
 
@@ -151,40 +160,74 @@ class PendingWorkStore:
     @storage_errors
     def run(self, account_id: str, work_id: str) -> list[str] | None:
         """Completes the work if it is still pending and returns the member ids it ignored (not users of the
-        account); None when there was nothing left to do."""
+        account); None when there was nothing left to do. Returns only once the work is finished, by this
+        executor or another; raises ServiceUnavailable when storage fails on the way (the record stays)."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            work = _work(self._table.get_entity(account_id, _header_key(work_id)))
-        except ResourceNotFoundError:
-            return None
         ignored: list[str] = []
+        for _ in range(MAX_FENCE_RETRIES):
+            try:
+                row = self._table.get_entity(account_id, header_key(work_id))
+            except ResourceNotFoundError:
+                return ignored or None
+            fence = _Fence(account_id, work_id, row.metadata["etag"])
+            try:
+                ignored += self._carry_out(account_id, _work(row), fence)
+                return ignored
+            except _Superseded:
+                continue  # another executor moved the work on: re-read where it stands
+        raise ServiceUnavailable("Recorded work is being completed by other instances; retry.", retry_after_seconds=5)
+
+    def _carry_out(self, account_id: str, work: PendingWork, fence: _Fence) -> list[str]:
+        ignored: list[str] = []
+        last: list[tuple[Any, ...]] = []
         if work.kind == MEMBERS:
-            ignored = self._apply_member_chunks(account_id, work)
+            last = [_clear_pending(account_id, str(work.group_id))]
+            ignored, finished = self._apply_member_chunks(account_id, work, fence, None if work.refresh_display else last)
+            if finished:
+                return ignored
+            if work.refresh_display:
+                self._refresh_display(account_id, work, fence)
         elif work.kind == PURGE_GROUP:
-            self._purge(account_id, work, lambda: self._group_member_pairs(account_id, str(work.group_id)))
+            self._purge(account_id, fence, lambda: self._group_member_pairs(account_id, str(work.group_id)))
+            last = [("delete", {"PartitionKey": account_id, "RowKey": group_key(str(work.group_id))})]  # its tombstone
         elif work.kind == PURGE_USER:
-            self._purge(account_id, work, lambda: self._user_group_pairs(account_id, str(work.user_id)))
-        elif work.kind == REFRESH_DISPLAY:
-            self._refresh_display(account_id, work)
-        self._table.delete_entity(account_id, _header_key(work.id))
+            self._purge(account_id, fence, lambda: self._user_group_pairs(account_id, str(work.user_id)))
+        self._finish(fence, last)
         return ignored
 
-    def _apply_member_chunks(self, account_id: str, work: PendingWork) -> list[str]:
-        prefix = _header_key(work.id) + CHUNK
+    def _finish(self, fence: _Fence, last: list[tuple[Any, ...]]) -> None:
+        """Deletes the header (fenced) together with `last`; `last` is dropped if its row is already gone."""
+        try:
+            submit(self._table, [fence.last(), *last])
+        except TransactionFailed as failed:
+            if failed.index == 0:
+                raise _Superseded() from None
+            if failed.error_code != "ResourceNotFound":
+                raise
+            log.warning("work %s: the resource it finishes is gone; deleting the record alone", fence.work_id)
+            self._finish(fence, [])
+
+    def _apply_member_chunks(self, account_id: str, work: PendingWork, fence: _Fence,
+                             last: list[tuple[Any, ...]] | None) -> tuple[list[str], bool]:
+        """Applies the recorded member changes; with `last`, the final batch also finishes the work (deletes the
+        header, with `last`). Returns the ignored member ids and whether the work was finished."""
+        prefix = header_key(work.id) + CHUNK
         chunk_rows = list(rows_with_prefix(self._table, account_id, prefix))
         group_id, display = str(work.group_id), str(work.display or "")
         ignored: list[str] = []
-        for row in chunk_rows:
+        finished = False
+        for position, row in enumerate(chunk_rows):
             document = unpack(row)
             units = [add_unit(account_id, group_id, display, user_id, shown) for user_id, shown in document["add"]]
             units += [remove_unit(account_id, group_id, user_id) for user_id in document["remove"]]
-            planned = list(batches(units, MAX_TRANSACTION_OPERATIONS - 1)) or [[]]
+            planned = list(batches(units, MAX_TRANSACTION_OPERATIONS - 3)) or [[]]
             for number, batch in enumerate(planned):
                 # the chunk row goes with its last batch: a chunk is either pending in full or done
                 head = [("delete", {"PartitionKey": account_id, "RowKey": row["RowKey"]})] if number == len(planned) - 1 else []
-                ignored += submit_units(self._table, head, batch)
-        return ignored
+                finished = last is not None and position == len(chunk_rows) - 1 and number == len(planned) - 1
+                ignored += fence.submit(self._table, head + (last or []) if finished else head, batch, last=finished)
+        return ignored, finished
 
     def _group_member_pairs(self, account_id: str, group_id: str) -> Iterator[tuple[str, str]]:
         for user_id, _ in self._memberships.members(account_id, group_id):
@@ -194,29 +237,37 @@ class PendingWorkStore:
         for group_id in self._memberships.groups_of(account_id, user_id):
             yield group_id, user_id
 
-    def _purge(self, account_id: str, work: PendingWork, remaining: Any) -> None:
+    def _purge(self, account_id: str, fence: _Fence, remaining: Callable[[], Iterator[tuple[str, str]]]) -> None:
         """Deletes both rows of every membership `remaining()` yields, a transaction at a time, re-reading until
         none is left (so a retry after an interruption simply continues)."""
-        per_batch = MAX_TRANSACTION_OPERATIONS // 2
+        per_batch = (MAX_TRANSACTION_OPERATIONS - 1) // 2
         while True:
             pairs = [pair for _, pair in zip(range(per_batch), remaining(), strict=False)]
             if not pairs:
                 return
-            submit_units(self._table, [], [remove_unit(account_id, group_id, user_id) for group_id, user_id in pairs])
+            fence.submit(self._table, [], [remove_unit(account_id, group_id, user_id) for group_id, user_id in pairs])
 
-    def _refresh_display(self, account_id: str, work: PendingWork) -> None:
+    def _refresh_display(self, account_id: str, work: PendingWork, fence: _Fence) -> None:
         group_id = str(work.group_id)
         members = [user_id for user_id, _ in self._memberships.members(account_id, group_id)]
-        for start in range(0, len(members), MAX_TRANSACTION_OPERATIONS):
-            chunk = members[start:start + MAX_TRANSACTION_OPERATIONS]
+        per_batch = MAX_TRANSACTION_OPERATIONS - 1
+        for start in range(0, len(members), per_batch):
             # update (not upsert): a member removed meanwhile must not get its reverse row back
-            submit_tolerating_missing(self._table, [
+            fence.submit_updates(self._table, [
                 ("update", {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id),
-                            "Display": work.display or ""}, {"mode": "merge"}) for user_id in chunk], guarded=0)
+                            "Display": work.display or ""}, {"mode": "merge"})
+                for user_id in members[start:start + per_batch]])
+
+
+def _clear_pending(account_id: str, group_id: str) -> tuple[Any, ...]:
+    return ("update", {"PartitionKey": account_id, "RowKey": group_key(group_id), "Pending": ""}, {"mode": "merge"})
 
 
 def _work(row: Any) -> PendingWork:
-    return PendingWork(id=row["RowKey"][len(WORK):], kind=row["WorkKind"], created=row["Created"],
+    legacy_refresh = row["WorkKind"] == "refresh_display"  # recorded before renames became part of a group's work
+    return PendingWork(id=row["RowKey"][len(WORK):], kind=MEMBERS if legacy_refresh else row["WorkKind"],
+                       created=row["Created"],
                        group_id=row.get("GroupId"), user_id=row.get("UserId"), display=row.get("Display"),
                        operation=row.get("Operation", ""), external_id=row.get("ExternalId", ""),
-                       invocation_id=row.get("InvocationId", ""))
+                       invocation_id=row.get("InvocationId", ""),
+                       refresh_display=legacy_refresh or bool(row.get("RefreshDisplay")))

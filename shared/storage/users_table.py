@@ -12,17 +12,17 @@ share the partition, so a create or an update writes the user and its index rows
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import GroupRef, StoredUser, VersionConflict
+from shared.domain.ports import PURGE_USER, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import key_part, resolve_index, rows_with_prefix
+from shared.storage.keys import USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
-from shared.storage.pending import PURGE_USER, PendingWorkStore
-from shared.storage.queues import RetryQueue
+from shared.storage.pending import PendingWorkStore
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
@@ -32,14 +32,11 @@ from shared.storage.transactions import (
     submit_tolerating_missing,
 )
 
-USER = "u:"
 USER_NAME_INDEX = "un:"
 EXTERNAL_ID_INDEX = "ux:"
 GROUP_OF_USER = ":g:"
-
-
-def user_key(user_id: str) -> str:
-    return USER + user_id
+ISSUED_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""The ids this server gives users (str(uuid4())); anything else names no user."""
 
 
 def user_name_key(user_name: str) -> str:
@@ -66,9 +63,9 @@ def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> li
 
 
 class TableUserStore:
-    def __init__(self, tables: Tables, retry_queue: RetryQueue | None = None) -> None:
+    def __init__(self, tables: Tables) -> None:
         self._tables = tables
-        self.pending = PendingWorkStore(Memberships(tables), retry_queue)
+        self.pending = PendingWorkStore(Memberships(tables))
 
     @property
     def _table(self) -> Any:
@@ -93,13 +90,17 @@ class TableUserStore:
         return self._read(account_id, user_id)
 
     def _read(self, account_id: str, user_id: str) -> StoredUser:
-        if not user_id or any(c in user_id for c in "/\\#?'%:") or len(user_id) > 200:
+        """The user whose id is exactly `user_id`, with its groups: one range read over its own row and its
+        `:g:` rows. Ids are the UUIDs this server issues, so no other user's key can start with a valid one; the
+        rows are still matched exactly, never by prefix."""
+        if not ISSUED_ID.fullmatch(user_id):
             raise NotFound(f"No user with id {user_id!r}.")
-        prefix = user_key(user_id)
+        own = user_key(user_id)
         rows = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": account_id, "lo": prefix, "hi": prefix + ";"})
-        users = list(_assemble(rows))
+            parameters={"pk": account_id, "lo": own, "hi": upper_bound(own + ":")})
+        users = [user for user in _assemble(r for r in rows if r["RowKey"] == own or r["RowKey"].startswith(own + GROUP_OF_USER))
+                 if user.id == user_id]
         if not users:
             raise NotFound(f"No user with id {user_id!r}.")
         return users[0]
@@ -155,9 +156,11 @@ class TableUserStore:
                           current.groups, current.source, integrations)
 
     @storage_errors
-    def delete(self, account_id: str, current: StoredUser, now: datetime) -> None:
+    def delete(self, account_id: str, current: StoredUser, now: datetime) -> PendingWork | None:
         """One transaction when the user's memberships fit in it; otherwise the user goes in the first transaction
-        together with the record of the membership purge, which then runs in batches."""
+        together with the record of the membership purge, which the caller has carried out (the returned work).
+        Conditioned on `current.etag` (else VersionConflict): adding the user to a group touches the user's row,
+        so a membership added meanwhile is never left behind."""
         from azure.core import MatchConditions
 
         operations: list[tuple[Any, ...]] = [
@@ -168,7 +171,7 @@ class TableUserStore:
         work = None
         if len(operations) + operation_count(memberships) > MAX_TRANSACTION_OPERATIONS:
             work, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id,
-                                                  external_id=current.attributes.get("externalId"))
+                                               external_id=current.attributes.get("externalId"))
             operations, memberships = operations + record, []
         try:
             submit_units(self._table, operations[:1], [Unit(current.id, False, tuple(operations[1:])), *memberships])
@@ -176,8 +179,7 @@ class TableUserStore:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None
             raise
-        if work is not None:
-            self.pending.finish(account_id, work)
+        return work
 
 
 def _assemble(rows: Any) -> Iterator[StoredUser]:
