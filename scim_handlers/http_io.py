@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from scim_handlers.services import Services, services
 from shared import telemetry
+from shared.domain import limits
 from shared.domain.accounts import Account
 from shared.errors import InternalError, InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
 from shared.invocation import invocation
@@ -71,9 +72,14 @@ class ScimRequest:
         if not self.body.strip():
             raise InvalidSyntax("The request body is empty; a JSON object is required.")
         try:
-            return json.loads(self.body)
+            document = json.loads(self.body)
+        except RecursionError:
+            raise InvalidSyntax(f"The body nests deeper than {limits.MAX_JSON_DEPTH} levels (limit: JSON nesting "
+                                "depth).") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidSyntax(f"The request body is not valid JSON: {exc}.") from None
+        limits.check_document(document)
+        return document
 
 
 @dataclass
@@ -135,6 +141,8 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
         try:
             svc = services()
             _check_size(req, svc.settings.max_body_bytes)
+            for name, value in [*req.params.items(), *req.route_params.items()]:
+                limits.check_query_value(name, value)
             account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope=edge.scope)
             integration = token.integration
             request = ScimRequest(
@@ -196,7 +204,8 @@ def _record(account_id: str, req: func.HttpRequest, operation: str, outcome: tup
 
 
 def _render(status: int, body: Any, headers: dict[str, str]) -> func.HttpResponse:
-    payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    # "replace": text stored before input was validated (a lone surrogate) is rendered as U+FFFD, never a 500
+    payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
     return func.HttpResponse(payload, status_code=status, headers=headers)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain import limits
 from shared.domain.schema import Attribute, ResourceSchema
 from shared.errors import InvalidFilter, InvalidPath, ScimError
 
@@ -228,11 +229,26 @@ def parse_datetime(value: Any) -> datetime | None:
 
 class _Parser:
     def __init__(self, text: str, schema: ResourceSchema, error: type[ScimError]) -> None:
+        limits.check_filter_text(text, error)
         self.text = text
         self.schema = schema
         self.error = error
         self.tokens = self._tokenize(text)
         self.position = 0
+        self.depth = 0
+        self.terms = 0
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > limits.MAX_FILTER_DEPTH:
+            raise self.error(f"The filter or path nests deeper than {limits.MAX_FILTER_DEPTH} levels (limit: filter "
+                             "nesting).")
+
+    def _term(self) -> None:
+        self.terms += 1
+        if self.terms > limits.MAX_FILTER_TERMS:
+            raise self.error(f"The filter or path has more than {limits.MAX_FILTER_TERMS} comparisons (limit: filter "
+                             "terms).")
 
     def _tokenize(self, text: str) -> list[tuple[str, str]]:
         tokens: list[tuple[str, str]] = []
@@ -301,11 +317,14 @@ class _Parser:
 
     def _group(self, parent: Attribute | None) -> Filter:
         self._expect("(")
+        self._deeper()
         node = self.filter(parent)
         self._expect(")")
+        self.depth -= 1
         return node
 
     def _attribute_expression(self, parent: Attribute | None) -> Filter:
+        self._term()
         path = self.path(parent)
         token = self._peek()
         if token is None or token[0] == "punct" or token[1].lower() in ("and", "or"):
@@ -333,6 +352,9 @@ class _Parser:
             return lowered == "true"
         if lowered == "null":
             return None
+        if len(raw) > limits.MAX_NUMBER_CHARS and _NUMBER.fullmatch(raw):
+            raise self.error(f"A number in the filter has more than {limits.MAX_NUMBER_CHARS} characters (limit: "
+                             "number length).")
         if _NUMBER.fullmatch(raw):
             return float(raw) if any(c in raw for c in ".eE") else int(raw)
         return raw  # Entra's documented example sends `externalId eq jyoung` unquoted
@@ -358,8 +380,10 @@ class _Parser:
             if attribute.type != "complex":
                 raise self.error(f"{attribute.name} is not complex; it cannot take a [filter].")
             self.position += 1
+            self._deeper()
             value_filter = self.filter(parent=attribute)
             self._expect("]")
+            self.depth -= 1
             token = self._peek()
             if token and token[0] == "word" and token[1].startswith("."):
                 self.position += 1

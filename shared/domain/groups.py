@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain import discovery, entra, resource
+from shared.domain import discovery, entra, limits, resource
 from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
 from shared.domain.listing import ListQuery, Page, candidates, paginate
@@ -64,7 +64,9 @@ def _members_of(body: Any) -> dict[str, str | None]:
     raw = lowered.get("members")
     if raw is None:
         return {}
-    return _with_display(raw)
+    members = _with_display(raw)
+    _check_member_count(len(members))
+    return members
 
 
 def _with_display(raw: Any) -> dict[str, str | None]:
@@ -269,7 +271,14 @@ def _net_change(operations: list[Operation]) -> MembershipChange:
             replace_all = True
             removes.clear()
             adds = _with_display(operation.value) if operation.op == "replace" and operation.value is not None else {}
+    _check_member_count(len(adds) + len(removes))
     return MembershipChange(adds, removes, replace_all)
+
+
+def _check_member_count(count: int) -> None:
+    if count > limits.MAX_MEMBERS_PER_REQUEST:
+        raise InvalidValue(f"The request names {count} members; at most {limits.MAX_MEMBERS_PER_REQUEST} are accepted "
+                           "(limit: members per request).")
 
 
 def _ids_in(node: Filter) -> set[str]:

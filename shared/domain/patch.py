@@ -10,11 +10,12 @@ either applies whole or raises (nothing is written by the caller).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.domain import entra
+from shared.domain import entra, limits
 from shared.domain.filters import And, AttrPath, Compare, Filter, UnknownAttribute, matches, parse_path
 from shared.domain.resource import SERVER_OWNED, coerce, coerce_single
 from shared.domain.schema import ResourceSchema
@@ -49,10 +50,13 @@ def parse_operations(body: Any) -> list[Operation]:
     raw_operations = lowered.get("operations")
     if not isinstance(raw_operations, list) or not raw_operations:
         raise InvalidSyntax("Operations must be a non-empty array.")
+    if len(raw_operations) > limits.MAX_PATCH_OPERATIONS:
+        raise InvalidValue(f"The PATCH has {len(raw_operations)} operations; at most {limits.MAX_PATCH_OPERATIONS} are "
+                           "accepted (limit: operations per PATCH).")
     operations = []
     for raw in raw_operations:
         if not isinstance(raw, dict):
-            raise InvalidSyntax(f"Each operation must be an object; got {raw!r}.")
+            raise InvalidSyntax(f"Each operation must be an object; got {type(raw).__name__}.")
         fields = {k.lower(): v for k, v in raw.items()}
         path = fields.get("path")
         if path is not None and not isinstance(path, str):
@@ -146,9 +150,7 @@ def _apply_whole(container: dict[str, Any], op: str, path: AttrPath, value: Any)
         return
     coerced = coerce(attribute, value, name)
     if attribute.multi_valued and op == "add" and coerced is not None:
-        existing = list(container.get(name) or [])
-        existing.extend(e for e in coerced if not any(_same(e, x) for x in existing))
-        _set(container, name, existing)
+        _set(container, name, _merged(list(container.get(name) or []), coerced))
     elif attribute.type == "complex" and not attribute.multi_valued and name != "manager" and isinstance(coerced, dict):
         merged = {**(container.get(name) or {}), **coerced}  # RFC 7644 §3.5.2.1/3: sub-attributes not given are kept
         _set(container, name, merged)
@@ -214,6 +216,34 @@ def _seed(value_filter: Filter) -> dict[str, Any]:
     if isinstance(value_filter, And):
         return {**_seed(value_filter.left), **_seed(value_filter.right)}
     raise NoTarget("No element matches the filter, and it is not a simple equality to create one from.")
+
+
+def _merged(existing: list[Any], added: list[Any]) -> list[Any]:
+    """`existing` plus each added value that `_same` does not find among them (nor among the values added before
+    it), in linear time: values are compared through keys, not pairwise."""
+    by_value = {_value_key(x) for x in existing if _by_value(x)}
+    whole = {_canonical(x) for x in existing}
+    for element in added:
+        if (isinstance(element, dict) and _value_key(element) in by_value) or _canonical(element) in whole:
+            continue
+        existing.append(element)
+        whole.add(_canonical(element))
+        if _by_value(element):
+            by_value.add(_value_key(element))
+    return existing
+
+
+def _by_value(element: Any) -> bool:
+    """An element that `_same` matches by its value alone (Entra's `[{"value": x}]`)."""
+    return isinstance(element, dict) and "value" in element and len(element) <= 2
+
+
+def _value_key(element: dict[str, Any]) -> str:
+    return str(element.get("value", "")).lower()
+
+
+def _canonical(element: Any) -> str:
+    return json.dumps(element, sort_keys=True, separators=(",", ":"))
 
 
 def _same(left: Any, right: Any) -> bool:

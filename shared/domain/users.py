@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain import discovery, resource
+from shared.domain import discovery, limits, resource
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
 from shared.domain.listing import ListQuery, Page, candidates, paginate
@@ -49,6 +49,7 @@ def _validated(attributes: dict[str, Any]) -> dict[str, Any]:
     user_name = attributes.get("userName")
     if not isinstance(user_name, str) or not user_name.strip():
         raise InvalidValue("userName is required: send the user's unique sign-in name (for Entra, its userPrincipalName).")
+    limits.check_multi_valued(attributes)
     return attributes
 
 

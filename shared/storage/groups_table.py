@@ -21,7 +21,7 @@ from shared.domain.ports import MANAGED_BY_SCIM as SCIM
 from shared.domain.ports import MEMBERS, PURGE_GROUP, GroupWrite, MembershipChange, PendingWork, StoredGroup, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import GROUP, group_key, key_part, resolve_index, rows_with_prefix
+from shared.storage.keys import GROUP, ISSUED_USER_ID, group_key, key_part, resolve_index, rows_with_prefix
 from shared.storage.memberships import (
     Memberships,
     add_unit,
@@ -155,7 +155,7 @@ class TableGroupStore:
             raise ValueError("a group with pending work is written only after that work is finished")
         display = attributes["displayName"]
         renamed = display != current.attributes.get("displayName")
-        adds = {u: d for u, d in change.adds.items() if plausible_id(u)}
+        adds = {u: d for u, d in change.adds.items() if ISSUED_USER_ID.fullmatch(u)}  # no other id is a user's
         removes = {u for u in change.removes if plausible_id(u) and u not in adds}
         if change.replace_all:
             removes = {u for u, _ in self.memberships.members(account_id, current.id)} - set(adds)

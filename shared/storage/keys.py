@@ -6,10 +6,13 @@ key prefix are read with one range query (`rows_with_prefix`), and index rows re
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from shared.errors import NotFound
 
+ISSUED_USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""The ids this server gives users (str(uuid4())); anything else names no user, and costs no storage read."""
 USER = "u:"
 GROUP = "g:"
 

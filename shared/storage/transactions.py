@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from shared.errors import ServiceUnavailable
+from shared.errors import InvalidValue, ServiceUnavailable
 
 log = logging.getLogger("scim.storage")
 
@@ -46,9 +46,30 @@ def storage_errors(function: Callable[P, R]) -> Callable[P, R]:
             if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
                 log.warning("storage error %s in %s: %s", exc.status_code, function.__qualname__, exc.message)
                 raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
+            if _refused_input(str(getattr(exc, "error_code", "") or "")):
+                raise _too_large(function.__qualname__, str(getattr(exc, "error_code", ""))) from None
+            raise
+        except TransactionFailed as failed:
+            if _refused_input(failed.error_code):
+                raise _too_large(function.__qualname__, failed.error_code) from None
             raise
 
     return wrapper
+
+
+REFUSED_INPUT = ("PropertyValueTooLarge", "EntityTooLarge", "RequestBodyTooLarge", "KeyValueTooLarge",
+                 "PropertyNameTooLong", "TooManyProperties", "InvalidInput", "OutOfRangeInput")
+"""Storage refusing what it was given: nothing of the write was applied (a transaction is atomic)."""
+
+
+def _refused_input(error_code: str) -> bool:
+    return error_code in REFUSED_INPUT
+
+
+def _too_large(where: str, error_code: str) -> InvalidValue:
+    log.warning("storage refused the input in %s: %s", where, error_code)
+    return InvalidValue(f"Storage refused a value of this request ({error_code}); nothing was changed. Shorten the "
+                        "values (see the limits in the README).")
 
 
 def submit(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:

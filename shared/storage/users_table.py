@@ -12,7 +12,6 @@ share the partition, so a create or an update writes the user and its index rows
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from shared.domain.ports import PURGE_USER, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
+from shared.storage.keys import ISSUED_USER_ID, USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
 from shared.storage.pending import PendingWorkStore
 from shared.storage.tables import RESOURCES, Tables
@@ -35,8 +34,6 @@ from shared.storage.transactions import (
 USER_NAME_INDEX = "un:"
 EXTERNAL_ID_INDEX = "ux:"
 GROUP_OF_USER = ":g:"
-ISSUED_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-"""The ids this server gives users (str(uuid4())); anything else names no user."""
 
 
 def user_name_key(user_name: str) -> str:
@@ -93,7 +90,7 @@ class TableUserStore:
         """The user whose id is exactly `user_id`, with its groups: one range read over its own row and its
         `:g:` rows. Ids are the UUIDs this server issues, so no other user's key can start with a valid one; the
         rows are still matched exactly, never by prefix."""
-        if not ISSUED_ID.fullmatch(user_id):
+        if not ISSUED_USER_ID.fullmatch(user_id):
             raise NotFound(f"No user with id {user_id!r}.")
         own = user_key(user_id)
         rows = self._table.query_entities(
