@@ -1,6 +1,6 @@
-"""JSON documents inside Table entities. A string property holds at most 64 KiB (32K UTF-16 characters), so a
-document is split over `Data0`, `Data1`, ... (an entity holds at most 1 MiB; Azurite does not enforce these limits,
-so they are enforced here)."""
+"""JSON documents inside Table entities. A string property holds at most 64 KiB (32K UTF-16 units; Azurite enforces
+it too), so a document is split over `Data0`, `Data1`, ... and an entity holds at most 1 MiB, so the document is
+capped (PayloadTooLarge, before anything is written)."""
 
 from __future__ import annotations
 

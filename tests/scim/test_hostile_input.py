@@ -76,7 +76,8 @@ def test_unencodable_text_is_refused_before_anything_is_written(
                                          b'"path": "members", "value": [{"value": "' + user_id.encode() + b'", "display": '
                                          + encoded + b"}]}]}"),
         ("PATCH", f"/Users/{user_id}", b'{"schemas": ["' + PATCH.encode() + b'"], "Operations": [{"op": "add", '
-                                       b'"path": "emails[type eq ' + encoded.replace(b'"', b'\\"') + b'].value", "value": "a@b.c"}]}'),
+                                       b'"path": "emails[type eq ' + encoded.replace(b'"', b'\\"')
+                                       + b'].value", "value": "a@b.c"}]}'),
         ("POST", "/Users/.search", b'{"filter": "displayName eq \\"' + encoded.strip(b'"') + b'\\""}'),
     ]
     for method, path, body in bodies:
