@@ -352,10 +352,10 @@ class _Parser:
             return lowered == "true"
         if lowered == "null":
             return None
-        if len(raw) > limits.MAX_NUMBER_CHARS and _NUMBER.fullmatch(raw):
-            raise self.error(f"A number in the filter has more than {limits.MAX_NUMBER_CHARS} characters (limit: "
-                             "number length).")
         if _NUMBER.fullmatch(raw):
+            if len(raw) > limits.MAX_NUMBER_CHARS:
+                raise self.error(f"A number in the filter has more than {limits.MAX_NUMBER_CHARS} characters (limit: "
+                                 "number length).")
             return float(raw) if any(c in raw for c in ".eE") else int(raw)
         return raw  # Entra's documented example sends `externalId eq jyoung` unquoted
 

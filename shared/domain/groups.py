@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.domain import discovery, entra, limits, resource
 from shared.domain.accounts import Account
@@ -157,21 +157,10 @@ def delete_group(store: GroupStore, account: Account, group_id: str, if_match: s
                  queue: JobQueue | None = None, read: Callable[[str], StoredGroup] | None = None) -> Settled:
     """Deletes the group (after any earlier recorded work on it); its memberships are purged, its users remain.
     `read` picks which groups the caller may delete (SCIM groups by default)."""
-    for attempt in range(MAX_CONFLICT_RETRIES):
-        current = (read or (lambda gid: get_group(store, account, gid)))(group_id)
-        if current.pending:
-            complete(store.pending, account.id, current.pending)
-            continue
-        check_if_match(if_match, current)
-        try:
-            work = store.delete(account.id, current, datetime.now(UTC))
-        except VersionConflict:
-            if if_match:
-                raise PreconditionFailed("The group changed while it was being deleted; read it again.") from None
-            _pause(attempt)
-            continue
-        return _settle(store, queue, account, work)
-    raise ServiceUnavailable("The group is being changed by other requests; retry.", retry_after_seconds=1)
+    _, work = _in_turn(store, account, group_id, if_match, read,
+                       lambda current: store.delete(account.id, current, datetime.now(UTC)),
+                       "The group changed while it was being deleted; read it again.")
+    return settle(store.pending, queue, account.id, work, account.notification_email or "")
 
 
 Compute = Callable[[StoredGroup], tuple[dict[str, Any], MembershipChange]]
@@ -179,36 +168,42 @@ Compute = Callable[[StoredGroup], tuple[dict[str, Any], MembershipChange]]
 
 def write_group(store: GroupStore, account: Account, group_id: str, if_match: str | None, compute: Compute,
                 queue: JobQueue | None = None, read: Callable[[str], StoredGroup] | None = None) -> WriteResult:
-    """Every write to a group goes through here: read the group; if earlier work on it is still recorded, carry
-    that out first (a later write never overtakes an acknowledged one); compute the new state; write it
-    conditioned on the row read (a conflict re-reads and recomputes, or is a 412 under If-Match); then settle the
-    work the write recorded. `read` picks which groups the caller may write (SCIM groups by default)."""
+    """Every change of a group but its deletion goes through here: compute the new state from the group as read,
+    write it in turn (`_in_turn`), then settle the work the write recorded. `read` picks which groups the caller
+    may write (SCIM groups by default)."""
+    current, written = _in_turn(store, account, group_id, if_match, read,
+                                lambda group: store.update(account.id, group, *compute(group), datetime.now(UTC)),
+                                "The group changed since the version given in If-Match; read it again.")
+    outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
+    ignored = sorted(set(written.ignored) | set(outcome.ignored))
+    _log_ignored(current.id, ignored)
+    return WriteResult(current, Settled(ignored, outcome.queued))
+
+
+Written = TypeVar("Written")
+
+
+def _in_turn(store: GroupStore, account: Account, group_id: str, if_match: str | None,
+             read: Callable[[str], StoredGroup] | None, write: Callable[[StoredGroup], Written],
+             changed_detail: str) -> tuple[StoredGroup, Written]:
+    """The ordering rule for groups: read the group; if earlier work on it is still recorded, carry that out first
+    (a later write never overtakes an acknowledged one); then `write`, which is conditioned on the row read. A
+    conflict re-reads after a short pause, or is a 412 under If-Match. Returns the group as read and the write's
+    result."""
+    read = read or (lambda gid: get_group(store, account, gid))
     for attempt in range(MAX_CONFLICT_RETRIES):
-        current = (read or (lambda gid: get_group(store, account, gid)))(group_id)
+        current = read(group_id)
         if current.pending:
             complete(store.pending, account.id, current.pending)
             continue
         check_if_match(if_match, current)
-        attributes, change = compute(current)
         try:
-            written = store.update(account.id, current, attributes, change, datetime.now(UTC))
+            return current, write(current)
         except VersionConflict:
             if if_match:
-                raise PreconditionFailed("The group changed since the version given in If-Match; read it again.") from None
+                raise PreconditionFailed(changed_detail) from None
             _pause(attempt)
-            continue
-        outcome = _settle(store, queue, account, written.work)
-        ignored = sorted(set(written.ignored) | set(outcome.ignored))
-        _log_ignored(current.id, ignored)
-        return WriteResult(current, Settled(ignored, outcome.queued))
     raise ServiceUnavailable("The group is being changed by other requests; retry.", retry_after_seconds=1)
-
-
-def _settle(store: GroupStore, queue: JobQueue | None, account: Account, work: Any) -> Settled:
-    if queue is None:  # no retry queue (tools, tests): storage failing now is the caller's 503
-        ignored = complete(store.pending, account.id, work.id) if work is not None else None
-        return Settled(ignored or [])
-    return settle(store.pending, queue, account.id, work, account.notification_email or "")
 
 
 def _pause(attempt: int) -> None:

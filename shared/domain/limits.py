@@ -89,7 +89,7 @@ def check_multi_valued(attributes: dict[str, Any]) -> None:
 
 
 def check_query_value(name: str, value: str) -> None:
-    """A query parameter or route value: valid Unicode, and not absurdly long."""
+    """A query parameter or route value must be valid Unicode (its length is bounded by the URL's)."""
     if _has_surrogate(value):
         raise InvalidValue(f"The {name} parameter holds an invalid character (a lone UTF-16 surrogate).")
 

@@ -20,7 +20,7 @@ from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import apply_patch, parse_operations
 from shared.domain.ports import StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
-from shared.domain.work import JobQueue, Settled, complete, settle
+from shared.domain.work import JobQueue, Settled, settle
 from shared.errors import InvalidValue, PreconditionFailed, ServiceUnavailable
 
 log = logging.getLogger("scim.users")
@@ -117,8 +117,6 @@ def delete_user(store: UserStore, account: Account, user_id: str, if_match: str 
         check_if_match(if_match, current)
         try:
             recorded = store.delete(account.id, current, datetime.now(UTC))
-            if queue is None:
-                return Settled(complete(store.pending, account.id, recorded.id) or []) if recorded else Settled()
             return settle(store.pending, queue, account.id, recorded, account.notification_email or "")
         except VersionConflict:
             if if_match:

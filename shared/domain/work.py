@@ -49,11 +49,14 @@ class Settled:
 NOTHING_RECORDED = Settled()
 
 
-def settle(runner: WorkRunner, queue: JobQueue, account_id: str, work: PendingWork | None,
+def settle(runner: WorkRunner, queue: JobQueue | None, account_id: str, work: PendingWork | None,
            notify_to: str = "") -> Settled:
-    """Carries out the work a write just recorded, or queues it (see the module docstring)."""
+    """Carries out the work a write just recorded, or queues it (see the module docstring). Without a queue
+    (command-line tools, tests) a failure on the way is the caller's ServiceUnavailable; the record stays."""
     if work is None:
         return NOTHING_RECORDED
+    if queue is None:
+        return Settled(complete(runner, account_id, work.id) or [])
     try:
         return Settled(runner.run(account_id, work.id) or [])
     except ServiceUnavailable as failure:

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared import invocation
 from shared.domain.ports import MEMBERS, PURGE_GROUP, PURGE_USER, PendingWork
@@ -49,6 +49,7 @@ from shared.storage.transactions import (
 )
 
 log = logging.getLogger("scim.storage")
+_T = TypeVar("_T")
 
 WORK = "op:"
 CHUNK = ":c:"
@@ -87,25 +88,26 @@ class _Fence:
     def submit(self, table: Any, head: list[tuple[Any, ...]], units: list[Unit], last: bool = False) -> list[str]:
         """One fenced transaction: the step on the header (its deletion if `last`), `head`, and `units`; returns
         the ignored member ids."""
-        try:
-            ignored, results = submit_units(table, [self.last() if last else self.step(), *head], units)
-        except TransactionFailed as failed:
-            if failed.index == 0:
-                raise _Superseded() from None
-            raise
+        first = self.last() if last else self.step()
+        ignored, results = _fenced(lambda: submit_units(table, [first, *head], units))
         if not last:
             self.etag = results[0]["etag"]
         return ignored
 
     def submit_updates(self, table: Any, updates: list[tuple[Any, ...]]) -> None:
         """One fenced transaction of updates whose rows may be gone (dropped: absent is fine for them)."""
-        try:
-            results = submit_tolerating_missing(table, [self.step(), *updates])
-        except TransactionFailed as failed:
-            if failed.index == 0:
-                raise _Superseded() from None
-            raise
+        results = _fenced(lambda: submit_tolerating_missing(table, [self.step(), *updates]))
         self.etag = results[0]["etag"]
+
+
+def _fenced(transaction: Callable[[], _T]) -> _T:
+    """Runs a fenced transaction; its first operation (the fence) refused becomes _Superseded."""
+    try:
+        return transaction()
+    except TransactionFailed as failed:
+        if failed.index == 0:
+            raise _Superseded() from None
+        raise
 
 
 class PendingWorkStore:
@@ -199,10 +201,8 @@ class PendingWorkStore:
     def _finish(self, fence: _Fence, last: list[tuple[Any, ...]]) -> None:
         """Deletes the header (fenced) together with `last`; `last` is dropped if its row is already gone."""
         try:
-            submit(self._table, [fence.last(), *last])
+            _fenced(lambda: submit(self._table, [fence.last(), *last]))
         except TransactionFailed as failed:
-            if failed.index == 0:
-                raise _Superseded() from None
             if failed.error_code != "ResourceNotFound":
                 raise
             log.warning("work %s: the resource it finishes is gone; deleting the record alone", fence.work_id)
@@ -226,7 +226,16 @@ class PendingWorkStore:
                 # the chunk row goes with its last batch: a chunk is either pending in full or done
                 head = [("delete", {"PartitionKey": account_id, "RowKey": row["RowKey"]})] if number == len(planned) - 1 else []
                 finished = last is not None and position == len(chunk_rows) - 1 and number == len(planned) - 1
-                ignored += fence.submit(self._table, head + (last or []) if finished else head, batch, last=finished)
+                if not finished:
+                    ignored += fence.submit(self._table, head, batch)
+                    continue
+                try:
+                    ignored += fence.submit(self._table, head + (last or []), batch, last=True)
+                except TransactionFailed as failed:
+                    if failed.error_code != "ResourceNotFound":
+                        raise
+                    ignored += fence.submit(self._table, head, batch)  # the group row is gone: `_finish` ends it
+                    finished = False
         return ignored, finished
 
     def _group_member_pairs(self, account_id: str, group_id: str) -> Iterator[tuple[str, str]]:

@@ -96,8 +96,7 @@ class TableUserStore:
         rows = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
             parameters={"pk": account_id, "lo": own, "hi": upper_bound(own + ":")})
-        users = [user for user in _assemble(r for r in rows if r["RowKey"] == own or r["RowKey"].startswith(own + GROUP_OF_USER))
-                 if user.id == user_id]
+        users = list(_assemble(r for r in rows if r["RowKey"] == own or r["RowKey"].startswith(own + GROUP_OF_USER)))
         if not users:
             raise NotFound(f"No user with id {user_id!r}.")
         return users[0]
