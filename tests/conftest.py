@@ -13,6 +13,7 @@ from shared.config import Settings
 from shared.storage.accounts_table import AccountStore
 from tests.support.azurite import ROOT, Azurite
 from tests.support.devhost import DevHost
+from tests.support.proxy import CuttableProxy
 from tests.support.scim import ScimClient, account_store, new_account, new_token
 
 
@@ -23,6 +24,23 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     instance.start()
     yield instance
     instance.stop()
+
+
+@pytest.fixture(scope="module")
+def storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """A private Azurite for one test module, for tests that cut its table service or run hosts of their own."""
+    instance = Azurite(tmp_path_factory.mktemp(f"{request.module.__name__.rsplit('.', 1)[-1]}-azurite"))
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(storage: Azurite) -> Iterator[CuttableProxy]:
+    """A TCP proxy in front of the module's private table service, to cut it for real."""
+    instance = CuttableProxy(storage.table_port)
+    yield instance
+    instance.close()
 
 
 @pytest.fixture

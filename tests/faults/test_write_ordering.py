@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from shared.domain.accounts import Account
-from tests.support.azurite import ACCOUNT, KEY, ROOT, Azurite
+from tests.support.azurite import ROOT, Azurite
 from tests.support.devhost import DevHost
 from tests.support.proxy import CuttableProxy
 from tests.support.scim import ScimClient, account_store, new_token
@@ -43,30 +43,13 @@ SEEDS = [11, 23, 37, 41, 59]
 
 
 @pytest.fixture(scope="module")
-def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    instance = Azurite(tmp_path_factory.mktemp("ordering-azurite"))
-    instance.start()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy(storage: Azurite) -> Iterator[CuttableProxy]:
-    instance = CuttableProxy(storage.table_port)
-    yield instance
-    instance.close()
-
-
-@pytest.fixture(scope="module")
 def prefix() -> str:
     return "o" + uuid.uuid4().hex[:10]
 
 
 def _host(storage: Azurite, proxy: CuttableProxy, prefix: str, state: Path) -> DevHost:
     env = {
-        "AzureWebJobsStorage": (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-                                f"TableEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT};"
-                                f"QueueEndpoint=http://127.0.0.1:{storage.queue_port}/{ACCOUNT};"),
+        "AzureWebJobsStorage": proxy.connection_string(storage),
         "TABLE_PREFIX": prefix, "AUTH_CACHE_SECONDS": "600", "DEVHOST_STATE_DIR": str(state),
         "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:01",
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.5",

@@ -21,7 +21,7 @@ from shared.domain.retries import handle_retry
 from shared.storage.pending import header_key
 from shared.storage.queues import RetryQueue
 from shared.storage.tables import RESOURCES
-from tests.support.azurite import ACCOUNT, KEY, Azurite
+from tests.support.azurite import Azurite
 from tests.support.proxy import CuttableProxy
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -38,9 +38,7 @@ def proxy(azurite: Azurite) -> Iterator[CuttableProxy]:
 @pytest.fixture
 def svc(azurite: Azurite, proxy: CuttableProxy, table_prefix: str) -> Services:
     settings = Settings.from_env({
-        "AzureWebJobsStorage": (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-                                f"TableEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT};"
-                                f"QueueEndpoint=http://127.0.0.1:{azurite.queue_port}/{ACCOUNT};"),
+        "AzureWebJobsStorage": proxy.connection_string(azurite),
         "TABLE_PREFIX": table_prefix})
     services = Services.build(settings)
     services.retry_queue = RetryQueue(settings, "retry-" + uuid.uuid4().hex[:8])  # no host consumes it
@@ -185,3 +183,13 @@ def test_an_executor_that_fell_behind_cannot_apply_a_stale_batch(
     with pytest.raises(_Superseded):
         stalled.submit(table, [], [add_unit(account.id, group_id, "Team", u, None) for u in ids[-5:]])
     assert members(svc, account, group_id) == set(ids[:-5])
+
+
+def test_recorded_work_whose_group_row_was_removed_outside_the_service_still_finishes(
+        svc: Services, account: Account, proxy: CuttableProxy) -> None:
+    """Outside damage (the group's row deleted by hand) must not leave the work retried until it is poisoned."""
+    ids, group_id = seed(svc, account, LARGE)
+    message = interrupted_add(svc, account, proxy, group_id, ids)
+    svc.tables.get(RESOURCES).delete_entity(account.id, f"g:{group_id}")
+    assert handle_retry(svc.retry_context(), message, datetime.now(UTC)) == "completed"
+    assert rows(svc, account, "op:") == []

@@ -20,7 +20,7 @@ from azure.storage.queue import QueueClient
 
 from shared.domain.accounts import Account
 from shared.storage.accounts_table import AccountStore
-from tests.support.azurite import ACCOUNT, KEY, ROOT, Azurite
+from tests.support.azurite import ROOT, Azurite
 from tests.support.devhost import DevHost
 from tests.support.proxy import CuttableProxy
 from tests.support.scim import ScimClient, account_store, assert_scim_error, new_token
@@ -28,21 +28,6 @@ from tests.support.smtp import SmtpServer
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 MEMBERS = 40  # 40 memberships x 3 rows: more than one transaction, so the change is recorded and batched
-
-
-@pytest.fixture(scope="module")
-def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    instance = Azurite(tmp_path_factory.mktemp("reliability-azurite"))
-    instance.start()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy(storage: Azurite) -> Iterator[CuttableProxy]:
-    instance = CuttableProxy(storage.table_port)
-    yield instance
-    instance.close()
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +44,7 @@ def prefix() -> str:
 
 def app_env(storage: Azurite, proxy: CuttableProxy, smtp: SmtpServer, prefix: str) -> dict[str, str]:
     return {
-        "AzureWebJobsStorage": (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-                                f"TableEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT};"
-                                f"QueueEndpoint=http://127.0.0.1:{storage.queue_port}/{ACCOUNT};"),
+        "AzureWebJobsStorage": proxy.connection_string(storage),
         "TABLE_PREFIX": prefix, "AUTH_CACHE_SECONDS": "600",
         "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:01",
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.5",

@@ -22,7 +22,7 @@ from shared.storage.groups_table import TableGroupStore
 from shared.storage.roundtrips import counting
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.users_table import TableUserStore, _index_rows, _user_entity
-from tests.support.azurite import ACCOUNT, KEY, Azurite
+from tests.support.azurite import Azurite
 from tests.support.proxy import CuttableProxy
 
 TENANT = "https://app.example/api/scim/account/x"
@@ -143,8 +143,7 @@ def test_a_large_group(azurite: Azurite, table_prefix: str, account: Account) ->
 def test_an_interrupted_multi_batch_change_is_detected_and_completed(
         azurite: Azurite, table_prefix: str, account: Account) -> None:
     proxy = CuttableProxy(azurite.table_port)
-    via_proxy = (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-                 f"TableEndpoint=http://127.0.0.1:{proxy.port}/{ACCOUNT};")
+    via_proxy = proxy.connection_string(azurite, queues=False)
     try:
         users, group_store, tables = stores(via_proxy, table_prefix)
         ids = seed_users(tables, account.id, 300)

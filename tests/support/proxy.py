@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.support.azurite import free_port
+from tests.support.azurite import ACCOUNT, KEY, Azurite, free_port
 
 
 class CuttableProxy:
@@ -77,6 +77,13 @@ class CuttableProxy:
         """Lets `count` more entity group transactions through, then cuts the connection instead of sending the
         next one: an outage between two batches of one request."""
         self._batches_left = count
+
+    def connection_string(self, storage: Azurite, queues: bool = True) -> str:
+        """A connection string whose table service is reached through this proxy (the queue service directly)."""
+        endpoints = f"TableEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
+        if queues:
+            endpoints += f"QueueEndpoint=http://127.0.0.1:{storage.queue_port}/{ACCOUNT};"
+        return f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};{endpoints}"
 
     def restore(self) -> None:
         self._cut.clear()
