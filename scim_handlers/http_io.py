@@ -25,9 +25,9 @@ from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain import limits
 from shared.domain.accounts import Account
+from shared.domain.ports import ActivityRecord
 from shared.errors import InternalError, InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
 from shared.invocation import invocation
-from shared.storage.activity_table import ActivityRecord
 from shared.storage.roundtrips import counting
 
 log = logging.getLogger("scim")

@@ -18,7 +18,7 @@ from shared.notifications.email import mailer_from
 from shared.storage.accounts_table import AccountStore
 from shared.storage.activity_table import ActivityLog
 from shared.storage.clients import table_service
-from shared.storage.drift import DriftStore
+from shared.storage.drift import TableDriftStore
 from shared.storage.failures_table import FailureStore
 from shared.storage.groups_table import TableGroupStore
 from shared.storage.lease import LeaseStore
@@ -51,7 +51,7 @@ class Services:
             return None
 
     def reconcile_context(self) -> ReconcileContext:
-        return ReconcileContext(accounts=self.accounts, drift=DriftStore(self.tables), lease=LeaseStore(self.tables),
+        return ReconcileContext(accounts=self.accounts, drift=TableDriftStore(self.tables), lease=LeaseStore(self.tables),
                                 retry=self.retry_context(), activity=self.activity,
                                 stale_after=timedelta(minutes=self.settings.reconcile_stale_minutes),
                                 retention=timedelta(days=self.settings.retention_days))

@@ -7,11 +7,13 @@ errors for the cases they name, and a storage outage surfaces as `ServiceUnavail
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from shared.domain.accounts import Account
 from shared.domain.jobs import RetryWork
 
 
@@ -211,3 +213,178 @@ class GroupStore(Protocol):
 
     def delete(self, account_id: str, current: StoredGroup, now: datetime) -> PendingWork:
         """Deletes the group if still at `current.etag` (else VersionConflict), recording the purge of its members."""
+
+
+@dataclass(frozen=True)
+class ResourceRows:
+    """What the reconcile pass sees of one account's resources and memberships (a scan, not a snapshot)."""
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """user id -> attributes"""
+    groups: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    """group id -> (attributes, managed by); deleted groups whose purge is pending are left out"""
+    forward: set[tuple[str, str]] = field(default_factory=set)
+    """(group id, user id) of every member row"""
+    reverse: set[tuple[str, str]] = field(default_factory=set)
+    """(user id, group id) of every reverse row (a user's `groups`)"""
+    index_rows: dict[str, str] = field(default_factory=dict)
+    """The store's uniqueness/lookup rows (opaque to the domain) -> the id each points at"""
+    entities: int = 0
+
+
+@dataclass(frozen=True)
+class MembershipRows:
+    """The two rows of one membership as read just now: their versions, or None where a row is absent."""
+
+    forward: str | None
+    reverse: str | None
+
+
+@dataclass(frozen=True)
+class NameClash:
+    """Two or more resources claim one unique name (outside damage): nothing can choose between them."""
+
+    resource_type: str
+    claim: str
+    owners: list[str]
+
+
+@dataclass
+class IndexRepair:
+    repaired: Counter[str] = field(default_factory=Counter)
+    """What was repaired, by kind"""
+    clashes: list[NameClash] = field(default_factory=list)
+
+
+class DriftStore(Protocol):
+    """The reconcile pass's view of an account's partition. Every repair is conditional on what was re-read just
+    before it, so a repair never undoes a write made meanwhile by another instance."""
+
+    def scan(self, account_id: str) -> ResourceRows:
+        """Every resource, membership and index row of the account."""
+
+    def resource_exists(self, account_id: str, resource_type: str, resource_id: str) -> bool:
+        """Whether the User or Group (not a deleted group whose purge is pending) exists now."""
+
+    def membership(self, account_id: str, group_id: str, user_id: str) -> MembershipRows:
+        """The membership's two rows as they are now."""
+
+    def remove_membership(self, account_id: str, group_id: str, user_id: str, seen: MembershipRows) -> bool:
+        """Deletes both rows if they are still as `seen`; False if either changed meanwhile."""
+
+    def restore_reverse(self, account_id: str, group_id: str, user_id: str, seen: MembershipRows, display: str,
+                        managed_by: str) -> bool:
+        """Writes the missing reverse row in one transaction with a check that the member row is still as `seen`."""
+
+    def repair_indexes(self, account_id: str, rows: ResourceRows) -> IndexRepair:
+        """Deletes index rows that point at a deleted or renamed resource and restores missing ones (each re-checked
+        just before); reports unique names claimed by more than one resource."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Work the retry queue gave up on, or damage the reconcile pass could not repair: reported by digest."""
+
+    job_id: str
+    operation: str
+    resource_type: str
+    resource_id: str
+    external_id: str
+    last_error: str
+    attempts: int
+    first_attempt: datetime
+    last_attempt: datetime
+    invocation_id: str
+    work_id: str
+    source: str
+    """`retry` (the retry queue gave up) or `reconcile` (damage the reconcile timer could not repair)."""
+
+
+@dataclass(frozen=True)
+class NotifyState:
+    last_sent: datetime | None
+    scheduled_digest: str | None
+    scheduled_for: datetime | None
+    etag: str | None
+
+
+class FailureLog(Protocol):
+    """Failures per account and the state of its digest emails."""
+
+    def record(self, account_id: str, failure: Failure) -> bool:
+        """False when this job's failure was already recorded (poison delivery is at-least-once)."""
+
+    def unreported(self, account_id: str) -> list[Failure]:
+        """Failures no digest has reported yet, oldest first."""
+
+    def mark_reported(self, account_id: str, failures: list[Failure]) -> None: ...
+
+    def purge_reported(self, account_id: str, before: datetime) -> int:
+        """Deletes reported failures last attempted before `before`; how many."""
+
+    def state(self, account_id: str) -> NotifyState: ...
+
+    def save_state(self, account_id: str, previous: NotifyState, last_sent: datetime | None,
+                   scheduled_digest: str | None, scheduled_for: datetime | None) -> bool:
+        """Conditional on `previous` (False if another instance changed the state first)."""
+
+    def digest_sent(self, account_id: str, digest_id: str) -> bool: ...
+
+    def mark_digest_sent(self, account_id: str, digest_id: str, now: datetime, count: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    time: datetime
+    operation: str
+    method: str
+    resource_type: str
+    resource_id: str
+    external_id: str
+    status: int
+    scim_type: str
+    detail: str
+    duration_ms: float
+    invocation_id: str
+    integration: str
+    queued: bool
+    """The request succeeded but part of its work was left to the retry queue."""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status < 400
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["time"] = self.time.isoformat().replace("+00:00", "Z")
+        return {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v for k, v in data.items()}
+
+
+class ActivityStore(Protocol):
+    def record(self, account_id: str, entry: ActivityRecord) -> None:
+        """Non-blocking; may lose the last moments' records in a crash (never the SCIM data)."""
+
+    def purge(self, account_id: str, before: datetime) -> int:
+        """Deletes records older than `before`; how many."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str
+    checkpoint: str
+    etag: str
+
+
+class ReconcileLease(Protocol):
+    """Keeps two instances from reconciling at once, and where the last run stopped."""
+
+    def acquire(self, now: datetime, duration: timedelta) -> Lease | None:
+        """The lease, or None while another holder's lease runs."""
+
+    def release(self, lease: Lease, checkpoint: str, now: datetime) -> None: ...
+
+
+class AccountDirectory(Protocol):
+    def get(self, account_id: str) -> Account | None: ...
+
+    def all(self) -> list[Account]: ...

@@ -19,22 +19,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import telemetry
-from shared.domain.ports import PURGE_GROUP, PURGE_USER, PendingWork
-from shared.domain.retries import RetryContext, record_failure, schedule_digest
-from shared.storage.accounts_table import AccountStore
-from shared.storage.activity_table import ActivityLog
-from shared.storage.drift import (
+from shared.domain.ports import (
+    PURGE_GROUP,
+    PURGE_USER,
+    AccountDirectory,
+    ActivityStore,
     DriftStore,
-    PartitionSnapshot,
-    display_name_key,
-    external_id_prefix,
-    forward_key,
-    group_external_prefix,
-    reverse_key,
-    user_name_key,
+    Failure,
+    NameClash,
+    PendingWork,
+    ReconcileLease,
+    ResourceRows,
 )
-from shared.storage.failures_table import Failure
-from shared.storage.lease import LeaseStore
+from shared.domain.retries import RetryContext, record_failure, schedule_digest
 
 log = logging.getLogger("scim.reconcile")
 
@@ -43,11 +40,11 @@ LEASE_DURATION = timedelta(minutes=10)
 
 @dataclass
 class ReconcileContext:
-    accounts: AccountStore
+    accounts: AccountDirectory
     drift: DriftStore
-    lease: LeaseStore
+    lease: ReconcileLease
     retry: RetryContext
-    activity: ActivityLog
+    activity: ActivityStore
     stale_after: timedelta
     retention: timedelta
     max_accounts: int = 200
@@ -105,9 +102,14 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
             ctx.retry.queue.enqueue(work.retry_job(account_id, "no progress: re-enqueued by the reconcile timer"))
             summary.reenqueued += 1
             telemetry.reenqueued_counter.add(1, {telemetry.KIND: work.kind})
-    snapshot = ctx.drift.snapshot(account_id)
-    summary.entities_checked += snapshot.entities
-    _repair(ctx, account_id, snapshot, pending, now, summary)
+    rows = ctx.drift.scan(account_id)
+    summary.entities_checked += rows.entities
+    _repair_memberships(ctx, account_id, rows, pending, summary)
+    index = ctx.drift.repair_indexes(account_id, rows)
+    for kind, count in index.repaired.items():
+        _count_repair(account_id, kind, summary, count)
+    for clash in index.clashes:
+        _report_clash(ctx, account_id, clash, now, summary)
     summary.purged += ctx.retry.failures.purge_reported(account_id, now - ctx.retention)
     summary.purged += ctx.activity.purge(account_id, now - ctx.retention)
     state = ctx.retry.failures.state(account_id)
@@ -116,107 +118,53 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
         summary.digests_scheduled += 1
 
 
-def _repair(ctx: ReconcileContext, account_id: str, snapshot: PartitionSnapshot, pending: list[PendingWork],
-            now: datetime, summary: Summary) -> None:
+def _count_repair(account_id: str, kind: str, summary: Summary, count: int = 1) -> None:
+    summary.repaired[kind] += count
+    telemetry.repairs_counter.add(count, {telemetry.KIND: kind})
+    log.warning("reconcile account %s: repaired %s (%d)", account_id, kind, count)
+
+
+def _repair_memberships(ctx: ReconcileContext, account_id: str, rows: ResourceRows, pending: list[PendingWork],
+                        summary: Summary) -> None:
+    """A membership's two rows must both exist, and only while its user and group do. Resources with a pending
+    purge are left to that work."""
     drift = ctx.drift
     purging_groups = {w.group_id for w in pending if w.kind == PURGE_GROUP}
     purging_users = {w.user_id for w in pending if w.kind == PURGE_USER}
 
-    def fix(kind: str) -> None:
-        summary.repaired[kind] += 1
-        telemetry.repairs_counter.add(1, {telemetry.KIND: kind})
-        log.warning("reconcile account %s: repaired %s", account_id, kind)
+    def exists(resource_type: str, resource_id: str, scanned: dict[str, Any]) -> bool:
+        return resource_id in scanned or drift.resource_exists(account_id, resource_type, resource_id)
 
-    for group_id, user_id in sorted(snapshot.forward):
-        if group_id in purging_groups or user_id in purging_users:
-            continue  # recorded work removes these; let it
-        user_gone = user_id not in snapshot.users and not drift.exists(account_id, f"u:{user_id}")
-        group_gone = group_id not in snapshot.groups and not drift.exists(account_id, f"g:{group_id}")
-        if user_gone or group_gone:
-            drift.delete(account_id, forward_key(group_id, user_id))
-            drift.delete(account_id, reverse_key(user_id, group_id))
-            fix("member whose user or group is gone")
-        elif (user_id, group_id) not in snapshot.reverse and not drift.exists(account_id, reverse_key(user_id, group_id)):
-            group_attributes, managed_by = snapshot.groups.get(group_id, ({}, "scim"))
-            if drift.exists(account_id, forward_key(group_id, user_id)) and drift.create(
-                    account_id, reverse_key(user_id, group_id),
-                    {"Kind": "membership", "Display": group_attributes.get("displayName", ""), "Managed": managed_by}):
-                fix("member without its reverse row")
-
-    for user_id, group_id in sorted(snapshot.reverse):
+    for group_id, user_id in sorted(rows.forward):
         if group_id in purging_groups or user_id in purging_users:
             continue
-        if (group_id, user_id) not in snapshot.forward and not drift.exists(account_id, forward_key(group_id, user_id)):
-            drift.delete(account_id, reverse_key(user_id, group_id))
-            fix("reverse row without its forward row")
+        if not exists("User", user_id, rows.users) or not exists("Group", group_id, rows.groups):
+            seen = drift.membership(account_id, group_id, user_id)
+            if drift.remove_membership(account_id, group_id, user_id, seen):
+                _count_repair(account_id, "member whose user or group is gone", summary)
+        elif (user_id, group_id) not in rows.reverse:
+            seen = drift.membership(account_id, group_id, user_id)
+            group_attributes, managed_by = rows.groups.get(group_id, ({}, "scim"))
+            if drift.restore_reverse(account_id, group_id, user_id, seen,
+                                     str(group_attributes.get("displayName", "")), managed_by):
+                _count_repair(account_id, "member without its reverse row", summary)
 
-    claims: dict[str, set[str]] = {}
-    for user_id, attributes in snapshot.users.items():
-        if isinstance(attributes.get("userName"), str):
-            claims.setdefault(user_name_key(attributes["userName"]), set()).add(user_id)
-        if isinstance(attributes.get("externalId"), str):
-            claims.setdefault(external_id_prefix(attributes["externalId"]) + user_id, set()).add(user_id)
-    for group_id, (attributes, managed_by) in snapshot.groups.items():
-        if managed_by == "scim" and isinstance(attributes.get("displayName"), str):
-            claims.setdefault(display_name_key(attributes["displayName"]), set()).add(group_id)
-        if isinstance(attributes.get("externalId"), str):
-            claims.setdefault(group_external_prefix(attributes["externalId"]) + group_id, set()).add(group_id)
-
-    for row_key, target in sorted(snapshot.index_rows.items()):
-        if target in claims.get(row_key, ()):
+    for user_id, group_id in sorted(rows.reverse):
+        if group_id in purging_groups or user_id in purging_users or (group_id, user_id) in rows.forward:
             continue
-        current = drift.get(account_id, row_key)
-        if current is None:
-            continue
-        owner = current.get("UserId") or current.get("GroupId")
-        prefix = "u:" if "UserId" in current else "g:"
-        if _still_stale(ctx, account_id, row_key, owner, prefix):
-            drift.delete(account_id, row_key)
-            fix("index row pointing at a deleted or renamed resource")
-
-    for row_key, owners in sorted(claims.items()):
-        prefix = "u:" if row_key.startswith(("un:", "ux:")) else "g:"
-        column = "UserId" if prefix == "u:" else "GroupId"
-        if len(owners) > 1:
-            _report_conflict(ctx, account_id, row_key, sorted(owners), prefix, now, summary)
-            continue
-        [owner] = owners
-        if row_key in snapshot.index_rows or drift.get(account_id, prefix + owner) is None:
-            continue  # present, or the resource was deleted meanwhile
-        if drift.create(account_id, row_key, {column: owner}):
-            fix("resource without its index row")
-            continue
-        holder = drift.get(account_id, row_key)
-        if holder is not None and holder.get(column) != owner:
-            _report_conflict(ctx, account_id, row_key, sorted({owner, holder.get(column)}), prefix, now, summary)
+        seen = drift.membership(account_id, group_id, user_id)
+        if seen.forward is None and seen.reverse is not None \
+                and drift.remove_membership(account_id, group_id, user_id, seen):
+            _count_repair(account_id, "reverse row without its forward row", summary)
 
 
-def _report_conflict(ctx: ReconcileContext, account_id: str, row_key: str, owners: list[str], prefix: str,
-                     now: datetime, summary: Summary) -> None:
+def _report_clash(ctx: ReconcileContext, account_id: str, clash: NameClash, now: datetime, summary: Summary) -> None:
     """Two resources claim one unique name (outside damage): nothing can choose between them, so admins are told."""
     summary.unrepairable += 1
+    owners = ", ".join(clash.owners)
     record_failure(ctx.retry, account_id, Failure(
-        job_id=f"reconcile-{row_key}", operation="reconcile", resource_type="User" if prefix == "u:" else "Group",
-        resource_id=", ".join(owners), external_id="",
-        last_error=f"{len(owners)} resources claim the same unique name ({row_key}): {', '.join(owners)}; "
+        job_id=f"reconcile-{clash.claim}", operation="reconcile", resource_type=clash.resource_type,
+        resource_id=owners, external_id="",
+        last_error=f"{len(clash.owners)} resources claim the same unique name ({clash.claim}): {owners}; "
                    "delete or rename all but one of them in Entra",
         attempts=1, first_attempt=now, last_attempt=now, invocation_id="", work_id="", source="reconcile"), now)
-
-
-def _still_stale(ctx: ReconcileContext, account_id: str, row_key: str, owner: str, prefix: str) -> bool:
-    """Re-reads the resource: its index row is stale only if it is gone or now names something else."""
-    resource = ctx.drift.get(account_id, prefix + owner)
-    if resource is None:
-        return True
-    from shared.storage.entities import unpack
-
-    attributes = unpack(resource)
-    if prefix == "u:":
-        wanted = {user_name_key(attributes.get("userName", ""))}
-        if isinstance(attributes.get("externalId"), str):
-            wanted.add(external_id_prefix(attributes["externalId"]) + owner)
-    else:
-        wanted = {display_name_key(attributes.get("displayName", ""))} if resource.get("ManagedBy", "scim") == "scim" else set()
-        if isinstance(attributes.get("externalId"), str):
-            wanted.add(group_external_prefix(attributes["externalId"]) + owner)
-    return row_key not in wanted

@@ -18,14 +18,11 @@ from datetime import UTC, datetime, timedelta
 from shared import telemetry
 from shared.config import Settings
 from shared.domain.jobs import Job, MalformedJob, RetryWork, SendDigest, parse
-from shared.domain.work import complete
+from shared.domain.ports import AccountDirectory, Failure, FailureLog, WorkStore
+from shared.domain.work import JobQueue, complete
 from shared.errors import ServiceUnavailable
 from shared.notifications.digest import render_digest
 from shared.notifications.email import Mailer
-from shared.storage.accounts_table import AccountStore
-from shared.storage.failures_table import Failure, FailureStore
-from shared.storage.pending import PendingWorkStore
-from shared.storage.queues import RetryQueue
 
 log = logging.getLogger("scim.retries")
 
@@ -36,10 +33,10 @@ SCHEDULE_GRACE = timedelta(minutes=30)
 @dataclass
 class RetryContext:
     settings: Settings
-    accounts: AccountStore
-    pending: PendingWorkStore
-    failures: FailureStore
-    queue: RetryQueue
+    accounts: AccountDirectory
+    pending: WorkStore
+    failures: FailureLog
+    queue: JobQueue
     mailer: Mailer | None
     max_attempts: int
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.storage.failures_table import Failure
+from shared.domain.ports import Failure
 
 MAX_LISTED = 50
 

@@ -16,10 +16,10 @@ import json
 import logging
 import queue
 import threading
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.domain.ports import ActivityRecord
 from shared.storage.entities import pack, unpack
 from shared.storage.tables import ACTIVITY, Tables
 
@@ -37,33 +37,6 @@ def _ticks(moment: datetime) -> int:
 
 def row_key(moment: datetime, invocation_id: str) -> str:
     return f"{_MAX_TICKS - _ticks(moment):020d}-{invocation_id}"
-
-
-@dataclass(frozen=True)
-class ActivityRecord:
-    time: datetime
-    operation: str
-    method: str
-    resource_type: str
-    resource_id: str
-    external_id: str
-    status: int
-    scim_type: str
-    detail: str
-    duration_ms: float
-    invocation_id: str
-    integration: str
-    queued: bool
-    """The request succeeded but part of its work was left to the retry queue."""
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status < 400
-
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["time"] = self.time.isoformat().replace("+00:00", "Z")
-        return {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v for k, v in data.items()}
 
 
 class ActivityLog:

@@ -1,103 +1,196 @@
-"""What the reconcile timer reads and repairs in one account's partition.
+"""The reconcile pass's reads and repairs in one account's partition (the DriftStore port).
 
-The scan is not a snapshot (other instances keep writing), so every repair is re-checked with point reads right
-before it is made, and made with operations that are correct whatever happened meanwhile.
+The scan is not a snapshot (other instances keep writing), so every repair is re-read right before it is made and
+made conditionally on what was re-read: a membership row is deleted only at the ETag just seen, a reverse row is
+restored in one transaction with a check of its member row's ETag, an index row is created only if absent and
+deleted only at the ETag seen. A write made meanwhile by another instance therefore makes the repair fail, never
+undoes it. Row keys (index rows included) are known here only; the domain sees ids and attributes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.ports import IndexRepair, MembershipRows, NameClash, ResourceRows
 from shared.storage.entities import unpack
 from shared.storage.groups_table import DELETED, DISPLAY_NAME_INDEX, display_name_key
 from shared.storage.groups_table import EXTERNAL_ID_INDEX as GROUP_EXTERNAL_INDEX
 from shared.storage.groups_table import external_id_prefix as group_external_prefix
-from shared.storage.keys import GROUP, USER
+from shared.storage.keys import GROUP, USER, group_key, user_key
 from shared.storage.memberships import MEMBER, forward_key, reverse_key
 from shared.storage.tables import RESOURCES, Tables
+from shared.storage.transactions import TransactionFailed, storage_errors, submit
 from shared.storage.users_table import EXTERNAL_ID_INDEX as USER_EXTERNAL_INDEX
 from shared.storage.users_table import USER_NAME_INDEX, external_id_prefix, user_name_key
 
-
-@dataclass
-class PartitionSnapshot:
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)
-    groups: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
-    forward: set[tuple[str, str]] = field(default_factory=set)
-    """(group id, user id)"""
-    reverse: set[tuple[str, str]] = field(default_factory=set)
-    """(user id, group id)"""
-    index_rows: dict[str, str] = field(default_factory=dict)
-    """RowKey of every un:/ux:/gn:/gx: row -> the id it points at"""
-    entities: int = 0
+_IF_UNCHANGED = "IfNotModified"
 
 
-class DriftStore:
+class TableDriftStore:
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
 
     @property
-    def table(self) -> Any:
+    def _table(self) -> Any:
         return self._tables.get(RESOURCES)
 
-    def snapshot(self, account_id: str) -> PartitionSnapshot:
-        snapshot = PartitionSnapshot()
+    @storage_errors
+    def scan(self, account_id: str) -> ResourceRows:
+        rows = ResourceRows()
+        entities = 0
         for row in self._rows(account_id):
-            snapshot.entities += 1
+            entities += 1
             key: str = row["RowKey"]
             if key.startswith(USER):
                 if ":g:" in key[len(USER):]:
                     user_id, group_id = key[len(USER):].split(":g:", 1)
-                    snapshot.reverse.add((user_id, group_id))
+                    rows.reverse.add((user_id, group_id))
                 else:
-                    snapshot.users[key[len(USER):]] = unpack(row)
+                    rows.users[key[len(USER):]] = unpack(row)
             elif key.startswith(MEMBER):
                 group_id, user_id = key[len(MEMBER):].split(":", 1)
-                snapshot.forward.add((group_id, user_id))
+                rows.forward.add((group_id, user_id))
             elif key.startswith(GROUP):
                 if row.get("Kind") != DELETED:  # a deleted group whose purge is pending (recorded work finishes it)
-                    snapshot.groups[key[len(GROUP):]] = (unpack(row), row.get("ManagedBy", "scim"))
+                    rows.groups[key[len(GROUP):]] = (unpack(row), row.get("ManagedBy", "scim"))
             elif key.startswith((USER_NAME_INDEX, USER_EXTERNAL_INDEX)):
-                snapshot.index_rows[key] = row["UserId"]
+                rows.index_rows[key] = row["UserId"]
             elif key.startswith((DISPLAY_NAME_INDEX, GROUP_EXTERNAL_INDEX)):
-                snapshot.index_rows[key] = row["GroupId"]
-        return snapshot
+                rows.index_rows[key] = row["GroupId"]
+        return ResourceRows(rows.users, rows.groups, rows.forward, rows.reverse, rows.index_rows, entities)
 
     def _rows(self, account_id: str) -> Iterator[Any]:
-        return iter(self.table.query_entities("PartitionKey eq @pk", parameters={"pk": account_id},
-                                              results_per_page=1000))
+        return iter(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": account_id},
+                                               results_per_page=1000))
 
-    def exists(self, account_id: str, row_key: str) -> bool:
-        from azure.core.exceptions import ResourceNotFoundError
+    @storage_errors
+    def resource_exists(self, account_id: str, resource_type: str, resource_id: str) -> bool:
+        row = self._get(account_id, user_key(resource_id) if resource_type == "User" else group_key(resource_id))
+        return row is not None and row.get("Kind") != DELETED
 
-        try:
-            self.table.get_entity(account_id, row_key, select=["RowKey"])
-        except ResourceNotFoundError:
+    @storage_errors
+    def membership(self, account_id: str, group_id: str, user_id: str) -> MembershipRows:
+        forward = self._get(account_id, forward_key(group_id, user_id), select=["RowKey"])
+        reverse = self._get(account_id, reverse_key(user_id, group_id), select=["RowKey"])
+        return MembershipRows(forward.metadata["etag"] if forward is not None else None,
+                              reverse.metadata["etag"] if reverse is not None else None)
+
+    @storage_errors
+    def remove_membership(self, account_id: str, group_id: str, user_id: str, seen: MembershipRows) -> bool:
+        operations = [_delete_at(account_id, key, etag) for key, etag in
+                      ((forward_key(group_id, user_id), seen.forward), (reverse_key(user_id, group_id), seen.reverse))
+                      if etag is not None]
+        return self._submit(operations)
+
+    @storage_errors
+    def restore_reverse(self, account_id: str, group_id: str, user_id: str, seen: MembershipRows, display: str,
+                        managed_by: str) -> bool:
+        if seen.forward is None or seen.reverse is not None:
             return False
-        return True
+        member_unchanged = ("update", {"PartitionKey": account_id, "RowKey": forward_key(group_id, user_id)},
+                            {"mode": "merge", "etag": seen.forward, "match_condition": _match()})
+        reverse = {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id), "Kind": "membership",
+                   "Display": display, "Managed": managed_by}
+        return self._submit([member_unchanged, ("create", reverse)])
 
-    def get(self, account_id: str, row_key: str) -> Any | None:
+    @storage_errors
+    def repair_indexes(self, account_id: str, rows: ResourceRows) -> IndexRepair:
+        repair = IndexRepair()
+        claims = _claims(rows)
+        for row_key, target in sorted(rows.index_rows.items()):
+            if target in claims.get(row_key, ()):
+                continue
+            current = self._get(account_id, row_key)
+            if current is None:
+                continue
+            owner = current.get("UserId") or current.get("GroupId")
+            prefix = USER if "UserId" in current else GROUP
+            if self._still_stale(account_id, row_key, owner, prefix) and self._submit(
+                    [_delete_at(account_id, row_key, current.metadata["etag"])]):
+                repair.repaired["index row pointing at a deleted or renamed resource"] += 1
+
+        for row_key, owners in sorted(claims.items()):
+            resource_type, column = ("User", "UserId") if row_key.startswith((USER_NAME_INDEX, USER_EXTERNAL_INDEX)) \
+                else ("Group", "GroupId")
+            if len(owners) > 1:
+                repair.clashes.append(NameClash(resource_type, row_key, sorted(owners)))
+                continue
+            [owner] = owners
+            if row_key in rows.index_rows or not self.resource_exists(account_id, resource_type, owner):
+                continue  # present, or the resource was deleted meanwhile
+            if self._submit([("create", {"PartitionKey": account_id, "RowKey": row_key, column: owner})]):
+                repair.repaired["resource without its index row"] += 1
+                continue
+            holder = self._get(account_id, row_key)
+            if holder is not None and holder.get(column) != owner:
+                repair.clashes.append(NameClash(resource_type, row_key, sorted({owner, holder.get(column)})))
+        return repair
+
+    def _still_stale(self, account_id: str, row_key: str, owner: str, prefix: str) -> bool:
+        """Re-reads the resource: its index row is stale only if it is gone or now names something else."""
+        resource = self._get(account_id, prefix + owner)
+        if resource is None or resource.get("Kind") == DELETED:
+            return True
+        attributes = unpack(resource)
+        if prefix == USER:
+            wanted = _user_claims(owner, attributes)
+        else:
+            wanted = _group_claims(owner, attributes, resource.get("ManagedBy", "scim"))
+        return row_key not in wanted
+
+    def _get(self, account_id: str, row_key: str, select: list[str] | None = None) -> Any | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return self.table.get_entity(account_id, row_key)
+            return self._table.get_entity(account_id, row_key, select=select)
         except ResourceNotFoundError:
             return None
 
-    def delete(self, account_id: str, row_key: str) -> None:
-        self.table.delete_entity(account_id, row_key)
-
-    def create(self, account_id: str, row_key: str, properties: dict[str, Any]) -> bool:
-        from azure.core.exceptions import ResourceExistsError
+    def _submit(self, operations: list[tuple[Any, ...]]) -> bool:
+        """True if applied; False if a row changed or appeared meanwhile (the repair is then not needed or wrong)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
         try:
-            self.table.create_entity({"PartitionKey": account_id, "RowKey": row_key, **properties})
-        except ResourceExistsError:
+            submit(self._table, operations)
+        except (TransactionFailed, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             return False
         return True
 
 
-__all__ = ["DriftStore", "PartitionSnapshot", "display_name_key", "external_id_prefix", "forward_key",
-           "group_external_prefix", "reverse_key", "user_name_key"]
+def _match() -> Any:
+    from azure.core import MatchConditions
+
+    return MatchConditions.IfNotModified
+
+
+def _delete_at(account_id: str, row_key: str, etag: str) -> tuple[Any, ...]:
+    return ("delete", {"PartitionKey": account_id, "RowKey": row_key}, {"etag": etag, "match_condition": _match()})
+
+
+def _user_claims(user_id: str, attributes: dict[str, Any]) -> set[str]:
+    claims = {user_name_key(attributes["userName"])} if isinstance(attributes.get("userName"), str) else set()
+    if isinstance(attributes.get("externalId"), str):
+        claims.add(external_id_prefix(attributes["externalId"]) + user_id)
+    return claims
+
+
+def _group_claims(group_id: str, attributes: dict[str, Any], managed_by: str) -> set[str]:
+    claims = set()
+    if managed_by == "scim" and isinstance(attributes.get("displayName"), str):
+        claims.add(display_name_key(attributes["displayName"]))
+    if isinstance(attributes.get("externalId"), str):
+        claims.add(group_external_prefix(attributes["externalId"]) + group_id)
+    return claims
+
+
+def _claims(rows: ResourceRows) -> dict[str, set[str]]:
+    """Index row key -> the resources whose attributes claim it."""
+    claims: dict[str, set[str]] = {}
+    for user_id, attributes in rows.users.items():
+        for key in _user_claims(user_id, attributes):
+            claims.setdefault(key, set()).add(user_id)
+    for group_id, (attributes, managed_by) in rows.groups.items():
+        for key in _group_claims(group_id, attributes, managed_by):
+            claims.setdefault(key, set()).add(group_id)
+    return claims

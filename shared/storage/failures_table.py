@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from shared.domain.ports import Failure, NotifyState
 from shared.storage.keys import key_part, rows_with_prefix
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import storage_errors, submit_tolerating_missing
@@ -20,31 +21,6 @@ UNREPORTED = "nf:"
 REPORTED = "nr:"
 STATE = "notify:state"
 DIGEST = "digest:"
-
-
-@dataclass(frozen=True)
-class Failure:
-    job_id: str
-    operation: str
-    resource_type: str
-    resource_id: str
-    external_id: str
-    last_error: str
-    attempts: int
-    first_attempt: datetime
-    last_attempt: datetime
-    invocation_id: str
-    work_id: str
-    source: str
-    """`retry` (the retry queue gave up) or `reconcile` (damage the reconcile timer could not repair)."""
-
-
-@dataclass(frozen=True)
-class NotifyState:
-    last_sent: datetime | None
-    scheduled_digest: str | None
-    scheduled_for: datetime | None
-    etag: str | None
 
 
 class FailureStore:

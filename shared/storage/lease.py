@@ -5,22 +5,15 @@ last one stopped. One row in the accounts table, changed only with ETag-conditio
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain.ports import Lease
 from shared.storage.tables import ACCOUNTS, Tables
 from shared.storage.transactions import storage_errors
 
 PARTITION = "~reconcile"
 ROW = "lease"
-
-
-@dataclass(frozen=True)
-class Lease:
-    holder: str
-    checkpoint: str
-    etag: str
 
 
 class LeaseStore:

@@ -168,3 +168,29 @@ def test_two_reconcile_passes_at_once_do_not_both_run(svc: Services, account: Ac
     assert run_reconcile(ctx, now).skipped is True
     ctx.lease.release(held, "", now)
     assert run_reconcile(ctx, now).skipped is False
+
+
+def test_a_repair_decided_on_stale_reads_does_not_undo_a_write_made_meanwhile(svc: Services, account: Account) -> None:
+    """Reconcile on one instance sees carol's reverse row without its member row and decides to delete it; before
+    it does, carol is added to the group on another instance. The delete is conditional on what was seen, so it is
+    refused and carol stays a member (both rows)."""
+    made = damage(svc, account)
+    team, carol = made["team"], made["carol"]
+    drift = svc.reconcile_context().drift
+    seen = drift.membership(account.id, team.id, carol.id)
+    assert seen.forward is None and seen.reverse is not None  # what a repair would act on
+
+    groups.patch_group(svc.groups, account, team.id, {"Operations": [
+        {"op": "add", "path": "members", "value": [{"value": carol.id}]}]})
+    assert drift.remove_membership(account.id, team.id, carol.id, seen) is False
+    assert carol.id in {u for u, _ in svc.groups.members(account.id, team.id)}
+    assert [g.id for g in svc.users.get(account.id, carol.id).groups] == [team.id]
+
+    # and the reverse repair: bob's member row is seen without its reverse row, then bob is removed meanwhile
+    bob = made["bob"]
+    seen = drift.membership(account.id, team.id, bob.id)
+    assert seen.forward is not None and seen.reverse is None
+    groups.patch_group(svc.groups, account, team.id, {"Operations": [
+        {"op": "remove", "path": f'members[value eq "{bob.id}"]'}]})
+    assert drift.restore_reverse(account.id, team.id, bob.id, seen, "Team", "scim") is False
+    assert svc.users.get(account.id, bob.id).groups == []
