@@ -57,7 +57,9 @@ def _list(req: ScimRequest, params: QueryParameters | None = None) -> ScimRespon
     query = parse_list_query(params or req.query, GROUP, settings.page_size_default, settings.page_size_max)
     page = groups.list_groups(req.services.groups, req.account, query, req.tenant_url)
     with_members = _wants_members(query.attributes, query.excluded)
-    resources = [project(_render(req, g, with_members), GROUP, query.attributes, query.excluded) for g in page.items]
+    members = req.services.groups.members_of_groups(req.account.id, [g.id for g in page.items]) if with_members else {}
+    resources = [project(_render(req, g, with_members, members.get(g.id)), GROUP, query.attributes, query.excluded)
+                 for g in page.items]
     return ScimResponse(200, list_response(page, resources))
 
 

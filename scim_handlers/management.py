@@ -120,9 +120,7 @@ def _delete_user(req: ScimRequest) -> ScimResponse:
 
 
 def _groups(req: ScimRequest) -> ScimResponse:
-    groups = req.services.groups
-    return ScimResponse(200, {"groups": [native.group_view(g, native.members_of(groups, req.account, g.id))
-                                         for g in groups.scan(req.account.id)]})
+    return ScimResponse(200, {"groups": native.all_group_views(req.services.groups, req.account)})
 
 
 def _group(req: ScimRequest) -> ScimResponse:

@@ -163,6 +163,14 @@ def members_of(groups: GroupStore, account: Account, group_id: str) -> list[str]
     return [user_id for user_id, _ in groups.members(account.id, group_id)]
 
 
+def all_group_views(groups: GroupStore, account: Account) -> list[dict[str, Any]]:
+    """Every group with its member ids: one scan of the groups and one range read of all member rows (not one
+    members read per group)."""
+    listed = list(groups.scan(account.id))
+    members = groups.members_of_groups(account.id, [group.id for group in listed])
+    return [group_view(group, [user_id for user_id, _ in members[group.id]]) for group in listed]
+
+
 def sso_check(users: UserStore, account: Account, integrations: set[str], email: str) -> dict[str, Any]:
     """Which app integration authenticates a user signing in by SSO, and whether it succeeds. The Harness rule: while
     a legacy (FirstGen) integration exists it is the one used, even for users provisioned by the current one."""

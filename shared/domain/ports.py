@@ -197,6 +197,10 @@ class GroupStore(Protocol):
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
         """(user id, display as sent) of every member, streamed."""
 
+    def members_of_groups(self, account_id: str, group_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+        """group id -> (user id, display as sent) of its members, for a page of groups: the cost grows with the
+        member rows read, not with the number of groups."""
+
     def find_by_display_name(self, account_id: str, display_name: str) -> StoredGroup | None:
         """The SCIM group whose displayName equals `display_name` case-insensitively."""
 

@@ -116,6 +116,10 @@ class TableGroupStore:
         yield from self.memberships.members(account_id, group_id)
 
     @storage_errors
+    def members_of_groups(self, account_id: str, group_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+        return self.memberships.members_of_groups(account_id, group_ids)
+
+    @storage_errors
     def find_by_display_name(self, account_id: str, display_name: str) -> StoredGroup | None:
         from azure.core.exceptions import ResourceNotFoundError
 

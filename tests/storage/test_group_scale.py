@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from shared.config import Settings
-from shared.domain import groups
+from shared.domain import groups, native
 from shared.domain.accounts import Account
+from shared.domain.listing import ListQuery
 from shared.errors import ServiceUnavailable
 from shared.storage.clients import table_service
 from shared.storage.groups_table import TableGroupStore
+from shared.storage.memberships import add_unit
 from shared.storage.roundtrips import counting
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.users_table import TableUserStore, _index_rows, _user_entity
@@ -94,6 +96,34 @@ def test_membership_costs_do_not_grow_with_the_group(azurite: Azurite, table_pre
         groups.patch_group(group_store, account, created.id, remove_members([ids[600]]))
     assert trips.count == 2  # group read + one transaction
     assert len(list(group_store.members(account.id, created.id))) == 1 + k
+
+
+def test_a_page_of_groups_with_members_costs_round_trips_per_1000_member_rows_not_per_group(
+        azurite: Azurite, table_prefix: str, account: Account) -> None:
+    """What `GET /Groups?count=100` (Okta's import) and the management group list read: the groups, then every
+    member of the page with one range read, paged by 1000 rows, instead of one members read per group."""
+    _, group_store, tables = stores(azurite.connection_string, table_prefix)
+    ids = seed_users(tables, account.id, 60)
+    created = [group_store.create(account.id, {"displayName": f"Page {n:03d}"}, datetime.now(UTC)) for n in range(120)]
+    expected = {group.id: set(ids[n % 40:n % 40 + 20]) for n, group in enumerate(created)}
+    units = [add_unit(account.id, group_id, "Page", user_id, None) for group_id, members in expected.items()
+             for user_id in members]
+    table = tables.get(RESOURCES)
+    for start in range(0, len(units), 50):  # setup, not under test: each unit's two rows, without its user check
+        table.submit_transaction([op for unit in units[start:start + 50] for op in unit.operations[:2]])
+
+    with counting() as trips:
+        page = groups.list_groups(group_store, account, ListQuery(None, 1, 100, [], []), TENANT)
+        members = group_store.members_of_groups(account.id, [g.id for g in page.items])
+    rows_of_the_page = 100 * 20
+    assert page.total == 120 and len(page.items) == 100
+    assert {g: {u for u, _ in found} for g, found in members.items()} == {g.id: expected[g.id] for g in page.items}
+    assert trips.count <= 3 + -(-rows_of_the_page // 1000), trips.count  # 1 scan of the groups + 1 per 1000 rows
+
+    with counting() as trips:
+        views = native.all_group_views(group_store, account)
+    assert {v["identifier"]: set(v["members"]) for v in views} == expected
+    assert trips.count == 1 + -(-len(units) // 1000)  # the groups, then all 2,400 member rows in pages of 1000
 
 
 GROUP_SIZE = int(os.environ.get("SCIM_TEST_GROUP_SIZE", "5000"))
