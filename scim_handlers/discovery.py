@@ -34,7 +34,9 @@ def scim_unknown_path(req: func.HttpRequest, context: func.Context) -> func.Http
 
 
 def _service_provider_config(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(200, discovery.service_provider_config(req.tenant_url, req.services.settings.page_size_max))
+    settings = req.services.settings
+    return ScimResponse(200, discovery.service_provider_config(req.tenant_url, settings.page_size_max,
+                                                               settings.max_body_bytes))
 
 
 def _resource_types(req: ScimRequest) -> ScimResponse:

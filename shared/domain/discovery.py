@@ -101,12 +101,14 @@ RESOURCE_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
-def service_provider_config(tenant_url: str, max_results: int) -> dict[str, Any]:
+def service_provider_config(tenant_url: str, max_results: int, max_payload_bytes: int) -> dict[str, Any]:
+    """`filter.maxResults` is the largest page; `bulk.maxPayloadSize` (RFC 7643 §5 requires it even when bulk is not
+    supported) is the body limit of every request. The other limits have no place in SCIM: README lists them."""
     return {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups",
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": max_payload_bytes},
         "filter": {"supported": True, "maxResults": max_results},
         "changePassword": {"supported": False},
         "sort": {"supported": False},

@@ -159,6 +159,14 @@ def test_each_limit_holds_at_the_limit_and_refuses_one_past_it(scim: ScimClient,
     assert scim.get("/Users", params={"filter": long_filter}).status_code == 200
     assert scim.get("/Users", params={"filter": long_filter + " "}).status_code in (200, 400)  # trailing space trimmed
     assert scim.get("/Users", params={"filter": long_filter[:-1] + 'a"'}).status_code == 400
+    number = "1" * limits.MAX_NUMBER_CHARS
+    assert scim.get("/Users", params={"filter": f"title eq {number}"}).status_code == 200
+    assert "number length" in assert_scim_error(scim.get("/Users", params={"filter": f"title eq {number}1"}), 400,
+                                                "invalidFilter")["detail"]
+    search = {"filter": 'userName eq "a"', "x": ["v"] * limits.MAX_VALUES}
+    assert scim.post("/Users/.search", search).status_code == 200
+    search["x"] = ["v"] * (limits.MAX_VALUES + 1)
+    assert "values per array" in assert_scim_error(scim.post("/Users/.search", search), 400, "invalidValue")["detail"]
     members = [{"value": f"not-a-user-{n}"} for n in range(limits.MAX_MEMBERS_PER_REQUEST)]
     add = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": members}]}
     assert scim.patch(f"/Groups/{group_id}", add).status_code == 204

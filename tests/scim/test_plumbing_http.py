@@ -22,6 +22,9 @@ def test_service_provider_config_with_a_valid_token(scim: ScimClient) -> None:
     assert body["patch"]["supported"] is True and body["bulk"]["supported"] is False
     assert body["etag"]["supported"] is True
     assert body["meta"]["location"] == f"{scim.tenant_url}/ServiceProviderConfig"
+    # the limits SCIM has a place for: the largest page and the body limit of every request (README: Limits)
+    assert body["filter"] == {"supported": True, "maxResults": 1000}
+    assert body["bulk"]["maxPayloadSize"] == 1_048_576
 
 
 @pytest.mark.parametrize("authorization", [
