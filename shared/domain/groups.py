@@ -82,15 +82,13 @@ def _with_display(raw: Any) -> dict[str, str | None]:
 
 
 def create_group(store: GroupStore, account: Account, body: Any, queue: JobQueue | None = None) -> WriteResult:
-    """Entra's create (empty members, the extra ADSCIM schema URN) or a create with members (then written like a
-    PATCH that adds them, right after the create)."""
-    attributes = _attributes(body)
-    members = _members_of(body)
-    group = store.create(account.id, attributes, datetime.now(UTC))
-    if not members:
-        return WriteResult(group, Settled())
-    return write_group(store, account, group.id, None, lambda current: (attributes, MembershipChange(members, set())),
-                       queue)
+    """Entra's create (empty members, the extra ADSCIM schema URN) or a create with members: one atomic write of
+    the group and its members (or of the record of them, then carried out or queued like a PATCH's)."""
+    group, written = store.create(account.id, _attributes(body), datetime.now(UTC), members=_members_of(body))
+    outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
+    ignored = sorted(set(written.ignored) | set(outcome.ignored))
+    _log_ignored(group.id, ignored)
+    return WriteResult(group, Settled(ignored, outcome.queued))
 
 
 def get_group(store: GroupStore, account: Account, group_id: str) -> StoredGroup:

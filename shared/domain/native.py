@@ -123,7 +123,8 @@ def delete_user(users: UserStore, account: Account, user_id: str, queue: JobQueu
 
 def create_group(groups: GroupStore, account: Account, body: Any) -> StoredGroup:
     name = str(_text(body, "name", True))
-    return groups.create(account.id, {"displayName": name}, datetime.now(UTC), managed_by=MANAGED_BY_NATIVE)
+    group, _ = groups.create(account.id, {"displayName": name}, datetime.now(UTC), managed_by=MANAGED_BY_NATIVE)
+    return group
 
 
 def native_group(groups: GroupStore, account: Account, group_id: str) -> StoredGroup:

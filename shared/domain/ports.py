@@ -188,8 +188,11 @@ class GroupStore(Protocol):
     def pending(self) -> WorkStore:
         """The account's recorded work (shared by users and groups)."""
 
-    def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = "scim") -> StoredGroup:
-        """Claims the first free identifier for the display name; Uniqueness if a SCIM group has the name."""
+    def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = "scim",
+               members: dict[str, str | None] | None = None) -> tuple[StoredGroup, GroupWrite]:
+        """Claims the first free identifier for the display name (Uniqueness if a SCIM group has the name) and
+        writes the group with its members atomically, or with the record of them when they are too many for one
+        transaction (GroupWrite.work, to be carried out like an update's)."""
 
     def get(self, account_id: str, group_id: str) -> StoredGroup:
         """The group (SCIM or native); NotFound, also for a deleted group whose purge is still pending."""

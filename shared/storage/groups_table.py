@@ -36,7 +36,6 @@ from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
     TransactionFailed,
     storage_errors,
-    submit,
     submit_tolerating_missing,
 )
 
@@ -80,22 +79,37 @@ class TableGroupStore:
         return self.memberships.table
 
     @storage_errors
-    def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = SCIM) -> StoredGroup:
-        """Claims the first free identifier for the display name; Uniqueness if a SCIM group has the name."""
-        for group_id in candidate_identifiers(attributes["displayName"]):
+    def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = SCIM,
+               members: dict[str, str | None] | None = None) -> tuple[StoredGroup, GroupWrite]:
+        """Claims the first free identifier for the display name (Uniqueness if a SCIM group has the name) in one
+        transaction with its index rows and its members, or, when they do not fit, the record of them (the group
+        is then `Pending` until the work is carried out): a create never leaves a group without the members it
+        was acknowledged with."""
+        display = attributes["displayName"]
+        adds = {u: d for u, d in (members or {}).items() if ISSUED_USER_ID.fullmatch(u)}  # no other id is a user's
+        ignored = sorted(set(members or {}) - set(adds))
+        for group_id in candidate_identifiers(display):
             entity = _group_entity(account_id, group_id, attributes, managed_by, now, now)
-            operations: list[tuple[Any, ...]] = [("create", entity)]
-            operations += [("create", row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
+            head: list[tuple[Any, ...]] = [("create", entity)]
+            head += [("create", row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
+            units = [add_unit(account_id, group_id, display, user_id, shown, managed_by) for user_id, shown in adds.items()]
+            work: PendingWork | None = None
+            if len(head) + operation_count(units) > MAX_TRANSACTION_OPERATIONS:
+                work, record = self.pending.record(account_id, MEMBERS, now, group_id=group_id, display=display,
+                                                   external_id=attributes.get("externalId"), adds=list(adds.items()))
+                entity["Pending"] = work.id
+                head, units = head + record, []
             try:
-                results = submit(self._table, operations)
+                missing, results = submit_units(self._table, head, units)
             except TransactionFailed as failed:
                 if failed.error_code == "EntityAlreadyExists" and failed.index == 0:
                     continue  # identifier taken (a group whose name normalises the same, or a native group)
                 if failed.error_code == "EntityAlreadyExists" and failed.index == 1 and managed_by == SCIM:
-                    raise Uniqueness(f"A group with displayName {attributes['displayName']!r} already exists.") from None
+                    raise Uniqueness(f"A group with displayName {display!r} already exists.") from None
                 raise
-            return StoredGroup(group_id, attributes, now, now, results[0]["etag"], managed_by)
-        raise Uniqueness(f"No free identifier left for displayName {attributes['displayName']!r}.")
+            group = StoredGroup(group_id, attributes, now, now, results[0]["etag"], managed_by, work.id if work else None)
+            return group, GroupWrite(sorted(ignored + missing), work)
+        raise Uniqueness(f"No free identifier left for displayName {display!r}.")
 
     @storage_errors
     def get(self, account_id: str, group_id: str) -> StoredGroup:

@@ -18,6 +18,7 @@ from shared.domain import groups, users
 from shared.domain.accounts import Account
 from shared.domain.reconcile import run_reconcile
 from shared.domain.retries import handle_retry
+from shared.errors import ServiceUnavailable
 from shared.storage.pending import header_key
 from shared.storage.queues import RetryQueue
 from shared.storage.tables import RESOURCES
@@ -192,4 +193,36 @@ def test_recorded_work_whose_group_row_was_removed_outside_the_service_still_fin
     message = interrupted_add(svc, account, proxy, group_id, ids)
     svc.tables.get(RESOURCES).delete_entity(account.id, f"g:{group_id}")
     assert handle_retry(svc.retry_context(), message, datetime.now(UTC)) == "completed"
+    assert rows(svc, account, "op:") == []
+
+
+def test_a_create_with_members_is_one_write_small_or_large(svc: Services, account: Account, proxy: CuttableProxy) -> None:
+    """POST /Groups with members: with few members, the group and its members are one transaction (a cut before
+    it changes nothing, so Entra's retry of the POST is not refused as a duplicate); with many, the group is
+    created holding the record of its members, and a cut after that leaves them queued, carried out in order."""
+    ids = [users.create_user(svc.users, account, {"userName": f"c{n}@contoso.test"}).id for n in range(LARGE)]
+    body = {"displayName": "Small", "members": [{"value": u} for u in ids[:5]] + [{"value": str(uuid.uuid4())}]}
+    proxy.cut_after_transactions(0)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            groups.create_group(svc.groups, account, body, queue=svc.retry_queue)
+    finally:
+        proxy.restore()
+    assert rows(svc, account, "g:") == [] and rows(svc, account, "gm:") == []  # nothing of it was written
+    proxy.cut_after_transactions(2)  # one transaction and its resubmission without the unknown id get through
+    try:  # (when the group and its members were two writes, the members' write was cut: a 503 after a create)
+        small = groups.create_group(svc.groups, account, body, queue=svc.retry_queue)
+    finally:
+        proxy.restore()
+    assert members(svc, account, small.before.id) == set(ids[:5]) and len(small.outcome.ignored) == 1
+
+    proxy.cut_after_transactions(2)  # the create with its record, one batch of members, then the cut
+    try:
+        large = groups.create_group(svc.groups, account, {"displayName": "Large", "members": [{"value": u} for u in ids]},
+                                    queue=svc.retry_queue)
+    finally:
+        proxy.restore()
+    assert large.outcome.queued and members(svc, account, large.before.id) != set(ids)
+    groups.patch_group(svc.groups, account, large.before.id, members_patch("Remove", ids[:3]), queue=svc.retry_queue)
+    assert members(svc, account, large.before.id) == set(ids[3:])  # the queued adds first, then the remove
     assert rows(svc, account, "op:") == []

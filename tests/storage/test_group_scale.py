@@ -104,7 +104,7 @@ def test_a_page_of_groups_with_members_costs_round_trips_per_1000_member_rows_no
     member of the page with one range read, paged by 1000 rows, instead of one members read per group."""
     _, group_store, tables = stores(azurite.connection_string, table_prefix)
     ids = seed_users(tables, account.id, 60)
-    created = [group_store.create(account.id, {"displayName": f"Page {n:03d}"}, datetime.now(UTC)) for n in range(120)]
+    created = [group_store.create(account.id, {"displayName": f"Page {n:03d}"}, datetime.now(UTC))[0] for n in range(120)]
     expected = {group.id: set(ids[n % 40:n % 40 + 20]) for n, group in enumerate(created)}
     units = [add_unit(account.id, group_id, "Page", user_id, None) for group_id, members in expected.items()
              for user_id in members]
