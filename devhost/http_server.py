@@ -18,6 +18,8 @@ from devhost.routes import RouteTemplate, compile_template
 log = logging.getLogger("devhost")
 
 DEFAULT_BODY_LIMIT = 104_857_600  # the host's FUNCTIONS_REQUEST_BODY_SIZE_LIMIT default (100 MB)
+MAX_URL_CHARS = 4_096
+"""The HTTP trigger's URL limit (4 KB): a longer URL is refused by the host with 414, before any function runs."""
 
 
 class HttpRoutes:
@@ -75,8 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        if length > self.server.body_limit:
-            self._send(413, {}, b"")
+        if length > self.server.body_limit or len(self.path) > MAX_URL_CHARS:
+            self._send(413 if length > self.server.body_limit else 414, {}, b"")
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""

@@ -91,6 +91,13 @@ def test_local_settings_values_do_not_override_the_environment(host: DevHost) ->
     assert body["overridden"] == "from-env"
 
 
+def test_a_url_over_the_hosts_limit_is_refused_before_any_function_runs(host: DevHost) -> None:
+    url = f"{host.base_url}/api/echo/alice/{uuid.uuid4()}?q="
+    path_length = len(url) - len(host.base_url)
+    assert requests.get(url + "x" * (4096 - path_length), timeout=10).status_code != 414
+    assert requests.get(url + "x" * (4097 - path_length), timeout=10).status_code == 414
+
+
 def test_route_constraints_and_precedence(host: DevHost) -> None:
     assert host.get("/api/items/42").text == "number 42"
     assert host.get("/api/items/abc").text == "name abc"
