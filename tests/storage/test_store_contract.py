@@ -1,0 +1,241 @@
+"""The store contract (`shared/domain/ports.py`), run against both implementations: the Table stores on Azurite and
+the memory stores the domain unit tests use. A case that passes on one and fails on the other is a drift of the fake
+from the real thing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.config import Settings
+from shared.domain.ports import (
+    DriftStore,
+    GroupStore,
+    MembershipChange,
+    UserStore,
+    VersionConflict,
+)
+from shared.errors import NotFound, Uniqueness
+from shared.storage.clients import table_service
+from shared.storage.drift import TableDriftStore
+from shared.storage.groups_table import TableGroupStore
+from shared.storage.memory import MemoryDriftStore, MemoryGroupStore, MemoryState, MemoryUserStore
+from shared.storage.tables import RESOURCES, Tables
+from shared.storage.users_table import TableUserStore
+from tests.support.azurite import Azurite
+
+LARGE = 40  # more memberships than one write holds (32 on both stores): recorded, then carried out
+
+
+@dataclass
+class Stores:
+    users: UserStore
+    groups: GroupStore
+    drift: DriftStore
+    account: str
+
+
+@pytest.fixture(params=["memory", "table"])
+def stores(request: pytest.FixtureRequest, azurite: Azurite, table_prefix: str) -> Iterator[Stores]:
+    account = "contract-" + uuid.uuid4().hex[:8]
+    if request.param == "memory":
+        state = MemoryState()
+        yield Stores(MemoryUserStore(state), MemoryGroupStore(state), MemoryDriftStore(state), account)
+        return
+    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
+    tables = Tables(table_service(settings), table_prefix)
+    tables.get(RESOURCES)
+    yield Stores(TableUserStore(tables), TableGroupStore(tables), TableDriftStore(tables), account)
+
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def new_user(s: Stores, name: str, external_id: str | None = None) -> str:
+    user_id = str(uuid.uuid4())
+    attributes = {"userName": name, **({"externalId": external_id} if external_id else {})}
+    s.users.create(s.account, user_id, attributes, NOW)
+    return user_id
+
+
+def member_ids(s: Stores, group_id: str) -> set[str]:
+    return {user_id for user_id, _ in s.groups.members(s.account, group_id)}
+
+
+def test_user_names_are_unique_case_insensitively_and_a_race_has_one_winner(stores: Stores) -> None:
+    new_user(stores, "ann@contoso.test")
+    with pytest.raises(Uniqueness):
+        new_user(stores, "ANN@contoso.test")
+
+    def attempt(_: int) -> bool:
+        try:
+            new_user(stores, "race@contoso.test")
+        except Uniqueness:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(attempt, range(8))) == 1
+    found = stores.users.find_by_user_name(stores.account, "RACE@contoso.test")
+    assert found is not None and found.user_name == "race@contoso.test"
+
+
+def test_ids_match_exactly_and_accounts_are_isolated(stores: Stores) -> None:
+    user_id = new_user(stores, "bo@contoso.test")
+    for wrong in (user_id[:8], user_id + "0", user_id.upper(), ""):
+        with pytest.raises(NotFound):
+            stores.users.get(stores.account, wrong)
+    with pytest.raises(NotFound):
+        stores.users.get("another-account", user_id)
+    assert stores.users.find_by_user_name("another-account", "bo@contoso.test") is None
+    group, _ = stores.groups.create(stores.account, {"displayName": "Engineering"}, NOW)
+    for wrong in (group.id[:4], group.id + "x", group.id.lower()):
+        with pytest.raises(NotFound):
+            stores.groups.get(stores.account, wrong)
+    assert list(stores.groups.scan("another-account")) == []
+
+
+def test_a_write_on_a_stale_version_is_a_conflict_and_changes_nothing(stores: Stores) -> None:
+    user_id = new_user(stores, "cy@contoso.test")
+    read = stores.users.get(stores.account, user_id)
+    stores.users.update(stores.account, read, {"userName": "cy@contoso.test", "title": "first"}, NOW)
+    with pytest.raises(VersionConflict):
+        stores.users.update(stores.account, read, {"userName": "cy@contoso.test", "title": "stale"}, NOW)
+    with pytest.raises(VersionConflict):
+        stores.users.delete(stores.account, read, NOW)
+    assert stores.users.get(stores.account, user_id).attributes["title"] == "first"
+
+    group, _ = stores.groups.create(stores.account, {"displayName": "Ops"}, NOW)
+    stores.groups.update(stores.account, group, {"displayName": "Ops", "externalId": "x"}, MembershipChange({}, set()), NOW)
+    with pytest.raises(VersionConflict):
+        stores.groups.update(stores.account, group, {"displayName": "Ops"}, MembershipChange({user_id: None}, set()), NOW)
+    with pytest.raises(VersionConflict):
+        stores.groups.delete(stores.account, group, NOW)
+    assert member_ids(stores, group.id) == set()
+
+
+def test_joining_a_group_moves_the_users_version_so_a_stale_delete_cannot_strand_a_membership(stores: Stores) -> None:
+    user_id = new_user(stores, "di@contoso.test")
+    before = stores.users.get(stores.account, user_id)
+    group, _ = stores.groups.create(stores.account, {"displayName": "Joiners"}, NOW)
+    stores.groups.update(stores.account, group, group.attributes, MembershipChange({user_id: "Di"}, set()), NOW)
+    with pytest.raises(VersionConflict):
+        stores.users.delete(stores.account, before, NOW)
+    current = stores.users.get(stores.account, user_id)
+    assert [g.id for g in current.groups] == [group.id]
+    assert stores.users.delete(stores.account, current, NOW) is None  # few groups: one write
+    assert member_ids(stores, group.id) == set()
+
+
+def test_renaming_frees_the_old_name_and_external_ids_match_exactly(stores: Stores) -> None:
+    user_id = new_user(stores, "ed@contoso.test", external_id="Ext-1")
+    new_user(stores, "eve@contoso.test", external_id="Ext-1")  # externalId is not unique
+    assert len(stores.users.find_by_external_id(stores.account, "Ext-1")) == 2
+    assert stores.users.find_by_external_id(stores.account, "ext-1") == []  # caseExact
+    current = stores.users.get(stores.account, user_id)
+    stores.users.update(stores.account, current, {"userName": "edward@contoso.test", "externalId": "Ext-2"}, NOW)
+    assert stores.users.find_by_user_name(stores.account, "ed@contoso.test") is None
+    new_user(stores, "ed@contoso.test")  # the old name is free again
+    with pytest.raises(Uniqueness):
+        stores.users.update(stores.account, stores.users.get(stores.account, user_id), {"userName": "EVE@contoso.test"}, NOW)
+    assert [u.id for u in stores.users.find_by_external_id(stores.account, "Ext-2")] == [user_id]
+
+
+def test_group_names_and_identifiers(stores: Stores) -> None:
+    scim, _ = stores.groups.create(stores.account, {"displayName": "Sales Team"}, NOW)
+    with pytest.raises(Uniqueness):
+        stores.groups.create(stores.account, {"displayName": "SALES TEAM"}, NOW)
+    native, _ = stores.groups.create(stores.account, {"displayName": "Sales Team"}, NOW, managed_by="native")
+    assert native.id != scim.id and native.managed_by == "native"  # a native group takes the next identifier
+    found = stores.groups.find_by_display_name(stores.account, "sales team")
+    assert found is not None and found.id == scim.id
+    assert {g.id for g in stores.groups.scan(stores.account)} == {scim.id, native.id}
+
+
+def test_members_are_users_of_the_account_and_changes_apply_net(stores: Stores) -> None:
+    ann, bob, cat = (new_user(stores, f"{n}@contoso.test") for n in ("ann", "bob", "cat"))
+    ghost = str(uuid.uuid4())
+    group, written = stores.groups.create(stores.account, {"displayName": "Net"}, NOW,
+                                          members={ann: "Ann", bob: None, ghost: None, "not-a-uuid": None})
+    assert written.work is None and sorted(written.ignored) == sorted([ghost, "not-a-uuid"])
+    assert member_ids(stores, group.id) == {ann, bob}
+    current = stores.groups.get(stores.account, group.id)
+    stores.groups.update(stores.account, current, current.attributes, MembershipChange({cat: None}, {ann}), NOW)
+    assert member_ids(stores, group.id) == {bob, cat}
+    assert stores.users.get(stores.account, ann).groups == []
+    current = stores.groups.get(stores.account, group.id)
+    stores.groups.update(stores.account, current, current.attributes, MembershipChange({ann: None}, set(), True), NOW)
+    assert member_ids(stores, group.id) == {ann}  # replace all
+    assert [g.id for g in stores.users.get(stores.account, ann).groups] == [group.id]
+    assert stores.users.get(stores.account, cat).groups == []
+    other, _ = stores.groups.create(stores.account, {"displayName": "Other"}, NOW, members={bob: None})
+    pages = stores.groups.members_of_groups(stores.account, [group.id, other.id])
+    assert {g: {u for u, _ in m} for g, m in pages.items()} == {group.id: {ann}, other.id: {bob}}
+
+
+def test_a_large_change_is_recorded_carried_out_once_and_holds_later_writes(stores: Stores) -> None:
+    ids = [new_user(stores, f"l{n}@contoso.test") for n in range(LARGE)]
+    group, _ = stores.groups.create(stores.account, {"displayName": "Large"}, NOW)
+    ghost = str(uuid.uuid4())
+    adds: dict[str, str | None] = {u: None for u in [*ids, ghost]}
+    written = stores.groups.update(stores.account, group, group.attributes, MembershipChange(adds, set()), NOW)
+    assert written.work is not None
+    pending = stores.groups.get(stores.account, group.id)
+    assert pending.pending == written.work.id
+    assert [w.id for w in stores.groups.pending.pending(stores.account)] == [written.work.id]
+    with pytest.raises(ValueError):  # a later write waits for the work (the domain finishes it first)
+        stores.groups.update(stores.account, pending, pending.attributes, MembershipChange({}, {ids[0]}), NOW)
+    assert stores.groups.pending.run(stores.account, written.work.id) == [ghost]
+    assert stores.groups.pending.run(stores.account, written.work.id) is None  # already done
+    assert member_ids(stores, group.id) == set(ids)
+    assert stores.groups.get(stores.account, group.id).pending is None
+    assert stores.groups.pending.pending(stores.account) == []
+
+
+def test_a_rename_is_recorded_and_refreshes_the_members_group_display(stores: Stores) -> None:
+    ann = new_user(stores, "ann@contoso.test")
+    group, _ = stores.groups.create(stores.account, {"displayName": "Before"}, NOW, members={ann: None})
+    written = stores.groups.update(stores.account, group, {"displayName": "After"}, MembershipChange({}, set()), NOW)
+    assert written.work is not None
+    stores.groups.pending.run(stores.account, written.work.id)
+    assert [g.display for g in stores.users.get(stores.account, ann).groups] == ["After"]
+    found = stores.groups.find_by_display_name(stores.account, "After")
+    assert found is not None and stores.groups.find_by_display_name(stores.account, "Before") is None
+
+
+def test_a_deleted_group_is_gone_at_once_and_its_purge_removes_every_membership(stores: Stores) -> None:
+    ids = [new_user(stores, f"d{n}@contoso.test") for n in range(LARGE)]
+    group, created = stores.groups.create(stores.account, {"displayName": "Doomed"}, NOW, members=dict.fromkeys(ids))
+    assert created.work is not None  # too many members for the create's own write
+    stores.groups.pending.run(stores.account, created.work.id)
+    work = stores.groups.delete(stores.account, stores.groups.get(stores.account, group.id), NOW)
+    with pytest.raises(NotFound):
+        stores.groups.get(stores.account, group.id)
+    assert stores.groups.find_by_display_name(stores.account, "Doomed") is None
+    assert not stores.drift.resource_exists(stores.account, "Group", group.id)
+    stores.groups.pending.run(stores.account, work.id)
+    assert member_ids(stores, group.id) == set()
+    assert all(stores.users.get(stores.account, u).groups == [] for u in ids)
+    again, _ = stores.groups.create(stores.account, {"displayName": "Doomed"}, NOW)
+    assert again.id == group.id  # the identifier is free once the purge is done
+
+
+def test_drift_repairs_are_conditional_on_what_was_seen(stores: Stores) -> None:
+    ann = new_user(stores, "ann@contoso.test")
+    group, _ = stores.groups.create(stores.account, {"displayName": "Drift"}, NOW, members={ann: None})
+    seen = stores.drift.membership(stores.account, group.id, ann)
+    assert seen.forward is not None and seen.reverse is not None
+    rows = stores.drift.scan(stores.account)
+    assert (group.id, ann) in rows.forward and (ann, group.id) in rows.reverse and ann in rows.users
+    current = stores.groups.get(stores.account, group.id)
+    stores.groups.update(stores.account, current, current.attributes, MembershipChange({ann: "Ann"}, set()), NOW)
+    assert stores.drift.remove_membership(stores.account, group.id, ann, seen) is False  # re-written meanwhile
+    assert member_ids(stores, group.id) == {ann}
+    fresh = stores.drift.membership(stores.account, group.id, ann)
+    assert stores.drift.remove_membership(stores.account, group.id, ann, fresh) is True
+    assert member_ids(stores, group.id) == set() and stores.users.get(stores.account, ann).groups == []
