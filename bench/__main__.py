@@ -259,16 +259,39 @@ def run_scale(azurite: Azurite, args: argparse.Namespace, workdir: Path) -> dict
             start_index += len(page["Resources"])
         figures["page_through_users_s"] = round(time.perf_counter() - started, 1)
         figures["users_paged"] = seen
+        figures.update(_bounded_work(client, ids))
         figures["host_peak_memory_mb"] = peak_memory_mb(host.process.pid)
     finally:
         host.stop()
     records = RECORD.findall(host.log())
     patches = [int(t) for op, t in records if op == "Groups.Patch"]
     reads = [int(t) for op, t in records if op == "Groups.Get"]
-    figures["round_trips"] = {"plus_one_member": patches[-2] if len(patches) > 1 else None,
-                              "minus_one_member": patches[-1] if patches else None,
+    lists = [int(t) for op, t in records if op == "Groups.List"]
+    figures["round_trips"] = {"plus_one_member": patches[-3] if len(patches) > 2 else None,
+                              "minus_one_member": patches[-2] if len(patches) > 1 else None,
                               "read_without_members": reads[0] if reads else None,
-                              "read_with_members": reads[1] if len(reads) > 1 else None}
+                              "read_with_members": reads[1] if len(reads) > 1 else None,
+                              "page_of_100_groups_with_members": lists[-1] if lists else None,
+                              "patch_with_1000_unknown_ids": patches[-1] if patches else None}
+    return figures
+
+
+def _bounded_work(client: Client, ids: list[str]) -> dict[str, Any]:
+    """The hostile-input bounds: a page of 100 groups with 20 members each (Okta's import), and one PATCH naming
+    1,000 ids that are no user's (the last PATCH of the phase, so its round trips are read from the last record)."""
+    figures: dict[str, Any] = {}
+    for g in range(100):
+        client.call("Scale.CreateGroupWithMembers", "POST", "/Groups", {
+            "displayName": f"Page group {g:03d}", "members": [{"value": u} for u in ids[g % 50 * 20:g % 50 * 20 + 20]]})
+    started = time.perf_counter()
+    page = client.call("Scale.ListGroups", "GET", "/Groups", params={"startIndex": "1", "count": "100"})
+    figures["page_of_100_groups_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    figures["page_member_rows"] = sum(len(g.get("members", [])) for g in page["Resources"])
+    target = page["Resources"][0]["id"]
+    started = time.perf_counter()
+    client.call("Scale.UnknownMembers", "PATCH", f"/Groups/{target}", {"schemas": [PATCH], "Operations": [
+        {"op": "Add", "path": "members", "value": [{"value": str(uuid.uuid4())} for _ in range(1000)]}]})
+    figures["patch_with_1000_unknown_ids_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return figures
 
 
