@@ -7,7 +7,8 @@ deleted resource, a resource without its index row); reports damage it cannot re
 reported failures past RETENTION_DAYS; makes sure unreported failures have a digest on its way.
 
 Bounded: at most `max_accounts` accounts per run, continuing from a durable checkpoint; a lease keeps two
-instances from running it at once; every repair is re-checked just before it is made, so nothing is applied twice.
+instances from running it at once; every repair is re-read just before it is made and conditional on what was
+re-read (ETags), so nothing is applied twice and no repair undoes a write made meanwhile.
 """
 
 from __future__ import annotations

@@ -17,11 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from shared.storage.keys import rows_with_prefix, upper_bound, user_key
+from shared.storage.keys import ISSUED_USER_ID, USER, rows_with_prefix, upper_bound, user_key
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, TransactionFailed, submit
 
 MEMBER = "gm:"
+MAX_POINT_READS = 64
+"""Up to this many users are checked by point reads (16 at a time); more by one key range read."""
 
 
 def forward_key(group_id: str, user_id: str) -> str:
@@ -75,18 +77,14 @@ def operation_count(units: list[Unit]) -> int:
     return sum(len(unit.operations) for unit in units)
 
 
-def batches(units: list[Unit], capacity: int = MAX_TRANSACTION_OPERATIONS) -> Iterator[list[Unit]]:
-    """Units packed into transactions of at most `capacity` operations, never splitting a unit."""
-    batch: list[Unit] = []
+def take(units: list[Unit], capacity: int = MAX_TRANSACTION_OPERATIONS) -> tuple[list[Unit], list[Unit]]:
+    """The next transaction's units (at most `capacity` operations, never splitting a unit) and the rest."""
     size = 0
-    for unit in units:
-        if batch and size + len(unit.operations) > capacity:
-            yield batch
-            batch, size = [], 0
-        batch.append(unit)
+    for count, unit in enumerate(units):
+        if size + len(unit.operations) > capacity:
+            return units[:count], units[count:]
         size += len(unit.operations)
-    if batch:
-        yield batch
+    return units, []
 
 
 def submit_units(table: Any, head: list[tuple[Any, ...]], units: list[Unit]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -187,6 +185,23 @@ class Memberships:
             if group_id in found:
                 found[group_id].append((user_id, row.get("Display")))
         return found
+
+    def missing_users(self, account_id: str, user_ids: list[str]) -> set[str]:
+        """Which of `user_ids` are no users of the account. A few are point reads in parallel; many are one key
+        range read of the user rows between the lowest and highest id (RowKeys only, 1000 per page): its cost
+        follows the account's rows in that range, not the number of ids (1,000 unknown ids on an account of 5,000
+        users: 5 pages instead of 1,000 reads)."""
+        wanted = {user_id for user_id in user_ids if ISSUED_USER_ID.fullmatch(user_id)}
+        missing = set(user_ids) - wanted
+        if len(wanted) <= MAX_POINT_READS:
+            found = _missing(self.table, [{"PartitionKey": account_id, "RowKey": user_key(u)} for u in wanted])
+            return missing | {key[len(USER):] for key in found}
+        keys = sorted(user_key(u) for u in wanted)
+        rows = self.table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
+                                         parameters={"pk": account_id, "lo": keys[0], "hi": keys[-1]},
+                                         select=["RowKey"], results_per_page=1000)
+        existing = {row["RowKey"][len(USER):] for row in rows if ":" not in row["RowKey"][len(USER):]}
+        return missing | (wanted - existing)
 
     def groups_of(self, account_id: str, user_id: str) -> Iterator[str]:
         prefix = reverse_prefix(user_id)

@@ -35,10 +35,10 @@ from shared.storage.memberships import (
     Memberships,
     Unit,
     add_unit,
-    batches,
     remove_unit,
     reverse_key,
     submit_units,
+    take,
 )
 from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
@@ -211,32 +211,51 @@ class PendingWorkStore:
     def _apply_member_chunks(self, account_id: str, work: PendingWork, fence: _Fence,
                              last: list[tuple[Any, ...]] | None) -> tuple[list[str], bool]:
         """Applies the recorded member changes; with `last`, the final batch also finishes the work (deletes the
-        header, with `last`). Returns the ignored member ids and whether the work was finished."""
+        header, with `last`). Returns the ignored member ids and whether the work was finished.
+
+        The first batch refused for a member who is no user sets off one existence check of every member still to
+        add (`Memberships.missing_users`); later batches leave those out, so a thousand unknown ids cost one refused
+        transaction and one check, not one refusal per batch."""
         prefix = header_key(work.id) + CHUNK
         chunk_rows = list(rows_with_prefix(self._table, account_id, prefix))
+        documents = [unpack(row) for row in chunk_rows]
         group_id, display = str(work.group_id), str(work.display or "")
         ignored: list[str] = []
+        missing: set[str] | None = None
         finished = False
-        for position, row in enumerate(chunk_rows):
-            document = unpack(row)
+        for position, (row, document) in enumerate(zip(chunk_rows, documents, strict=True)):
             units = [add_unit(account_id, group_id, display, user_id, shown) for user_id, shown in document["add"]]
             units += [remove_unit(account_id, group_id, user_id) for user_id in document["remove"]]
-            planned = list(batches(units, MAX_TRANSACTION_OPERATIONS - 3)) or [[]]
-            for number, batch in enumerate(planned):
+            while True:
+                if missing:
+                    ignored += [unit.user_id for unit in units if unit.adding and unit.user_id in missing]
+                    units = [unit for unit in units if not (unit.adding and unit.user_id in missing)]
+                batch, units = take(units, MAX_TRANSACTION_OPERATIONS - 3)
                 # the chunk row goes with its last batch: a chunk is either pending in full or done
-                head = [("delete", {"PartitionKey": account_id, "RowKey": row["RowKey"]})] if number == len(planned) - 1 else []
-                finished = last is not None and position == len(chunk_rows) - 1 and number == len(planned) - 1
-                if not finished:
-                    ignored += fence.submit(self._table, head, batch)
-                    continue
-                try:
-                    ignored += fence.submit(self._table, head + (last or []), batch, last=True)
-                except TransactionFailed as failed:
-                    if failed.error_code != "ResourceNotFound":
-                        raise
-                    ignored += fence.submit(self._table, head, batch)  # the group row is gone: `_finish` ends it
-                    finished = False
+                head = [] if units else [("delete", {"PartitionKey": account_id, "RowKey": row["RowKey"]})]
+                finishing = last is not None and position == len(chunk_rows) - 1 and not units
+                refused, finished = self._submit_batch(fence, head, batch, last if finishing else None)
+                ignored += refused
+                if refused and missing is None:
+                    to_add = [unit.user_id for unit in units if unit.adding]
+                    to_add += [user_id for later in documents[position + 1:] for user_id, _ in later["add"]]
+                    missing = self._memberships.missing_users(account_id, to_add)
+                if not units:
+                    break
         return ignored, finished
+
+    def _submit_batch(self, fence: _Fence, head: list[tuple[Any, ...]], batch: list[Unit],
+                      last: list[tuple[Any, ...]] | None) -> tuple[list[str], bool]:
+        """One fenced batch, which with `last` also finishes the work: its ignored member ids and whether it did
+        finish (not if the group row is gone: the batch is then applied alone, and `_finish` ends the work)."""
+        if last is None:
+            return fence.submit(self._table, head, batch), False
+        try:
+            return fence.submit(self._table, head + last, batch, last=True), True
+        except TransactionFailed as failed:
+            if failed.error_code != "ResourceNotFound":
+                raise
+        return fence.submit(self._table, head, batch), False
 
     def _group_member_pairs(self, account_id: str, group_id: str) -> Iterator[tuple[str, str]]:
         for user_id, _ in self._memberships.members(account_id, group_id):

@@ -98,6 +98,19 @@ def test_membership_costs_do_not_grow_with_the_group(azurite: Azurite, table_pre
     assert len(list(group_store.members(account.id, created.id))) == 1 + k
 
 
+def test_known_and_unknown_members_mixed_in_one_large_add(azurite: Azurite, table_prefix: str, account: Account) -> None:
+    """After the first refusal, one existence check of every id still to add (a key range read over the users,
+    since they are many) decides which batches to leave out; the known members all arrive, in every chunk row."""
+    _, group_store, tables = stores(azurite.connection_string, table_prefix)
+    known = seed_users(tables, account.id, 600)
+    unknown = [str(uuid.uuid4()) for _ in range(600)]
+    mixed = [u for pair in zip(known, unknown, strict=True) for u in pair]
+    created = groups.create_group(group_store, account, {"displayName": "Mixed"}).before
+    result = groups.patch_group(group_store, account, created.id, add_members(mixed))
+    assert set(result.outcome.ignored) == set(unknown)
+    assert {u for u, _ in group_store.members(account.id, created.id)} == set(known)
+
+
 def test_a_page_of_groups_with_members_costs_round_trips_per_1000_member_rows_not_per_group(
         azurite: Azurite, table_prefix: str, account: Account) -> None:
     """What `GET /Groups?count=100` (Okta's import) and the management group list read: the groups, then every
