@@ -31,43 +31,8 @@ CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.4,
                                   "connection_timeout": 5, "read_timeout": 20, "raw_request_hook": record_request}
 
 
-def _prepare_batches_in_line() -> None:
-    """azure-core prepares each sub-request of a batch (entity group transaction) on a new ThreadPoolExecutor, two
-    nested per transaction; spawning those threads cost ~0.9 ms of CPU per transaction and 30 % of batch throughput
-    (measured: 189 -> 250 transactions/s against Azurite, 8 clients). The sub-request policies are cheap header
-    setters, so they are applied in line, in order, with the same effect. Skipped if azure-core changes shape.
-    azure-core is pinned (requirements.txt) and tests/storage/test_azure_core_patch.py checks that the patch is
-    applied and that a transaction goes out byte for byte as azure-core's own code sends it."""
-    from azure.core.pipeline import _base
-
-    base: Any = _base  # private module: reached by name, and checked before use
-    pipeline = getattr(base, "Pipeline", None)
-    needed = ("PipelineContext", "PipelineRequest", "_await_result")
-    if pipeline is None or not hasattr(pipeline, "_prepare_multipart_mixed_request") or not all(
-            hasattr(base, name) for name in needed) or getattr(pipeline, "_scim_in_line", False):
-        return
-
-    def prepare(request: Any) -> None:
-        info = getattr(request, "multipart_mixed_info", None)
-        if not info:
-            return
-        requests, policies, options = info[0], info[1], info[3]
-        for sub_request in requests:
-            if sub_request.multipart_mixed_info:
-                prepare(sub_request)
-            pipeline_request = base.PipelineRequest(sub_request, base.PipelineContext(None, **options))
-            for policy in policies:
-                base._await_result(policy.on_request, pipeline_request)
-
-    pipeline._scim_original = pipeline._prepare_multipart_mixed_request  # for the test that compares the two
-    pipeline._prepare_multipart_mixed_request = staticmethod(prepare)
-    pipeline._scim_in_line = True
-
-
 def table_service(settings: Settings) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
-
-    _prepare_batches_in_line()
 
     if settings.storage_connection_string:
         return TableServiceClient.from_connection_string(settings.storage_connection_string, **CLIENT_OPTIONS)
