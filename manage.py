@@ -3,7 +3,8 @@
     python manage.py accounts create ACCOUNT_ID [--name NAME] [--notification-email EMAIL] [--feature FLAG]...
     python manage.py accounts update ACCOUNT_ID [--notification-email EMAIL] [--enable-feature FLAG] [--disable-feature FLAG]
     python manage.py accounts show ACCOUNT_ID | accounts list
-    python manage.py tokens create ACCOUNT_ID [--scope scim|admin] [--integration current|legacy] [--expires-in-days N]
+    python manage.py tokens create ACCOUNT_ID [--scope scim|admin] [--integration current|legacy]
+                                   [--idp entra|okta|onelogin] [--expires-in-days N]
     python manage.py tokens list ACCOUNT_ID | tokens revoke ACCOUNT_ID KEY_ID
     python manage.py retries list ACCOUNT_ID | retries redrive ACCOUNT_ID
     python manage.py reconcile [--account ACCOUNT_ID]
@@ -95,11 +96,11 @@ def tokens_create(args: argparse.Namespace) -> None:
     store = _stores()
     if store.get(validate_account_id(args.account_id)) is None:
         raise CommandError(f"no account {args.account_id!r}")
-    minted = mint(args.account_id, args.scope, datetime.now(UTC), args.expires_in_days, args.integration)
+    minted = mint(args.account_id, args.scope, datetime.now(UTC), args.expires_in_days, args.integration, args.idp)
     store.add_token(minted.record)
     expires = minted.record.expires.isoformat() if minted.record.expires else "never"
     print(f"key id {minted.record.key_id}, scope {minted.record.scope}, integration {minted.record.integration}, "
-          f"expires {expires}. "
+          f"identity provider {minted.record.idp}, expires {expires}. "
           "Copy the token now: it is not stored and cannot be shown again.")
     print(minted.token)
 
@@ -114,7 +115,7 @@ def tokens_list(args: argparse.Namespace) -> None:
     for token in store.list_tokens(args.account_id):
         state = "revoked" if token.revoked else ("expired" if token.expires and token.expires <= now else "active")
         expires = token.expires.isoformat() if token.expires else "never"
-        print(f"{token.key_id}\t{token.scope}\t{token.integration}\t{state}\tcreated {token.created.isoformat()}\t"
+        print(f"{token.key_id}\t{token.scope}\t{token.integration}\t{token.idp}\t{state}\tcreated {token.created.isoformat()}\t"
               f"expires {expires}")
 
 
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument("--expires-in-days", type=int)
     tcreate.add_argument("--integration", choices=["current", "legacy"], default="current",
                          help="the app integration this provisioning token belongs to (NextGen = current, FirstGen = legacy)")
+    tcreate.add_argument("--idp", choices=["entra", "okta", "onelogin"], default="entra",
+                         help="the identity provider the token is given to (shown in the activity log and telemetry)")
     tcreate.set_defaults(run=tokens_create)
     tlist = tokens.add_parser("list")
     tlist.add_argument("account_id")

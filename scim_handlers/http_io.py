@@ -62,6 +62,8 @@ class ScimRequest:
     invocation_id: str
     integration: str = "current"
     """The app integration (current = NextGen, legacy = FirstGen) whose token made the request."""
+    idp: str = "entra"
+    """The identity provider the token was given to."""
 
     def json(self) -> Any:
         """The body parsed as JSON; InvalidSyntax when it is not JSON, 415 for a non-JSON media type."""
@@ -133,9 +135,10 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     account_id = req.route_params.get("accountId", "")
     started = time.perf_counter()
     account: Account | None = None
-    integration = ""
+    integration = idp = ""
     result_body: Any = None
     queued = False
+    content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
     with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
             counting() as round_trips, invocation(operation, invocation_id):
         try:
@@ -144,23 +147,24 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
             for name, value in [*req.params.items(), *req.route_params.items()]:
                 limits.check_query_value(name, value)
             account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope=edge.scope)
-            integration = token.integration
+            integration, idp = token.integration, token.idp
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params), headers=req.headers,
-                body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=integration)
+                body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=integration,
+                idp=idp)
             result = handler(request)
             result_body = result.body
             queued = result.queued
-            response = _render(result.status, result.body, {"Content-Type": edge.content_type, **result.headers})
+            response = _render(result.status, result.body, {"Content-Type": content_type, **result.headers})
             outcome: tuple[int, str | None, str] = (result.status, None, "")
         except ScimError as exc:
-            response = _render(exc.status, edge.error_body(exc), {"Content-Type": edge.content_type, **exc.headers})
+            response = _render(exc.status, edge.error_body(exc), {"Content-Type": content_type, **exc.headers})
             outcome = (exc.status, exc.scim_type, exc.detail)
         except Exception:
             log.exception("unhandled error in %s (invocation %s)", operation, invocation_id)
             unexpected = InternalError(f"An internal error occurred. Invocation id: {invocation_id}.")
-            response = _render(500, edge.error_body(unexpected), {"Content-Type": edge.content_type})
+            response = _render(500, edge.error_body(unexpected), {"Content-Type": content_type})
             outcome = (500, None, unexpected.detail)
         duration_ms = (time.perf_counter() - started) * 1000
         resource_type, resource_id = _resource(operation, req, result_body)
@@ -169,7 +173,7 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
             telemetry.RESOURCE_ID: resource_id, telemetry.STATUS: outcome[0], telemetry.SCIM_TYPE: outcome[1] or "",
             telemetry.OUTCOME: "success" if outcome[0] < 400 else "failure", telemetry.DURATION_MS: round(duration_ms, 1),
             telemetry.ROUND_TRIPS: round_trips.count, telemetry.QUEUED: queued, telemetry.INVOCATION: invocation_id,
-            telemetry.DETAIL: outcome[2] or None,
+            telemetry.DETAIL: outcome[2] or None, telemetry.IDP: idp or None,
         }
         span.set_attributes({k: v for k, v in fields.items() if v is not None and k != telemetry.DETAIL})
         span.set_attribute("http.response.status_code", outcome[0])  # Application Insights' requests.resultCode
@@ -180,8 +184,29 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     telemetry.duration_histogram.record(duration_ms, metric_labels)
     telemetry.invocation_record(f"{edge.scope} {operation}", fields)
     if edge.record_activity and account is not None:
-        _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, queued)
+        _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, idp, queued)
     return response
+
+
+def negotiated_content_type(accept: str | None, default: str) -> str:
+    """RFC 7644 §3.8: `application/scim+json` unless the client's Accept asks for `application/json` and not for
+    SCIM's type (OneLogin's documentation asks for plain JSON); anything else gets the default, never a 406."""
+    if default != SCIM_CONTENT_TYPE or not accept:
+        return default
+    accepted: dict[str, float] = {}
+    for media_range in accept.split(","):
+        media_type, *parameters = (part.strip() for part in media_range.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        accepted[media_type.lower()] = max(quality, accepted.get(media_type.lower(), 0.0))
+    scim = max(accepted.get(SCIM_CONTENT_TYPE, 0.0), accepted.get("application/*", 0.0), accepted.get("*/*", 0.0))
+    return JSON_CONTENT_TYPE if accepted.get(JSON_CONTENT_TYPE, 0.0) > scim else default
 
 
 def _resource(operation: str, req: func.HttpRequest, result_body: Any) -> tuple[str, str]:
@@ -193,14 +218,15 @@ def _resource(operation: str, req: func.HttpRequest, result_body: Any) -> tuple[
 
 
 def _record(account_id: str, req: func.HttpRequest, operation: str, outcome: tuple[int, str | None, str],
-            result_body: Any, duration_ms: float, invocation_id: str, integration: str, queued: bool) -> None:
+            result_body: Any, duration_ms: float, invocation_id: str, integration: str, idp: str,
+            queued: bool) -> None:
     body = result_body if isinstance(result_body, dict) else {}
     resource_type, resource_id = _resource(operation, req, result_body)
     services().activity.record(account_id, ActivityRecord(
         time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
         resource_id=resource_id, external_id=str(body.get("externalId", "")) if resource_type else "",
         status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
-        invocation_id=invocation_id, integration=integration, queued=queued))
+        invocation_id=invocation_id, integration=integration, queued=queued, idp=idp))
 
 
 def _render(status: int, body: Any, headers: dict[str, str]) -> func.HttpResponse:

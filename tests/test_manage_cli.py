@@ -51,6 +51,18 @@ def test_token_lifecycle(manage) -> None:  # type: ignore[no-untyped-def]
     assert "revoked" in manage("tokens", "list", account).stdout
 
 
+def test_a_token_says_which_identity_provider_it_is_for(manage) -> None:  # type: ignore[no-untyped-def]
+    account = "cli-" + uuid.uuid4().hex[:6]
+    assert manage("accounts", "create", account).returncode == 0
+    okta = manage("tokens", "create", account, "--idp", "okta")
+    assert okta.returncode == 0 and "identity provider okta" in okta.stdout, okta.stderr
+    entra = manage("tokens", "create", account)  # the default
+    assert "identity provider entra" in entra.stdout
+    rows = {line.split("\t")[0]: line.split("\t")[3] for line in manage("tokens", "list", account).stdout.splitlines()}
+    assert sorted(rows.values()) == ["entra", "okta"]
+    assert manage("tokens", "create", account, "--idp", "ping").returncode != 0
+
+
 @pytest.mark.parametrize("args", [
     ("accounts", "create", "bad id!"),
     ("accounts", "create", "ok-id", "--notification-email", "not-an-email"),

@@ -131,6 +131,7 @@ def _mentions_members(node: Filter) -> bool:
 def replace_group(store: GroupStore, account: Account, group_id: str, body: Any, if_match: str | None = None,
                   queue: JobQueue | None = None) -> WriteResult:
     """PUT: displayName, externalId and the full member set."""
+    resource.check_own_id(body, group_id)
     attributes = _attributes(body)
     change = MembershipChange(_members_of(body), set(), replace_all=True)
     return write_group(store, account, group_id, if_match, lambda current: (attributes, change), queue)
@@ -143,7 +144,7 @@ def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, i
     change = _net_change(member_ops)
 
     def compute(current: StoredGroup) -> tuple[dict[str, Any], MembershipChange]:
-        patched = apply_patch(current.attributes, attribute_ops, GROUP)
+        patched = apply_patch(current.attributes, attribute_ops, GROUP, resource_id=current.id)
         if not isinstance(patched.attributes.get("displayName"), str) or not patched.attributes["displayName"].strip():
             raise InvalidValue("displayName cannot be removed: a group needs a name.")
         return patched.attributes, change

@@ -66,8 +66,10 @@ def parse_operations(body: Any) -> list[Operation]:
 
 
 def apply_patch(attributes: dict[str, Any], operations: list[Operation], schema: ResourceSchema,
-                protected: Callable[[AttrPath], bool] = lambda path: False) -> Patched:
-    """Applies `operations` to a copy of `attributes`. `protected` paths are skipped (not an error)."""
+                protected: Callable[[AttrPath], bool] = lambda path: False, resource_id: str | None = None) -> Patched:
+    """Applies `operations` to a copy of `attributes`. `protected` paths are skipped (not an error). Setting `id`
+    to the resource's own id is not a change (Okta's Group Push sends it in every rename); any other write to
+    `id` is refused."""
     result = copy.deepcopy(attributes)
     skipped: list[str] = []
     for operation in operations:
@@ -84,8 +86,15 @@ def apply_patch(attributes: dict[str, Any], operations: list[Operation], schema:
             if protected(path):
                 skipped.append(path_text)
                 continue
+            if _restates_id(path, operation.op, value, resource_id):
+                continue
             _apply(result, operation.op, path, value)
     return Patched(result, result != attributes, skipped)
+
+
+def _restates_id(path: AttrPath, op: str, value: Any, resource_id: str | None) -> bool:
+    return (resource_id is not None and path.attribute.name.lower() == "id" and path.sub is None
+            and path.value_filter is None and op in ("add", "replace") and value == resource_id)
 
 
 def _expand(operation: Operation, schema: ResourceSchema) -> list[tuple[str, Any]]:

@@ -356,6 +356,8 @@ class ActivityRecord:
     integration: str
     queued: bool
     """The request succeeded but part of its work was left to the retry queue."""
+    idp: str = "entra"
+    """The identity provider whose token made the request (entra, okta, onelogin)."""
 
     @property
     def succeeded(self) -> bool:

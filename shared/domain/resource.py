@@ -13,7 +13,7 @@ from typing import Any
 from shared.domain import entra
 from shared.domain.filters import parse_datetime
 from shared.domain.schema import Attribute, ResourceSchema
-from shared.errors import InvalidSyntax, InvalidValue
+from shared.errors import InvalidSyntax, InvalidValue, Mutability
 
 SERVER_OWNED = {"id", "meta", "schemas", "groups", "members"}
 """Attributes a client cannot write through the resource body (members are handled by the group domain)."""
@@ -42,6 +42,15 @@ def normalize(body: Any, schema: ResourceSchema) -> dict[str, Any]:
             continue  # a custom extension attribute (urn:...:CustomExt:2.0:User:x): not kept
         set_value(stored, schema, extension, name, value)
     return stored
+
+
+def check_own_id(body: Any, resource_id: str) -> None:
+    """A PUT body may restate the resource's id (OneLogin and Okta send it); a different id is refused: ids are
+    the server's (RFC 7643 §3.1)."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key.lower() == "id" and value is not None and value != resource_id:
+                raise Mutability(f"id is read-only: the body names {value!r}, the URL {resource_id!r}.")
 
 
 def set_value(stored: dict[str, Any], schema: ResourceSchema, extension: str | None, name: str, value: Any) -> None:

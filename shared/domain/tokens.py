@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 SCOPES = ("scim", "admin")
 INTEGRATIONS = ("current", "legacy")
 """Harness' NextGen (current) and FirstGen (legacy) app integrations: each a named set of provisioning tokens."""
+IDPS = ("entra", "okta", "onelogin")
+"""The identity provider a SCIM token is given to: the activity log and telemetry say which one made a change."""
 TOKEN_PREFIX = "scim"
 
 
@@ -29,6 +31,7 @@ class TokenRecord:
     expires: datetime | None = None
     revoked: datetime | None = None
     integration: str = "current"
+    idp: str = "entra"
 
     def is_usable(self, scope: str, now: datetime) -> bool:
         return (self.scope == scope and self.revoked is None
@@ -47,17 +50,19 @@ def hash_token(token: str) -> str:
 
 
 def mint(account_id: str, scope: str, now: datetime, expires_in_days: int | None = None,
-         integration: str = "current") -> MintedToken:
+         integration: str = "current", idp: str = "entra") -> MintedToken:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
     if integration not in INTEGRATIONS:
         raise ValueError(f"unknown integration {integration!r}; use one of {', '.join(INTEGRATIONS)}")
+    if idp not in IDPS:
+        raise ValueError(f"unknown identity provider {idp!r}; use one of {', '.join(IDPS)}")
     if expires_in_days is not None and expires_in_days < 1:
         raise ValueError("--expires-in-days must be at least 1")
     key_id = secrets.token_hex(8)
     token = f"{TOKEN_PREFIX}.{key_id}.{secrets.token_urlsafe(32)}"
     expires = now + timedelta(days=expires_in_days) if expires_in_days else None
-    record = TokenRecord(account_id, key_id, hash_token(token), scope, now, expires, integration=integration)
+    record = TokenRecord(account_id, key_id, hash_token(token), scope, now, expires, integration=integration, idp=idp)
     return MintedToken(record, token)
 
 

@@ -54,7 +54,9 @@ def _validated(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_user(store: UserStore, account: Account, body: Any, integration: str = "current") -> StoredUser:
+    """A user created without `active` is active (OneLogin's template sends none; Okta requires it back)."""
     attributes = _validated(resource.normalize(body, USER))
+    attributes.setdefault("active", True)
     return store.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), "scim", frozenset({integration}))
 
 
@@ -80,11 +82,16 @@ def matching_users(store: UserStore, account: Account, query_filter: Filter | No
 
 def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
                  integration: str = "current") -> StoredUser:
-    """PUT: the body replaces every writable attribute; id and server-owned attributes are kept."""
+    """PUT: the body replaces every writable attribute; id and server-owned attributes are kept, and so is `active`
+    when the body leaves it out (our PUT rule: a full-update template without it neither activates nor
+    deactivates anyone)."""
+    resource.check_own_id(body, user_id)
     replacement = _validated(resource.normalize(body, USER))
 
     def compute(current: StoredUser) -> dict[str, Any]:
         attributes = dict(replacement)
+        if "active" not in attributes and "active" in current.attributes:
+            attributes["active"] = current.attributes["active"]
         if not account.has(UPDATE_EMAILS_VIA_SCIM):
             for name in EMAIL_IDENTITY:
                 _keep_stored(attributes, current.attributes, name, current.id)
@@ -99,7 +106,7 @@ def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_m
     protected = _email_guard(account)
 
     def compute(current: StoredUser) -> dict[str, Any]:
-        patched = apply_patch(current.attributes, operations, USER, protected)
+        patched = apply_patch(current.attributes, operations, USER, protected, resource_id=current.id)
         if patched.skipped:
             log.info("user %s: PATCH skipped %s (UPDATE_EMAILS_VIA_SCIM off or attribute not kept)",
                      current.id, ", ".join(patched.skipped))

@@ -59,6 +59,7 @@ def _token_from(entity: dict[str, Any]) -> TokenRecord:
         expires=entity.get("Expires"),
         revoked=entity.get("Revoked"),
         integration=entity.get("Integration") or "current",
+        idp=entity.get("Idp") or "entra",
     )
 
 
@@ -108,6 +109,7 @@ class AccountStore:
             "Scope": record.scope,
             "Created": record.created,
             "Integration": record.integration,
+            "Idp": record.idp,
         }
         if record.expires:
             entity["Expires"] = record.expires

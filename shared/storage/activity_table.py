@@ -173,14 +173,14 @@ def _document(entry: ActivityRecord) -> dict[str, Any]:
     return {"t": entry.time.isoformat(), "op": entry.operation, "m": entry.method, "rt": entry.resource_type,
             "id": entry.resource_id, "x": entry.external_id, "s": entry.status, "st": entry.scim_type,
             "d": entry.detail[:2000], "ms": round(entry.duration_ms, 1), "inv": entry.invocation_id,
-            "i": entry.integration, "q": entry.queued}
+            "i": entry.integration, "q": entry.queued, "idp": entry.idp}
 
 
 def _record(doc: dict[str, Any]) -> ActivityRecord:
     return ActivityRecord(time=datetime.fromisoformat(doc["t"]), operation=doc["op"], method=doc["m"],
                           resource_type=doc["rt"], resource_id=doc["id"], external_id=doc["x"], status=int(doc["s"]),
                           scim_type=doc["st"], detail=doc["d"], duration_ms=float(doc["ms"]), invocation_id=doc["inv"],
-                          integration=doc["i"], queued=bool(doc["q"]))
+                          integration=doc["i"], queued=bool(doc["q"]), idp=doc.get("idp", "entra"))
 
 
 def _encode_cursor(page: str, index: int) -> str:

@@ -162,3 +162,18 @@ def test_path_naming_the_extension_urn_adds_and_removes_the_extension() -> None:
     assert added.attributes[ENTERPRISE] == {"department": "Eng", "manager": {"value": "m-1"}}
     removed = patch(added.attributes, {"op": "remove", "path": ENTERPRISE})
     assert ENTERPRISE not in removed.attributes
+
+
+def test_restating_the_resources_own_id_is_not_a_change_and_another_id_is_refused() -> None:
+    """Okta's Group Push (and some user updates) put the resource's own id in a no-path replace."""
+    own = "5f0c5e5e-1b8f-4b6a-9b70-2b7d1d2a5e11"
+    restated = parse_operations({"Operations": [{"op": "replace", "value": {"id": own, "displayName": "Ann"}}]})
+    patched = apply_patch({"userName": "ann"}, restated, USER, resource_id=own)
+    assert patched.attributes == {"userName": "ann", "displayName": "Ann"} and patched.changed
+    for other in ("00000000-0000-4000-8000-000000000000", own.upper()):
+        with pytest.raises(Mutability):
+            apply_patch({"userName": "ann"}, parse_operations({"Operations": [
+                {"op": "replace", "value": {"id": other}}]}), USER, resource_id=own)
+    with pytest.raises(Mutability):  # removing the id is never a no-op
+        apply_patch({"userName": "ann"}, parse_operations({"Operations": [{"op": "remove", "path": "id"}]}), USER,
+                    resource_id=own)

@@ -248,9 +248,11 @@ def test_deactivated_user_stays_readable_and_filterable_then_reactivates(scim: S
 
 def test_put_replaces_the_resource_but_not_its_id_or_created(scim: ScimClient) -> None:
     user = create(scim)
-    response = scim.put(f"/Users/{user['id']}", {"schemas": [CORE], "id": "other-id", "userName": user["userName"],
-                                                  "displayName": "Replaced", "active": False,
-                                                  "meta": {"created": "2001-01-01T00:00:00Z"}})
+    body = {"schemas": [CORE], "id": "other-id", "userName": user["userName"], "displayName": "Replaced",
+            "active": False, "meta": {"created": "2001-01-01T00:00:00Z"}}
+    assert_scim_error(scim.put(f"/Users/{user['id']}", body), 400, "mutability")  # another id: settled, refused
+    assert scim.get(f"/Users/{user['id']}").json().get("displayName") == user.get("displayName")
+    response = scim.put(f"/Users/{user['id']}", {**body, "id": user["id"]})  # its own id restated: accepted
     assert response.status_code == 200
     replaced = response.json()
     assert replaced["id"] == user["id"] and replaced["meta"]["created"] == user["meta"]["created"]

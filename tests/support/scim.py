@@ -32,8 +32,9 @@ def new_account(store: AccountStore, *, features: frozenset[str] = frozenset(), 
     return account
 
 
-def new_token(store: AccountStore, account_id: str, scope: str = "scim", expires_in_days: int | None = None) -> str:
-    minted = mint(account_id, scope, datetime.now(UTC), expires_in_days)
+def new_token(store: AccountStore, account_id: str, scope: str = "scim", expires_in_days: int | None = None,
+              idp: str = "entra") -> str:
+    minted = mint(account_id, scope, datetime.now(UTC), expires_in_days, idp=idp)
     store.add_token(minted.record)
     return minted.token
 
