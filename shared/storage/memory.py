@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.accounts import Account
+from shared.domain.auth import AccountLookup
 from shared.domain.identifiers import candidate_identifiers
 from shared.domain.jobs import Job
 from shared.domain.ports import (
@@ -50,6 +51,7 @@ from shared.domain.ports import (
     VersionConflict,
     WorkStore,
 )
+from shared.domain.tokens import TokenRecord
 from shared.domain.work import JobQueue
 from shared.errors import NotFound, ServiceUnavailable, Uniqueness
 
@@ -575,8 +577,17 @@ class MemoryLease:
 
 
 class MemoryAccounts:
+    """Accounts and their tokens (the AccountDirectory and the authenticator's AccountLookup)."""
+
     def __init__(self, *accounts: Account) -> None:
         self._accounts = {a.id: a for a in accounts}
+        self._tokens: dict[tuple[str, str], TokenRecord] = {}
+
+    def add_token(self, record: TokenRecord) -> None:
+        self._tokens[(record.account_id, record.key_id)] = record
+
+    def get_token(self, account_id: str, key_id: str) -> TokenRecord | None:
+        return self._tokens.get((account_id, key_id))
 
     def get(self, account_id: str) -> Account | None:
         return self._accounts.get(account_id)
@@ -600,7 +611,8 @@ def _copy(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _conforms(state: MemoryState) -> tuple[UserStore, GroupStore, WorkStore, DriftStore, FailureLog, ActivityStore,
-                                           ReconcileLease, AccountDirectory, JobQueue]:
+                                           ReconcileLease, AccountDirectory, AccountLookup, JobQueue]:
     """Never called: mypy checks here that each memory store implements its port."""
     return (MemoryUserStore(state), MemoryGroupStore(state), MemoryWorkStore(state), MemoryDriftStore(state),
-            MemoryFailureLog(state), MemoryActivity(), MemoryLease(), MemoryAccounts(), MemoryQueue())
+            MemoryFailureLog(state), MemoryActivity(), MemoryLease(), MemoryAccounts(), MemoryAccounts(),
+            MemoryQueue())

@@ -8,15 +8,18 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.config import Settings
 from shared.domain.ports import (
     DriftStore,
+    Failure,
+    FailureLog,
     GroupStore,
     MembershipChange,
+    ReconcileLease,
     UserStore,
     VersionConflict,
 )
@@ -24,7 +27,16 @@ from shared.errors import NotFound, Uniqueness
 from shared.storage.clients import table_service
 from shared.storage.drift import TableDriftStore
 from shared.storage.groups_table import TableGroupStore
-from shared.storage.memory import MemoryDriftStore, MemoryGroupStore, MemoryState, MemoryUserStore
+from shared.storage.failures_table import FailureStore
+from shared.storage.lease import LeaseStore
+from shared.storage.memory import (
+    MemoryDriftStore,
+    MemoryFailureLog,
+    MemoryGroupStore,
+    MemoryLease,
+    MemoryState,
+    MemoryUserStore,
+)
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.users_table import TableUserStore
 from tests.support.azurite import Azurite
@@ -37,6 +49,8 @@ class Stores:
     users: UserStore
     groups: GroupStore
     drift: DriftStore
+    failures: FailureLog
+    lease: ReconcileLease
     account: str
 
 
@@ -45,12 +59,14 @@ def stores(request: pytest.FixtureRequest, azurite: Azurite, table_prefix: str) 
     account = "contract-" + uuid.uuid4().hex[:8]
     if request.param == "memory":
         state = MemoryState()
-        yield Stores(MemoryUserStore(state), MemoryGroupStore(state), MemoryDriftStore(state), account)
+        yield Stores(MemoryUserStore(state), MemoryGroupStore(state), MemoryDriftStore(state), MemoryFailureLog(state),
+                     MemoryLease(), account)
         return
     settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
     tables = Tables(table_service(settings), table_prefix)
     tables.get(RESOURCES)
-    yield Stores(TableUserStore(tables), TableGroupStore(tables), TableDriftStore(tables), account)
+    yield Stores(TableUserStore(tables), TableGroupStore(tables), TableDriftStore(tables), FailureStore(tables),
+                 LeaseStore(tables), account)
 
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -239,3 +255,29 @@ def test_drift_repairs_are_conditional_on_what_was_seen(stores: Stores) -> None:
     fresh = stores.drift.membership(stores.account, group.id, ann)
     assert stores.drift.remove_membership(stores.account, group.id, ann, fresh) is True
     assert member_ids(stores, group.id) == set() and stores.users.get(stores.account, ann).groups == []
+
+
+def test_a_failure_is_recorded_once_and_the_digest_state_changes_only_from_what_was_read(stores: Stores) -> None:
+    failure = Failure("job-1", "Groups.Patch", "Group", "team", "", "storage down", 5, NOW, NOW, "inv", "work", "retry")
+    assert stores.failures.record(stores.account, failure) is True
+    assert stores.failures.record(stores.account, failure) is False  # a poison message delivered twice
+    assert [f.job_id for f in stores.failures.unreported(stores.account)] == ["job-1"]
+    read = stores.failures.state(stores.account)
+    assert stores.failures.save_state(stores.account, read, None, "digest-1", NOW) is True
+    assert stores.failures.save_state(stores.account, read, None, "digest-2", NOW) is False  # another instance won
+    assert stores.failures.state(stores.account).scheduled_digest == "digest-1"
+    stores.failures.mark_reported(stores.account, [failure])
+    assert stores.failures.unreported(stores.account) == []
+    assert stores.failures.record(stores.account, failure) is False  # reported already
+    assert stores.failures.purge_reported(stores.account, NOW + timedelta(days=1)) == 1
+
+
+def test_one_reconcile_lease_at_a_time_and_its_checkpoint(stores: Stores) -> None:
+    held = stores.lease.acquire(NOW, timedelta(minutes=10))
+    assert held is not None
+    assert stores.lease.acquire(NOW + timedelta(minutes=1), timedelta(minutes=10)) is None
+    stores.lease.release(held, "acct-5", NOW + timedelta(minutes=2))
+    again = stores.lease.acquire(NOW + timedelta(minutes=3), timedelta(minutes=10))
+    assert again is not None and again.checkpoint == "acct-5"
+    expired = stores.lease.acquire(NOW + timedelta(minutes=20), timedelta(minutes=10))  # the holder died
+    assert expired is not None
