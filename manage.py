@@ -9,6 +9,10 @@
     python manage.py retries list ACCOUNT_ID | retries redrive ACCOUNT_ID
     python manage.py reconcile [--account ACCOUNT_ID]
     python manage.py activity ACCOUNT_ID [--failures] [--since ISO] [--until ISO] [--resource-id ID] [--count N]
+                                         [--operation PREFIX]
+
+State-changing commands (accounts create/update, tokens create/revoke, retries redrive) are recorded in the
+account's activity log as `CLI.*` operations by `cli:<OS user>`.
 
 Storage comes from the environment, else from local.settings.json (or the sample), as for the app.
 `tokens create` prints the token alone on the last line of stdout; it is shown only this once.
@@ -30,6 +34,10 @@ class CommandError(Exception):
     """Bad input or a missing thing: printed as one line, exit code 1."""
 
 
+AuditedChange = tuple[str, str, str]
+"""What a state-changing command did, for the account's audit record: (resource type, resource id, detail)."""
+
+
 def _stores() -> Any:
     from shared.config import Settings
     from shared.storage.accounts_table import AccountStore
@@ -47,7 +55,7 @@ def _account_json(account: Any) -> str:
     }, indent=2)
 
 
-def accounts_create(args: argparse.Namespace) -> None:
+def accounts_create(args: argparse.Namespace) -> AuditedChange:
     from shared.domain.accounts import Account, validate_account_id, validate_email, validate_feature
     from shared.storage.accounts_table import AccountExists
 
@@ -60,9 +68,10 @@ def accounts_create(args: argparse.Namespace) -> None:
     except AccountExists:
         raise CommandError(f"account {args.account_id!r} already exists") from None
     print(_account_json(account))
+    return "Account", account.id, f"features {','.join(sorted(account.features)) or '-'}"
 
 
-def accounts_update(args: argparse.Namespace) -> None:
+def accounts_update(args: argparse.Namespace) -> AuditedChange:
     from shared.domain.accounts import validate_account_id
 
     store = _stores()
@@ -73,6 +82,8 @@ def accounts_update(args: argparse.Namespace) -> None:
                                    enable=tuple(args.enable_feature), disable=tuple(args.disable_feature))
     store.update(updated)
     print(_account_json(updated))
+    return "Account", updated.id, (f"notification email {'changed' if args.notification_email else 'kept'}; "
+                                   f"features {','.join(sorted(updated.features)) or '-'}")
 
 
 def accounts_show(args: argparse.Namespace) -> None:
@@ -89,7 +100,7 @@ def accounts_list(args: argparse.Namespace) -> None:
         print(f"{account.id}\t{account.name}\t{account.notification_email or '-'}\t{','.join(sorted(account.features)) or '-'}")
 
 
-def tokens_create(args: argparse.Namespace) -> None:
+def tokens_create(args: argparse.Namespace) -> AuditedChange:
     from shared.domain.accounts import validate_account_id
     from shared.domain.tokens import mint
 
@@ -103,6 +114,8 @@ def tokens_create(args: argparse.Namespace) -> None:
           f"identity provider {minted.record.idp}, expires {expires}. "
           "Copy the token now: it is not stored and cannot be shown again.")
     print(minted.token)
+    record = minted.record
+    return "Token", record.key_id, f"scope {record.scope}, integration {record.integration}, idp {record.idp}"
 
 
 def tokens_list(args: argparse.Namespace) -> None:
@@ -119,12 +132,13 @@ def tokens_list(args: argparse.Namespace) -> None:
               f"expires {expires}")
 
 
-def tokens_revoke(args: argparse.Namespace) -> None:
+def tokens_revoke(args: argparse.Namespace) -> AuditedChange:
     from shared.domain.accounts import validate_account_id
 
     if not _stores().revoke_token(validate_account_id(args.account_id), args.key_id, datetime.now(UTC)):
         raise CommandError(f"no token {args.key_id!r} in account {args.account_id!r}")
     print(f"revoked {args.key_id}")
+    return "Token", args.key_id, "revoked"
 
 
 def _retry_context() -> Any:
@@ -152,14 +166,16 @@ def retries_list(args: argparse.Namespace) -> None:
                   f"{failure.resource_id}\twork {failure.work_id}\t{failure.last_error}")
 
 
-def retries_redrive(args: argparse.Namespace) -> None:
+def retries_redrive(args: argparse.Namespace) -> AuditedChange:
     from shared.domain.accounts import validate_account_id
     from shared.domain.retries import redrive
 
     ctx = _retry_context()
     if ctx.accounts.get(validate_account_id(args.account_id)) is None:
         raise CommandError(f"no account {args.account_id!r}")
-    print(f"queued {redrive(ctx, args.account_id)} piece(s) of recorded work on scim-retry")
+    count = redrive(ctx, args.account_id)
+    print(f"queued {count} piece(s) of recorded work on scim-retry")
+    return "Work", "", f"re-drove {count} piece(s) of recorded work"
 
 
 def reconcile_now(args: argparse.Namespace) -> None:
@@ -185,11 +201,12 @@ def activity(args: argparse.Namespace) -> None:
     since = datetime.fromisoformat(args.since.replace("Z", "+00:00")) if args.since else None
     until = datetime.fromisoformat(args.until.replace("Z", "+00:00")) if args.until else None
     records, _ = svc.activity.query(args.account_id, since, until, "failure" if args.failures else None,
-                                    args.resource_id, args.count, None)
+                                    args.resource_id, args.count, None, args.operation)
     for r in records:
         outcome = f"{r.status}" + (f" {r.scim_type}" if r.scim_type else "") + (" queued" if r.queued else "")
         print(f"{r.time.isoformat()}\t{r.operation}\t{r.resource_type} {r.resource_id}\t{outcome}\t"
-              f"{r.duration_ms:.0f} ms\t{r.invocation_id}" + (f"\t{r.detail}" if r.detail else ""))
+              f"{r.duration_ms:.0f} ms\t{r.invocation_id}\t{r.idp if not r.operation.startswith(('Manage.', 'CLI.')) else ''}"
+              f"\t{r.actor}" + (f"\t{r.detail}" if r.detail else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,13 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name")
     create.add_argument("--notification-email")
     create.add_argument("--feature", action="append", default=[])
-    create.set_defaults(run=accounts_create)
+    create.set_defaults(run=accounts_create, audit="CLI.Accounts.Create")
     update = accounts.add_parser("update")
     update.add_argument("account_id")
     update.add_argument("--notification-email")
     update.add_argument("--enable-feature", action="append", default=[])
     update.add_argument("--disable-feature", action="append", default=[])
-    update.set_defaults(run=accounts_update)
+    update.set_defaults(run=accounts_update, audit="CLI.Accounts.Update")
     show = accounts.add_parser("show")
     show.add_argument("account_id")
     show.set_defaults(run=accounts_show)
@@ -223,14 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the app integration this provisioning token belongs to (NextGen = current, FirstGen = legacy)")
     tcreate.add_argument("--idp", choices=["entra", "okta", "onelogin"], default="entra",
                          help="the identity provider the token is given to (shown in the activity log and telemetry)")
-    tcreate.set_defaults(run=tokens_create)
+    tcreate.set_defaults(run=tokens_create, audit="CLI.Tokens.Create")
     tlist = tokens.add_parser("list")
     tlist.add_argument("account_id")
     tlist.set_defaults(run=tokens_list)
     revoke = tokens.add_parser("revoke")
     revoke.add_argument("account_id")
     revoke.add_argument("key_id")
-    revoke.set_defaults(run=tokens_revoke)
+    revoke.set_defaults(run=tokens_revoke, audit="CLI.Tokens.Revoke")
 
     retries = groups.add_parser("retries").add_subparsers(dest="command", required=True)
     rlist = retries.add_parser("list")
@@ -238,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     rlist.set_defaults(run=retries_list)
     rdrive = retries.add_parser("redrive")
     rdrive.add_argument("account_id")
-    rdrive.set_defaults(run=retries_redrive)
+    rdrive.set_defaults(run=retries_redrive, audit="CLI.Retries.Redrive")
 
     reconcile = groups.add_parser("reconcile")
     reconcile.add_argument("--account")
@@ -251,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--until")
     log.add_argument("--resource-id")
     log.add_argument("--count", type=int, default=50)
+    log.add_argument("--operation", help="a prefix: Users.Create, Manage. (admin API), CLI. (these commands)")
     log.set_defaults(run=activity)
     return parser
 
@@ -264,15 +282,44 @@ def main(argv: list[str] | None = None) -> int:
     from shared.errors import ConfigurationError
 
     try:
-        args.run(args)
+        change = args.run(args)
     except (CommandError, AccountError, ConfigurationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _audit(args, 400, ("", "", f"refused: {exc}"))
         return 1
     except AzureError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"error: storage: {first_line}", file=sys.stderr)
         return 1
+    _audit(args, 200, change)
     return 0
+
+
+def _audit(args: argparse.Namespace, status: int, change: AuditedChange | None) -> None:
+    """Records a state-changing command (set_defaults(audit=...)) in the account's activity log, who ran it
+    (`cli:<OS user>`) and what it did; nothing for reads, or for an account that does not exist."""
+    operation = getattr(args, "audit", None)
+    if not operation or change is None:
+        return
+    import getpass
+    import uuid
+
+    from scim_handlers.services import services
+    from shared.domain.ports import ActivityRecord
+
+    try:
+        svc = services()
+        account_id = str(getattr(args, "account_id", "") or "")
+        if not account_id or svc.accounts.get(account_id) is None:
+            return
+        resource_type, resource_id, detail = change
+        svc.activity.record(account_id, ActivityRecord(
+            time=datetime.now(UTC), operation=operation, method="CLI", resource_type=resource_type,
+            resource_id=resource_id, external_id="", status=status, scim_type="", detail=detail, duration_ms=0.0,
+            invocation_id=uuid.uuid4().hex, integration="", queued=False, idp="", actor=f"cli:{getpass.getuser()}"))
+        svc.activity.flush()
+    except Exception as exc:  # the change itself is done; say that its audit record is missing
+        print(f"warning: the audit record could not be written: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def _create(req: ScimRequest) -> ScimResponse:
     created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
     group = result.before if created_empty else groups.get_group(req.services.groups, req.account, result.before.id)
     response = _group_response(req, group, 201, location=True, known_members=[] if created_empty else None)
-    response.queued = result.outcome.queued
+    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
     return response
 
 
@@ -86,14 +86,14 @@ def _replace(req: ScimRequest) -> ScimResponse:
     result = groups.replace_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
                                   req.services.retry_queue)
     response = _group_response(req, groups.get_group(req.services.groups, req.account, req.route["id"]), 200)
-    response.queued = result.outcome.queued
+    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
     return response
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
     result = groups.patch_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
                                 req.services.retry_queue)
-    return ScimResponse(204, queued=result.outcome.queued)
+    return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored)
 
 
 def _delete(req: ScimRequest) -> ScimResponse:

@@ -25,8 +25,9 @@ from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain import limits
 from shared.domain.accounts import Account
-from shared.domain.ports import ActivityRecord
-from shared.errors import InternalError, InvalidSyntax, PayloadTooLarge, ScimError, UnsupportedMediaType
+from shared.domain.auth import presented_key_id
+from shared.domain.ports import MAX_IGNORED_LISTED, ActivityRecord
+from shared.errors import InternalError, InvalidSyntax, PayloadTooLarge, ScimError, Unauthorized, UnsupportedMediaType
 from shared.invocation import invocation
 from shared.storage.roundtrips import counting
 
@@ -91,6 +92,8 @@ class ScimResponse:
     headers: dict[str, str] = field(default_factory=dict)
     queued: bool = False
     """Part of the change was left to the retry queue (shown in the activity log and telemetry)."""
+    ignored: list[str] = field(default_factory=list)
+    """Member ids the request named that are no users of the account (recorded in the activity log)."""
 
 
 Handler = Callable[[ScimRequest], ScimResponse]
@@ -101,7 +104,6 @@ class Edge:
     scope: str
     content_type: str
     error_body: Callable[[ScimError], dict[str, Any]]
-    record_activity: bool
 
 
 def _scim_error_body(exc: ScimError) -> dict[str, Any]:
@@ -116,8 +118,8 @@ def _manage_error_body(exc: ScimError) -> dict[str, Any]:
     return {"error": {"status": exc.status, "code": exc.code, "message": exc.detail}}
 
 
-SCIM = Edge("scim", SCIM_CONTENT_TYPE, _scim_error_body, record_activity=True)
-MANAGE = Edge("admin", JSON_CONTENT_TYPE, _manage_error_body, record_activity=False)
+SCIM = Edge("scim", SCIM_CONTENT_TYPE, _scim_error_body)
+MANAGE = Edge("admin", JSON_CONTENT_TYPE, _manage_error_body)
 
 
 def run_scim(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler) -> func.HttpResponse:
@@ -136,8 +138,10 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     started = time.perf_counter()
     account: Account | None = None
     integration = idp = ""
+    actor = presented_key_id(req.headers.get("Authorization"))
     result_body: Any = None
     queued = False
+    ignored: list[str] = []
     content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
     with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
             counting() as round_trips, invocation(operation, invocation_id):
@@ -155,12 +159,14 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
                 idp=idp)
             result = handler(request)
             result_body = result.body
-            queued = result.queued
+            queued, ignored = result.queued, result.ignored
             response = _render(result.status, result.body, {"Content-Type": content_type, **result.headers})
             outcome: tuple[int, str | None, str] = (result.status, None, "")
         except ScimError as exc:
             response = _render(exc.status, edge.error_body(exc), {"Content-Type": content_type, **exc.headers})
             outcome = (exc.status, exc.scim_type, exc.detail)
+            if isinstance(exc, Unauthorized):  # recorded against the account it named (Entra quarantines on these)
+                account = _refused_account(account_id)
         except Exception:
             log.exception("unhandled error in %s (invocation %s)", operation, invocation_id)
             unexpected = InternalError(f"An internal error occurred. Invocation id: {invocation_id}.")
@@ -183,8 +189,9 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     telemetry.requests_counter.add(1, metric_labels)
     telemetry.duration_histogram.record(duration_ms, metric_labels)
     telemetry.invocation_record(f"{edge.scope} {operation}", fields)
-    if edge.record_activity and account is not None:
-        _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, idp, queued)
+    if account is not None:
+        _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, idp, queued,
+                ignored, actor)
     return response
 
 
@@ -210,23 +217,48 @@ def negotiated_content_type(accept: str | None, default: str) -> str:
 
 
 def _resource(operation: str, req: func.HttpRequest, result_body: Any) -> tuple[str, str]:
-    """(resource type, id) of a Users/Groups request: the route's id, or the id of the resource created."""
-    if not operation.startswith(("Users.", "Groups.")):
+    """(resource type, id) of a Users/Groups request of either API: the route's id, or the created resource's."""
+    name = operation.removeprefix("Manage.")
+    if not name.startswith(("Users.", "Groups.")):
         return "", ""
     body = result_body if isinstance(result_body, dict) else {}
-    return operation.split(".")[0].rstrip("s"), req.route_params.get("id") or str(body.get("id", ""))
+    created = body.get("id") or body.get("identifier") or ""
+    return name.split(".")[0].rstrip("s"), req.route_params.get("id") or str(created)
 
 
 def _record(account_id: str, req: func.HttpRequest, operation: str, outcome: tuple[int, str | None, str],
             result_body: Any, duration_ms: float, invocation_id: str, integration: str, idp: str,
-            queued: bool) -> None:
-    body = result_body if isinstance(result_body, dict) else {}
+            queued: bool, ignored: list[str], actor: str) -> None:
     resource_type, resource_id = _resource(operation, req, result_body)
     services().activity.record(account_id, ActivityRecord(
         time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
-        resource_id=resource_id, external_id=str(body.get("externalId", "")) if resource_type else "",
+        resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
         status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
-        invocation_id=invocation_id, integration=integration, queued=queued, idp=idp))
+        invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
+        ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor))
+
+
+def _refused_account(account_id: str) -> Account | None:
+    try:
+        return services().auth.refused_account(account_id)
+    except Exception:  # storage down: the 401 stands, unrecorded
+        return None
+
+
+def _external_id(req: func.HttpRequest, result_body: Any) -> str:
+    """The resource's externalId: from the response, or (a refused create or update) from what the client sent, so
+    an admin can find Entra's object for every outcome."""
+    for source in (result_body, _sent_json(req)):
+        if isinstance(source, dict) and isinstance(source.get("externalId"), str):
+            return str(source["externalId"])
+    return ""
+
+
+def _sent_json(req: func.HttpRequest) -> Any:
+    try:
+        return json.loads(req.get_body() or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _render(status: int, body: Any, headers: dict[str, str]) -> func.HttpResponse:

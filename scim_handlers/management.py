@@ -10,6 +10,7 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_manage
 from shared.domain import native
+from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
 
 bp = func.Blueprint()
@@ -98,7 +99,10 @@ def _unknown(req: ScimRequest) -> ScimResponse:
 
 
 def _users(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(200, {"users": [native.user_view(u) for u in req.services.users.scan(req.account.id)]})
+    start, count = _paging(req)
+    page = native.list_users(req.services.users, req.account, req.query.get("filter"), req.query.get("source"),
+                             start, count)
+    return ScimResponse(200, {"users": [native.user_view(u) for u in page.items], **_page_fields(page)})
 
 
 def _user(req: ScimRequest) -> ScimResponse:
@@ -120,7 +124,19 @@ def _delete_user(req: ScimRequest) -> ScimResponse:
 
 
 def _groups(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(200, {"groups": native.all_group_views(req.services.groups, req.account)})
+    start, count = _paging(req)
+    page, views = native.list_groups(req.services.groups, req.account, req.query.get("filter"),
+                                     req.query.get("source"), start, count)
+    return ScimResponse(200, {"groups": views, **_page_fields(page)})
+
+
+def _paging(req: ScimRequest) -> tuple[int, int]:
+    """`startIndex` (1-based) and `count` (default 100, at most 1,000), as in the SCIM lists."""
+    return _int(req.query.get("startIndex"), 1, 1, 10**9, "startIndex"), _int(req.query.get("count"), 100, 0, 1000)
+
+
+def _page_fields(page: Page) -> dict[str, int]:
+    return {"totalResults": page.total, "startIndex": page.start_index, "itemsPerPage": len(page.items)}
 
 
 def _group(req: ScimRequest) -> ScimResponse:
@@ -172,7 +188,7 @@ def _activity(req: ScimRequest) -> ScimResponse:
     try:
         records, cursor = req.services.activity.query(
             req.account.id, _time(req.query.get("since"), "since"), _time(req.query.get("until"), "until"), outcome,
-            req.query.get("resourceId"), count, req.query.get("cursor"))
+            req.query.get("resourceId"), count, req.query.get("cursor"), req.query.get("operation"))
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None
     return ScimResponse(200, {"activity": [r.as_json() for r in records], "nextCursor": cursor})
@@ -188,11 +204,11 @@ def _time(raw: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _int(raw: str | None, default: int, low: int, high: int) -> int:
+def _int(raw: str | None, default: int, low: int, high: int, name: str = "count") -> int:
     if raw is None:
         return default
     try:
         return max(low, min(high, int(raw)))
     except ValueError:
-        raise InvalidValue(f"count must be an integer; got {raw!r}.") from None
+        raise InvalidValue(f"{name} must be an integer; got {raw!r}.") from None
 

@@ -75,13 +75,13 @@ def _get(req: ScimRequest) -> ScimResponse:
 
 def _replace(req: ScimRequest) -> ScimResponse:
     user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                              req.integration)
+                              req.integration, req.idp)
     return _user_response(req, user, 200)
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
     user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                            req.integration)
+                            req.integration, req.idp)
     return _user_response(req, user, 200)
 
 

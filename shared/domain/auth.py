@@ -48,6 +48,11 @@ class Authenticator:
             raise Unauthorized()
         return account, record
 
+    def refused_account(self, account_id: str) -> Account | None:
+        """The account a refused request named, so the refusal can be recorded there; None when the id names no
+        account (nothing is recorded for those: an unknown id must not make us write)."""
+        return self._store.get(account_id) if is_valid_account_id(account_id) else None
+
     def _lookup(self, account_id: str, key_id: str) -> tuple[TokenRecord, Account] | None:
         now = self._clock()
         with self._lock:
@@ -63,6 +68,12 @@ class Authenticator:
                 self._cache.clear()
             self._cache[(account_id, key_id)] = (now, record, account)
         return record, account
+
+
+def presented_key_id(authorization: str | None) -> str:
+    """The key id of the bearer token presented, if it parses (never the secret), for the audit record."""
+    token = _bearer(authorization)
+    return (key_id_of(token) or "") if token else ""
 
 
 def _bearer(authorization: str | None) -> str | None:

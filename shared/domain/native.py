@@ -4,7 +4,8 @@
 - A user who belongs to any SCIM-provisioned group: email, full name and group assignments cannot be edited natively.
 - A user assigned to the application directly (SCIM-provisioned, in no SCIM group) starts with no group assignments
   and can be added to and removed from native groups natively.
-- SCIM-provisioned users cannot be deleted natively: they are removed in Entra.
+- SCIM-provisioned users cannot be deleted natively: they are removed in Entra. So are native users an identity
+  provider has adopted (matched and changed them by SCIM, or put them in a SCIM group).
 - A SCIM group whose name duplicates a native group's is kept alongside it (distinct identifiers); the native one
   can be renamed, the SCIM one cannot.
 Each refusal is a 409 `ManagedByEntra` whose message says where to make the change instead.
@@ -19,6 +20,7 @@ from typing import Any
 from shared.domain import groups as scim_groups
 from shared.domain import users as scim_users
 from shared.domain.accounts import Account, AccountError, validate_email
+from shared.domain.listing import Page, paginate
 from shared.domain.ports import (
     MANAGED_BY_NATIVE,
     MANAGED_BY_SCIM,
@@ -35,8 +37,10 @@ GROUP_LOCKED = ("Group {name!r} is managed by Microsoft Entra ID provisioning: i
                 "changed in Entra (Enterprise applications > this application > Users and groups), not here.")
 USER_LOCKED = ("User {email!r} belongs to a group provisioned by Microsoft Entra ID: their email, full name and group "
                "assignments are changed in Entra, not here.")
-USER_DELETE_LOCKED = ("User {email!r} was provisioned by Microsoft Entra ID: remove them from this application in "
-                      "Entra (unassign them, or remove them from the assigned group) to delete them.")
+USER_STATUS_LOCKED = ("User {email!r} is managed by an identity provider: disable or enable them there (Entra: "
+                      "block sign-in or unassign; the provisioning service then deactivates them here).")
+USER_DELETE_LOCKED = ("User {email!r} is provisioned by Microsoft Entra ID (or adopted by it): remove them from this "
+                      "application in Entra (unassign them, or remove them from the assigned group) to delete them.")
 
 
 def full_name(user: StoredUser) -> str:
@@ -53,9 +57,24 @@ def user_view(user: StoredUser) -> dict[str, Any]:
     return {
         "id": user.id, "email": user.user_name, "fullName": full_name(user),
         "status": "active" if user.attributes.get("active", True) is not False else "disabled",
-        "source": user.source, "integrations": sorted(user.integrations),
+        "source": user.source, "integrations": sorted(user.integrations), "adopted": _adoption(user),
         "groups": [{"identifier": g.id, "name": g.display, "managedBy": g.managed_by} for g in user.groups],
     }
+
+
+def _adoption(user: StoredUser) -> dict[str, Any] | None:
+    """How a native user came to be managed by an identity provider: SCIM changed it, or put it in a SCIM group."""
+    if user.source == MANAGED_BY_SCIM:
+        return None
+    if user.adopted is not None:
+        return {"by": user.adopted.idp, "integration": user.adopted.integration,
+                "at": user.adopted.at.isoformat().replace("+00:00", "Z")}
+    return {"by": "scim group membership"} if _in_scim_group(user) else None
+
+
+def managed_by_idp(user: StoredUser) -> bool:
+    """Provisioned by SCIM, or a native user an identity provider has adopted: deleted only in the IdP."""
+    return user.source == MANAGED_BY_SCIM or user.adopted is not None or _in_scim_group(user)
 
 
 def group_view(group: StoredGroup, members: list[str] | None = None) -> dict[str, Any]:
@@ -98,14 +117,23 @@ def create_user(users: UserStore, account: Account, body: Any) -> StoredUser:
 
 
 def edit_user(users: UserStore, account: Account, user_id: str, body: Any) -> StoredUser:
+    """Email and full name (not for a user in a SCIM group); `active` (only for a user no identity provider manages:
+    the others are disabled and enabled there)."""
     email = _text(body, "email", False)
     name = _text(body, "fullName", False)
-    if email is None and name is None:
-        raise InvalidValue("Send email and/or fullName.")
+    active = body.get("active") if isinstance(body, dict) else None
+    if active is not None and not isinstance(active, bool):
+        raise InvalidValue(f"active must be true or false; got {active!r}.")
+    if email is None and name is None and active is None:
+        raise InvalidValue("Send email, fullName and/or active.")
     current = users.get(account.id, user_id)
-    if _in_scim_group(current):
+    if active is not None and managed_by_idp(current):
+        raise ManagedByEntra(USER_STATUS_LOCKED.format(email=current.user_name))
+    if (email is not None or name is not None) and _in_scim_group(current):
         raise ManagedByEntra(USER_LOCKED.format(email=current.user_name))
     attributes = dict(current.attributes)
+    if active is not None:
+        attributes["active"] = active
     if email is not None:
         attributes["userName"] = _email(email)
         attributes["emails"] = [{"value": email, "type": "work", "primary": True}]
@@ -116,7 +144,7 @@ def edit_user(users: UserStore, account: Account, user_id: str, body: Any) -> St
 
 def delete_user(users: UserStore, account: Account, user_id: str, queue: JobQueue | None = None) -> None:
     current = users.get(account.id, user_id)
-    if current.source == MANAGED_BY_SCIM:
+    if managed_by_idp(current):
         raise ManagedByEntra(USER_DELETE_LOCKED.format(email=current.user_name))
     scim_users.delete_user(users, account, user_id, queue=queue)
 
@@ -164,12 +192,43 @@ def members_of(groups: GroupStore, account: Account, group_id: str) -> list[str]
     return [user_id for user_id, _ in groups.members(account.id, group_id)]
 
 
-def all_group_views(groups: GroupStore, account: Account) -> list[dict[str, Any]]:
-    """Every group with its member ids: one scan of the groups and one range read of all member rows (not one
-    members read per group)."""
-    listed = list(groups.scan(account.id))
-    members = groups.members_of_groups(account.id, [group.id for group in listed])
-    return [group_view(group, [user_id for user_id, _ in members[group.id]]) for group in listed]
+USER_SOURCES = ("scim", "native", "adopted")
+GROUP_SOURCES = (MANAGED_BY_SCIM, MANAGED_BY_NATIVE)
+
+
+def user_source(user: StoredUser) -> str:
+    """`scim` (provisioned), `adopted` (native, taken over by an identity provider) or `native`."""
+    if user.source == MANAGED_BY_SCIM:
+        return "scim"
+    return "adopted" if managed_by_idp(user) else "native"
+
+
+def list_users(users: UserStore, account: Account, search: str | None, source: str | None, start_index: int,
+               count: int) -> Page:
+    """A page of users whose email or full name contains `search` (any case) and whose source is `source`; streamed,
+    so memory holds one page whatever the account's size."""
+    if source is not None and source not in USER_SOURCES:
+        raise InvalidValue(f"source must be one of {', '.join(USER_SOURCES)}; got {source!r}.")
+    needle = (search or "").strip().lower()
+
+    def keep(user: StoredUser) -> bool:
+        return (source is None or user_source(user) == source) and (
+            not needle or needle in user.user_name.lower() or needle in full_name(user).lower())
+
+    return paginate(users.scan(account.id), keep, start_index, count)
+
+
+def list_groups(groups: GroupStore, account: Account, search: str | None, source: str | None, start_index: int,
+                count: int) -> tuple[Page, list[dict[str, Any]]]:
+    """A page of groups (name contains `search`, managed by `source`) with their member ids: one scan of the groups
+    and one range read of the page's member rows (not one members read per group)."""
+    if source is not None and source not in GROUP_SOURCES:
+        raise InvalidValue(f"source must be one of {', '.join(GROUP_SOURCES)}; got {source!r}.")
+    needle = (search or "").strip().lower()
+    page = paginate(groups.scan(account.id), lambda g: (source is None or g.managed_by == source) and (
+        not needle or needle in g.display_name.lower()), start_index, count)
+    members = groups.members_of_groups(account.id, [group.id for group in page.items])
+    return page, [group_view(group, [user_id for user_id, _ in members[group.id]]) for group in page.items]
 
 
 def sso_check(users: UserStore, account: Account, integrations: set[str], email: str) -> dict[str, Any]:

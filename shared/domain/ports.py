@@ -29,6 +29,15 @@ class GroupRef:
 
 
 @dataclass(frozen=True)
+class Adoption:
+    """A native user taken over by an identity provider (matched and updated by SCIM): managed there from then on."""
+
+    idp: str
+    integration: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class StoredUser:
     id: str
     attributes: dict[str, Any]
@@ -41,6 +50,8 @@ class StoredUser:
     """`scim` (provisioned by Entra) or `native` (created in the application)."""
     integrations: frozenset[str] = frozenset()
     """The app integrations (current/legacy) whose tokens have provisioned this user."""
+    adopted: Adoption | None = None
+    """For a native user: when and by which identity provider SCIM first changed it."""
 
     @property
     def user_name(self) -> str:
@@ -174,9 +185,10 @@ class UserStore(Protocol):
         """Every user of the account in a stable order (by id), streamed page by page."""
 
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
-               integrations: frozenset[str] | None = None) -> StoredUser:
+               integrations: frozenset[str] | None = None, adopted: Adoption | None = None) -> StoredUser:
         """Replaces the attributes if the user is still at `current.etag` (else VersionConflict), moving index rows
-        in the same transaction; raises Uniqueness if a new userName is taken."""
+        in the same transaction; raises Uniqueness if a new userName is taken. `adopted` is recorded if the user
+        has no adoption yet (the first one is kept)."""
 
     def delete(self, account_id: str, current: StoredUser, now: datetime) -> PendingWork | None:
         """Deletes the user, its index rows and memberships if still at `current.etag` (else VersionConflict); a
@@ -340,6 +352,9 @@ class FailureLog(Protocol):
     def mark_digest_sent(self, account_id: str, digest_id: str, now: datetime, count: int) -> None: ...
 
 
+MAX_IGNORED_LISTED = 20
+
+
 @dataclass(frozen=True)
 class ActivityRecord:
     time: datetime
@@ -358,6 +373,12 @@ class ActivityRecord:
     """The request succeeded but part of its work was left to the retry queue."""
     idp: str = "entra"
     """The identity provider whose token made the request (entra, okta, onelogin)."""
+    ignored: int = 0
+    """Member ids the request named that are no users of the account (ignored, as Entra expects)."""
+    ignored_ids: tuple[str, ...] = ()
+    """The first MAX_IGNORED_LISTED of them."""
+    actor: str = ""
+    """Who: the key id of the token presented (never its secret), or `cli:<user>` for a command-line change."""
 
     @property
     def succeeded(self) -> bool:

@@ -18,7 +18,7 @@ from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
 from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import apply_patch, parse_operations
-from shared.domain.ports import StoredUser, UserStore, VersionConflict
+from shared.domain.ports import Adoption, StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
 from shared.domain.work import JobQueue, Settled, settle
 from shared.errors import InvalidValue, PreconditionFailed, ServiceUnavailable
@@ -81,7 +81,7 @@ def matching_users(store: UserStore, account: Account, query_filter: Filter | No
 
 
 def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
-                 integration: str = "current") -> StoredUser:
+                 integration: str = "current", idp: str = "entra") -> StoredUser:
     """PUT: the body replaces every writable attribute; id and server-owned attributes are kept, and so is `active`
     when the body leaves it out (our PUT rule: a full-update template without it neither activates nor
     deactivates anyone)."""
@@ -97,11 +97,11 @@ def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if
                 _keep_stored(attributes, current.attributes, name, current.id)
         return attributes
 
-    return _write(store, account, user_id, if_match, compute, integration)
+    return _write(store, account, user_id, if_match, compute, integration, idp)
 
 
 def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
-               integration: str = "current") -> StoredUser:
+               integration: str = "current", idp: str = "entra") -> StoredUser:
     operations = parse_operations(body)
     protected = _email_guard(account)
 
@@ -112,7 +112,7 @@ def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_m
                      current.id, ", ".join(patched.skipped))
         return _validated(patched.attributes)
 
-    return _write(store, account, user_id, if_match, compute, integration)
+    return _write(store, account, user_id, if_match, compute, integration, idp)
 
 
 def delete_user(store: UserStore, account: Account, user_id: str, if_match: str | None = None,
@@ -132,9 +132,10 @@ def delete_user(store: UserStore, account: Account, user_id: str, if_match: str 
 
 
 def _write(store: UserStore, account: Account, user_id: str, if_match: str | None,
-           compute: Callable[[StoredUser], dict[str, Any]], integration: str) -> StoredUser:
+           compute: Callable[[StoredUser], dict[str, Any]], integration: str, idp: str) -> StoredUser:
     """Read, compute new attributes, write if changed, conditioned on the ETag read; redo on conflict. The app
-    integration whose token made the request is recorded on the user (for the SSO precedence check)."""
+    integration whose token made the request is recorded on the user (for the SSO precedence check); a native
+    user's first SCIM write records its adoption by that identity provider."""
     for _ in range(MAX_CONFLICT_RETRIES):
         current = store.get(account.id, user_id)
         check_if_match(if_match, current)
@@ -142,8 +143,10 @@ def _write(store: UserStore, account: Account, user_id: str, if_match: str | Non
         integrations = current.integrations | {integration}
         if attributes == current.attributes and integrations == current.integrations:
             return current  # nothing changed: meta.version and lastModified stay as they are
+        now = datetime.now(UTC)
+        adopted = Adoption(idp, integration, now) if current.source != "scim" and current.adopted is None else None
         try:
-            return store.update(account.id, current, attributes, datetime.now(UTC), integrations)
+            return store.update(account.id, current, attributes, now, integrations, adopted)
         except VersionConflict:
             if if_match:
                 raise PreconditionFailed("The user changed since the version given in If-Match; read it again.") from None

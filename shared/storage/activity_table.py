@@ -1,7 +1,8 @@
 """The provisioning activity log: a record per SCIM request (table `<prefix>activity`, PartitionKey = account id).
 
 Records are written in the background: every half second, each account's new records go into one entity (a "page":
-RowKey = inverted time of its newest record, so the newest pages come first and a time range is a key range; the
+RowKey = inverted time of its newest record, so the newest pages come first, and `Oldest` = its oldest record's time,
+so `until` selects the pages holding a record no later than it (a page can straddle it); the
 records as JSON in Data0..). That is one plain upsert per account per flush, off the request path: recording adds
 no round trip to a request and little CPU (a batch of one row per record cost more CPU than serving the requests,
 in the Azure SDK's multipart parsing). Filters (outcome, resource id, exact times) are applied to the decoded
@@ -108,14 +109,17 @@ class ActivityLog:
                     log.warning("could not write %d activity record(s) of account %s: %s", len(page), account_id, exc)
 
     def query(self, account_id: str, since: datetime | None, until: datetime | None, outcome: str | None,
-              resource_id: str | None, count: int, cursor: str | None) -> tuple[list[ActivityRecord], str | None]:
-        """Newest first, at most `count`; the returned cursor continues after the last record returned."""
+              resource_id: str | None, count: int, cursor: str | None,
+              operation: str | None = None) -> tuple[list[ActivityRecord], str | None]:
+        """Newest first, at most `count`; the returned cursor continues after the last record returned. `operation`
+        is a prefix (`Manage.` for the admin audit, `Users.Create`)."""
         after_page, after_index = _decode_cursor(cursor)
         clauses = ["PartitionKey eq @pk"]
         parameters: dict[str, Any] = {"pk": account_id}
-        if until is not None:  # pages whose newest record is no later than `until` start at this key
-            clauses.append("RowKey ge @lo")
-            parameters["lo"] = f"{_MAX_TICKS - _ticks(until):020d}"
+        if until is not None:  # pages holding a record no later than `until`: their oldest record is not after it
+            # (`not (… gt …)` keeps pages written before `Oldest` existed: they are read and filtered here)
+            clauses.append("not ( Oldest gt @until )")  # spaced: the SDK substitutes whitespace-delimited @names
+            parameters["until"] = until
         if after_page:
             clauses.append("RowKey ge @after")
             parameters["after"] = after_page
@@ -129,7 +133,7 @@ class ActivityLog:
             for index, record in enumerate(records):
                 if row["RowKey"] == after_page and index <= after_index:
                     continue
-                if not _wanted(record, since, until, outcome, resource_id):
+                if not _wanted(record, since, until, outcome, resource_id, operation):
                     continue
                 if len(found) == count:
                     return found, _encode_cursor(row["RowKey"], index - 1)
@@ -154,8 +158,10 @@ class ActivityLog:
 
 
 def _wanted(record: ActivityRecord, since: datetime | None, until: datetime | None, outcome: str | None,
-            resource_id: str | None) -> bool:
+            resource_id: str | None, operation: str | None) -> bool:
     if since is not None and record.time < since or until is not None and record.time > until:
+        return False
+    if operation and not record.operation.startswith(operation):
         return False
     if outcome == "failure" and record.succeeded or outcome == "success" and not record.succeeded:
         return False
@@ -165,7 +171,7 @@ def _wanted(record: ActivityRecord, since: datetime | None, until: datetime | No
 def _page_entity(account_id: str, page: list[ActivityRecord]) -> dict[str, Any]:
     newest = page[0]
     return {"PartitionKey": account_id, "RowKey": row_key(newest.time, newest.invocation_id), "Kind": "activity",
-            "Count": len(page), "Failures": sum(1 for r in page if not r.succeeded),
+            "Oldest": page[-1].time, "Count": len(page), "Failures": sum(1 for r in page if not r.succeeded),
             **pack([_document(r) for r in page])}
 
 
@@ -173,14 +179,16 @@ def _document(entry: ActivityRecord) -> dict[str, Any]:
     return {"t": entry.time.isoformat(), "op": entry.operation, "m": entry.method, "rt": entry.resource_type,
             "id": entry.resource_id, "x": entry.external_id, "s": entry.status, "st": entry.scim_type,
             "d": entry.detail[:2000], "ms": round(entry.duration_ms, 1), "inv": entry.invocation_id,
-            "i": entry.integration, "q": entry.queued, "idp": entry.idp}
+            "i": entry.integration, "q": entry.queued, "idp": entry.idp, "ig": entry.ignored,
+            "igi": list(entry.ignored_ids), "a": entry.actor}
 
 
 def _record(doc: dict[str, Any]) -> ActivityRecord:
     return ActivityRecord(time=datetime.fromisoformat(doc["t"]), operation=doc["op"], method=doc["m"],
                           resource_type=doc["rt"], resource_id=doc["id"], external_id=doc["x"], status=int(doc["s"]),
                           scim_type=doc["st"], detail=doc["d"], duration_ms=float(doc["ms"]), invocation_id=doc["inv"],
-                          integration=doc["i"], queued=bool(doc["q"]), idp=doc.get("idp", "entra"))
+                          integration=doc["i"], queued=bool(doc["q"]), idp=doc.get("idp", "entra"),
+                          ignored=int(doc.get("ig", 0)), ignored_ids=tuple(doc.get("igi", ())), actor=doc.get("a", ""))
 
 
 def _encode_cursor(page: str, index: int) -> str:

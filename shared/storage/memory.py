@@ -31,6 +31,7 @@ from shared.domain.ports import (
     AccountDirectory,
     ActivityRecord,
     ActivityStore,
+    Adoption,
     DriftStore,
     Failure,
     FailureLog,
@@ -79,6 +80,7 @@ class _User:
     etag: str
     source: str
     integrations: frozenset[str]
+    adopted: Adoption | None = None
     groups: dict[str, tuple[str, str]] = field(default_factory=dict)
     """group id -> (display, managed by): the reverse rows"""
 
@@ -224,7 +226,7 @@ class MemoryUserStore:
     def _stored(self, user_id: str, user: _User) -> StoredUser:
         return StoredUser(user_id, _copy(user.attributes), user.created, user.modified, user.version, user.etag,
                           [GroupRef(g, d, m) for g, (d, m) in sorted(user.groups.items())], user.source,
-                          user.integrations)
+                          user.integrations, user.adopted)
 
     def _name_taken(self, account_id: str, user_name: str, besides: str | None = None) -> bool:
         return any(account == account_id and uid != besides and u.attributes["userName"].lower() == user_name.lower()
@@ -269,7 +271,7 @@ class MemoryUserStore:
         yield from found
 
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
-               integrations: frozenset[str] | None = None) -> StoredUser:
+               integrations: frozenset[str] | None = None, adopted: Adoption | None = None) -> StoredUser:
         with self._state.lock:
             self._state.call()
             user = self._state.users.get((account_id, current.id))
@@ -279,6 +281,7 @@ class MemoryUserStore:
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.")
             user.attributes, user.modified, user.version = _copy(attributes), now, user.version + 1
             user.integrations = current.integrations if integrations is None else integrations
+            user.adopted = user.adopted or adopted
             user.etag = self._state.etag()
             return self._stored(current.id, user)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import PURGE_USER, GroupRef, PendingWork, StoredUser, VersionConflict
+from shared.domain.ports import PURGE_USER, Adoption, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import ISSUED_USER_ID, USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
@@ -45,10 +45,14 @@ def external_id_prefix(external_id: str) -> str:
 
 
 def _user_entity(account_id: str, user_id: str, attributes: dict[str, Any], created: datetime, modified: datetime,
-                 version: int, source: str = "scim", integrations: frozenset[str] = frozenset()) -> dict[str, Any]:
-    return {"PartitionKey": account_id, "RowKey": user_key(user_id), "Kind": "user", "Created": created,
-            "LastModified": modified, "Version": version, "Source": source,
-            "Integrations": ",".join(sorted(integrations)), **pack(attributes)}
+                 version: int, source: str = "scim", integrations: frozenset[str] = frozenset(),
+                 adopted: Adoption | None = None) -> dict[str, Any]:
+    entity = {"PartitionKey": account_id, "RowKey": user_key(user_id), "Kind": "user", "Created": created,
+              "LastModified": modified, "Version": version, "Source": source,
+              "Integrations": ",".join(sorted(integrations)), **pack(attributes)}
+    if adopted is not None:
+        entity.update(AdoptedBy=adopted.idp, AdoptedIntegration=adopted.integration, AdoptedAt=adopted.at)
+    return entity
 
 
 def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,12 +131,13 @@ class TableUserStore:
 
     @storage_errors
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
-               integrations: frozenset[str] | None = None) -> StoredUser:
+               integrations: frozenset[str] | None = None, adopted: Adoption | None = None) -> StoredUser:
         from azure.core import MatchConditions
 
         integrations = current.integrations if integrations is None else integrations
+        adopted = current.adopted or adopted
         entity = _user_entity(account_id, current.id, attributes, current.created, now, current.version + 1,
-                              current.source, integrations)
+                              current.source, integrations, adopted)
         operations: list[tuple[Any, ...]] = [
             ("update", entity, {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes)}
@@ -149,7 +154,7 @@ class TableUserStore:
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
             raise
         return StoredUser(current.id, attributes, current.created, now, current.version + 1, results[0]["etag"],
-                          current.groups, current.source, integrations)
+                          current.groups, current.source, integrations, adopted)
 
     @storage_errors
     def delete(self, account_id: str, current: StoredUser, now: datetime) -> PendingWork | None:
@@ -201,4 +206,6 @@ def _stored(entity: Any, groups: list[GroupRef]) -> StoredUser:
         id=entity["RowKey"][len(USER):], attributes=unpack(entity), created=entity["Created"],
         last_modified=entity["LastModified"], version=int(entity["Version"]), etag=entity.metadata["etag"],
         groups=sorted(groups, key=lambda g: g.id), source=entity.get("Source") or "scim",
-        integrations=frozenset(i for i in (entity.get("Integrations") or "").split(",") if i))
+        integrations=frozenset(i for i in (entity.get("Integrations") or "").split(",") if i),
+        adopted=Adoption(entity["AdoptedBy"], entity.get("AdoptedIntegration", ""), entity["AdoptedAt"])
+        if entity.get("AdoptedBy") else None)

@@ -172,3 +172,18 @@ def test_native_rules_scim_groups_and_their_members_are_locked(user_store: Memor
     assert native.rename_group(group_store, ACCOUNT, own.id, {"name": "Ours, renamed"}).display_name == "Ours, renamed"
     assert member_ids(group_store, own.id) == {b}
     assert [g.display for g in user_store.get(ACCOUNT.id, b).groups] == ["Ours, renamed"]
+
+
+def test_a_native_user_adopted_by_an_identity_provider_is_managed_there(user_store: MemoryUserStore) -> None:
+    adopted = native.create_user(user_store, ACCOUNT, {"email": "adopt@contoso.test"})
+    own = native.create_user(user_store, ACCOUNT, {"email": "own@contoso.test"})
+    users.patch_user(user_store, ACCOUNT, adopted.id, ops(("replace", "displayName", "Adopted")), idp="okta")
+    users.patch_user(user_store, ACCOUNT, adopted.id, ops(("replace", "title", "Later")), idp="entra")
+    view = native.user_view(user_store.get(ACCOUNT.id, adopted.id))
+    assert view["source"] == "native" and view["adopted"]["by"] == "okta"  # the first adoption is kept
+    with pytest.raises(ManagedByEntra):
+        native.delete_user(user_store, ACCOUNT, adopted.id)
+    with pytest.raises(ManagedByEntra):
+        native.edit_user(user_store, ACCOUNT, adopted.id, {"active": False})
+    assert native.user_view(native.edit_user(user_store, ACCOUNT, own.id, {"active": False}))["status"] == "disabled"
+    native.delete_user(user_store, ACCOUNT, own.id)

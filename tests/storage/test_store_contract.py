@@ -26,8 +26,8 @@ from shared.domain.ports import (
 from shared.errors import NotFound, Uniqueness
 from shared.storage.clients import table_service
 from shared.storage.drift import TableDriftStore
-from shared.storage.groups_table import TableGroupStore
 from shared.storage.failures_table import FailureStore
+from shared.storage.groups_table import TableGroupStore
 from shared.storage.lease import LeaseStore
 from shared.storage.memory import (
     MemoryDriftStore,
