@@ -108,9 +108,12 @@ def test_unknown_path_under_an_account_is_a_scim_404(scim: ScimClient) -> None:
 
 
 def test_body_over_the_limit_gets_413(scim: ScimClient) -> None:
-    response = scim.request("POST", "/Schemas", data=b"{" + b" " * 1_100_000 + b"}",
-                            headers={"Content-Type": SCIM})
-    assert_scim_error(response, 413)
+    limit = 1_048_576
+    at_limit = b'{"filter": "userName eq \\"x\\"", "pad": "' + b"a" * (limit - 42) + b'"}'
+    assert len(at_limit) == limit
+    assert scim.request("POST", "/Users/.search", data=at_limit, headers={"Content-Type": SCIM}).status_code != 413
+    response = scim.request("POST", "/Users/.search", data=at_limit + b" ", headers={"Content-Type": SCIM})
+    assert "SCIM_MAX_BODY_BYTES" in assert_scim_error(response, 413)["detail"]
 
 
 def test_errors_are_never_plain_text_even_without_auth(scim_host: DevHost) -> None:
