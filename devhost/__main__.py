@@ -20,6 +20,7 @@ from devhost.app_loader import load_app
 from devhost.http_server import DEFAULT_BODY_LIMIT, DevHttpServer, HttpRoutes
 from devhost.local_settings import load_host_json, load_local_settings
 from devhost.queues import QueueSettings, start_queues
+from devhost.telemetry import configure_like_the_worker
 from devhost.timers import start_timers
 
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("devhost")
     app_dir = args.app_dir.resolve()
     settings_file = load_local_settings(app_dir)
+    configure_like_the_worker()
     host_json = load_host_json(app_dir)
     functions = load_app(app_dir, os.environ.get("PYTHON_SCRIPT_FILE_NAME", "function_app.py"))
     log.info("settings from %s; %d functions: %s", settings_file, len(functions),

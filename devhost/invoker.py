@@ -14,6 +14,7 @@ import azure.functions as func
 from azure.functions._abc import RetryContext as AbstractRetryContext
 
 from devhost.app_loader import IndexedFunction
+from devhost.telemetry import invocation_context, traceparent
 
 log = logging.getLogger("devhost")
 
@@ -36,12 +37,23 @@ class RetryContext(AbstractRetryContext):
         return None
 
 
+class TraceContext:
+    """`context.trace_context` as the worker fills it: the W3C traceparent of the host's invocation."""
+
+    def __init__(self, trace_parent: str) -> None:
+        self.trace_parent = trace_parent
+        self.trace_state = ""
+        self.attributes: dict[str, str] = {}
+
+
 class Context(func.Context):
-    def __init__(self, function: IndexedFunction, invocation_id: str, app_dir: str, retry: RetryContext) -> None:
+    def __init__(self, function: IndexedFunction, invocation_id: str, app_dir: str, retry: RetryContext,
+                 trace_parent: str = "") -> None:
         self._function = function
         self._invocation_id = invocation_id
         self._app_dir = app_dir
         self._retry = retry
+        self._trace = TraceContext(trace_parent)
 
     @property
     def invocation_id(self) -> str:
@@ -61,7 +73,7 @@ class Context(func.Context):
 
     @property
     def trace_context(self) -> Any:
-        return None
+        return self._trace
 
     @property
     def retry_context(self) -> RetryContext:
@@ -72,15 +84,17 @@ def invoke(function: IndexedFunction, trigger_value: Any, reason: str, app_dir: 
            retry: RetryContext | None = None) -> Any:
     """Runs the function once; returns its result or raises its exception (after logging it)."""
     invocation_id = str(uuid.uuid4())
+    parent = traceparent()
     kwargs: dict[str, Any] = {str(function.trigger["name"]): trigger_value}
     if "context" in function.parameters:
-        kwargs["context"] = Context(function, invocation_id, app_dir, retry or RetryContext())
+        kwargs["context"] = Context(function, invocation_id, app_dir, retry or RetryContext(), parent)
     log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", function.name, reason, invocation_id)
     started = time.perf_counter()
     try:
-        result = function.user_function(**kwargs)
-        if inspect.isawaitable(result):
-            result = asyncio.run(_await(result))
+        with invocation_context(parent):
+            result = function.user_function(**kwargs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
     except Exception as exc:
         log.error("Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms): %s: %s", function.name, invocation_id,
                   (time.perf_counter() - started) * 1000, type(exc).__name__, exc)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import azure.functions as func
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -182,7 +182,7 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
             telemetry.DETAIL: outcome[2] or None, telemetry.IDP: idp or None,
         }
         span.set_attributes({k: v for k, v in fields.items() if v is not None and k != telemetry.DETAIL})
-        span.set_attribute("http.response.status_code", outcome[0])  # Application Insights' requests.resultCode
+        span.set_attributes(http_server_attributes(req, outcome[0]))
         if outcome[0] >= 500:
             span.set_status(Status(StatusCode.ERROR))
     metric_labels = {telemetry.OPERATION: operation, telemetry.STATUS: outcome[0], telemetry.OUTCOME: fields[telemetry.OUTCOME]}
@@ -193,6 +193,38 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
         _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, idp, queued,
                 ignored, actor)
     return response
+
+
+def http_server_attributes(req: func.HttpRequest, status: int) -> dict[str, Any]:
+    """The HTTP semantic-convention attributes the Azure Monitor exporter turns into a Request item: method, route
+    (its name), scheme, host, path and status (resultCode; success is false for every 4xx and 5xx). The path is the
+    route with its values replaced by their names, except the account id, and the query is left out: a client can
+    put anything there, personal data included."""
+    parts = urlsplit(req.url)
+    account_id = req.route_params.get("accountId", "")
+    route = _route_of(parts.path, req.route_params)
+    path = route.replace("{accountId}", quote(account_id, safe=""), 1) if account_id else route
+    attributes: dict[str, Any] = {"http.request.method": req.method.upper(), "http.route": route, "url.path": path,
+                                  "url.scheme": parts.scheme or "http", "http.response.status_code": status}
+    if parts.hostname:
+        attributes["server.address"] = parts.hostname
+    if parts.port:
+        attributes["server.port"] = parts.port
+    return attributes
+
+
+def _route_of(path: str, route_params: dict[str, str]) -> str:
+    """The request path with each route value replaced by its name: `/api/scim/account/{accountId}/Users/{id}`."""
+    names = {value: name for name, value in route_params.items() if value}
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        if unquote(segment) in names:
+            segments[index] = "{" + names[unquote(segment)] + "}"
+    route = "/".join(segments)
+    catch_all = route_params.get("path")
+    if catch_all and "{path}" not in route:  # the unknown-route catch-all over several segments: the client's text
+        route = route[:max(0, route.find("/" + quote(catch_all.split("/")[0])))] + "/{path}"
+    return route
 
 
 def negotiated_content_type(accept: str | None, default: str) -> str:

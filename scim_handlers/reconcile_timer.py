@@ -1,8 +1,13 @@
-"""Blueprint: the reconcile timer (schedule from the RECONCILE_SCHEDULE app setting, default every 30 minutes)."""
+"""Blueprint: the reconcile timer (schedule from the RECONCILE_SCHEDULE app setting, default every 30 minutes).
+
+The schedule is read when the worker indexes the app (app settings are its environment then), not left to the host
+as `%RECONCILE_SCHEDULE%`: the host cannot bind a timer to a setting that is missing, so an app deployed without it
+would have no reconcile at all."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import UTC, datetime
 
@@ -18,8 +23,11 @@ from shared.storage.roundtrips import counting
 bp = func.Blueprint()
 log = logging.getLogger("scim.reconcile")
 
+DEFAULT_SCHEDULE = "0 */30 * * * *"
+SCHEDULE = os.environ.get("RECONCILE_SCHEDULE", "").strip() or DEFAULT_SCHEDULE
 
-@bp.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+
+@bp.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
     started = time.perf_counter()
     svc = services()

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+from shared import telemetry
 from shared.config import Settings, get_settings, max_dequeue_count
 from shared.domain.auth import Authenticator
 from shared.domain.jobs import POISON_QUEUE
@@ -65,6 +66,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         # azure-core logs every HTTP request at INFO; on the host that would flood Application Insights.
         logging.getLogger("azure").setLevel(logging.WARNING)
+        telemetry.install_personal_data_scrubber()
         tables = Tables(table_service(settings), settings.table_prefix)
         accounts = AccountStore(tables)
         retry_queue = RetryQueue(settings)

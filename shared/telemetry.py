@@ -9,8 +9,11 @@ Field names are defined here once; docs/operations.md's KQL uses exactly these (
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
+import threading
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -68,3 +71,62 @@ def invocation_record(message: str, fields: dict[str, Any]) -> None:
     """The structured record of one invocation: `fields` become customDimensions in Application Insights."""
     safe = {k: v for k, v in fields.items() if v is not None and (k != DETAIL or verbose())}
     log.info("%s %s", message, " ".join(f"{k}={v}" for k, v in safe.items()), extra=safe)
+
+
+_INDEX_ROW_KEY = re.compile(r"(RowKey=(?:'|%27))((?:un|ux|gn|gx)(?::|%3A)(?:(?!'|%27).)*)", re.IGNORECASE)
+"""A row key built from a userName, email, display name or externalId (shared/storage/keys.py) inside a URL."""
+URL_ATTRIBUTES = ("url.full", "http.url", "http.target", "url.path", "url.query")
+
+
+def scrub_url(url: str) -> str:
+    """The URL with every index row key replaced by a short SHA-256 of it: the call stays recognisable, the person
+    does not."""
+    return _INDEX_ROW_KEY.sub(lambda m: f"{m.group(1)}~{hashlib.sha256(m.group(2).encode()).hexdigest()[:12]}", url)
+
+
+def scrub_span_attributes(attributes: Any) -> dict[str, Any] | None:
+    """The span's attributes with personal data hashed out of its URLs, or None when there is nothing to change
+    (or TELEMETRY_VERBOSE allows it)."""
+    if verbose() or not attributes:
+        return None
+    changed = {name: scrub_url(value) for name in URL_ATTRIBUTES
+               if isinstance(value := attributes.get(name), str) and scrub_url(value) != value}
+    return {**attributes, **changed} if changed else None
+
+
+_scrubber_lock = threading.Lock()
+_scrubber_installed = False
+
+
+def install_personal_data_scrubber() -> None:
+    """Puts the scrubber first among the tracer provider's processors (the worker configured them before the app
+    ran); a no-op without an SDK provider, i.e. when telemetry is off."""
+    global _scrubber_installed
+    provider = trace.get_tracer_provider()
+    processors = getattr(provider, "_active_span_processor", None)
+    with _scrubber_lock:
+        if _scrubber_installed or processors is None:
+            return
+        scrubber = _scrubber()
+        if isinstance(getattr(processors, "_span_processors", None), tuple):
+            with processors._lock:  # first, so it runs before the exporter's processor queues the span
+                processors._span_processors = (scrubber, *processors._span_processors)
+        else:
+            provider.add_span_processor(scrubber)  # type: ignore[attr-defined]
+        _scrubber_installed = True
+
+
+def _scrubber() -> Any:
+    """Storage dependency spans (made by the Azure SDK) carry their request URL, and a point read of an index row
+    puts a userName or email in it: this processor hashes those keys before any exporter sees the span, the way
+    Azure Monitor's documentation modifies telemetry (a processor that rewrites a span's attributes on end). The
+    SDK is imported here, not at import time: the app's cold start does not pay for it."""
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+    class PersonalDataScrubber(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            scrubbed = scrub_span_attributes(span.attributes)
+            if scrubbed is not None:
+                span._attributes = scrubbed
+
+    return PersonalDataScrubber()
