@@ -189,9 +189,13 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     telemetry.requests_counter.add(1, metric_labels)
     telemetry.duration_histogram.record(duration_ms, metric_labels)
     telemetry.invocation_record(f"{edge.scope} {operation}", fields)
-    if account is not None:
-        _record(account.id, req, operation, outcome, result_body, duration_ms, invocation_id, integration, idp, queued,
-                ignored, actor)
+    if account is not None:  # the activity log and admin audit (records are written in the background)
+        services().activity.record(account.id, ActivityRecord(
+            time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
+            resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
+            status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
+            invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
+            ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor))
     return response
 
 
@@ -256,18 +260,6 @@ def _resource(operation: str, req: func.HttpRequest, result_body: Any) -> tuple[
     body = result_body if isinstance(result_body, dict) else {}
     created = body.get("id") or body.get("identifier") or ""
     return name.split(".")[0].rstrip("s"), req.route_params.get("id") or str(created)
-
-
-def _record(account_id: str, req: func.HttpRequest, operation: str, outcome: tuple[int, str | None, str],
-            result_body: Any, duration_ms: float, invocation_id: str, integration: str, idp: str,
-            queued: bool, ignored: list[str], actor: str) -> None:
-    resource_type, resource_id = _resource(operation, req, result_body)
-    services().activity.record(account_id, ActivityRecord(
-        time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
-        resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
-        status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
-        invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
-        ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor))
 
 
 def _refused_account(account_id: str) -> Account | None:

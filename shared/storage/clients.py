@@ -7,6 +7,7 @@ SDK modules are imported inside the functions: importing the app must stay cheap
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
@@ -29,15 +30,46 @@ def _credential(settings: Settings) -> Any:
 # default of 10 retries with up to 2 minutes of backoff.
 CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.4, "retry_backoff_max": 4,
                                   "connection_timeout": 5, "read_timeout": 20, "raw_request_hook": record_request}
+POOL_CONNECTIONS = 32
+"""Keep-alive connections per storage endpoint: request threads plus the 16-thread existence checks."""
+
+_session: Any = None
+_session_lock = threading.Lock()
+
+
+def _transport() -> Any:
+    """One pooled requests session per process for every storage client, configured once: `trust_env` off (no
+    netrc lookup, no proxy or CA-bundle environment read on every call; a Function App has none), retries left to
+    azure-core's policy, and a pool sized for the app's concurrency. The session is shared, not owned, so a client
+    closing cannot close it for the others."""
+    global _session
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from urllib3.util.retry import Retry
+
+    with _session_lock:
+        if _session is None:
+            session = requests.Session()
+            session.trust_env = False
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_CONNECTIONS,
+                                                    max_retries=Retry(total=False, redirect=False,
+                                                                      raise_on_status=False))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _session = session
+    return RequestsTransport(session=_session, session_owner=False, use_env_settings=False,
+                             connection_timeout=CLIENT_OPTIONS["connection_timeout"],
+                             read_timeout=CLIENT_OPTIONS["read_timeout"])
 
 
 def table_service(settings: Settings) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
 
+    options = {**CLIENT_OPTIONS, "transport": _transport()}
     if settings.storage_connection_string:
-        return TableServiceClient.from_connection_string(settings.storage_connection_string, **CLIENT_OPTIONS)
+        return TableServiceClient.from_connection_string(settings.storage_connection_string, **options)
     endpoint = settings.table_service_uri or f"https://{settings.storage_account_name}.table.core.windows.net"
-    return TableServiceClient(endpoint=endpoint, credential=_credential(settings), **CLIENT_OPTIONS)
+    return TableServiceClient(endpoint=endpoint, credential=_credential(settings), **options)
 
 
 def queue_client(settings: Settings, queue_name: str) -> QueueClient:
@@ -51,7 +83,7 @@ def queue_client(settings: Settings, queue_name: str) -> QueueClient:
     policies: dict[str, Any] = {"message_encode_policy": TextBase64EncodePolicy(),
                                 "message_decode_policy": TextBase64DecodePolicy(),
                                 "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
-                                "connection_timeout": 5, "read_timeout": 20}
+                                "connection_timeout": 5, "read_timeout": 20, "transport": _transport()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue_name, **policies)
     endpoint = settings.queue_service_uri or f"https://{settings.storage_account_name}.queue.core.windows.net"

@@ -81,3 +81,19 @@ def test_listing_streams_pages_of_a_thousand(store: TableUserStore) -> None:
     with counting() as trips:
         page = users.list_users(store, ACCOUNT, ListQuery(None, 2, 2, [], []), TENANT)
     assert page.total == 5 and len(page.items) == 2 and trips.count == 1
+
+
+def test_storage_calls_read_no_proxy_or_netrc_from_the_environment(
+        azurite: Azurite, table_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-call environment reads (netrc, proxies, CA bundle) cost CPU on every storage call: the clients use one
+    pooled session with trust_env off. A proxy in the environment is therefore not used: calls still reach Azurite."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
+    first, second = Tables(table_service(settings), table_prefix), Tables(table_service(settings), table_prefix + "b")
+    store = TableUserStore(first)
+    created = users.create_user(store, ACCOUNT, {"userName": "no-proxy@example.com"})
+    assert users.get_user(store, ACCOUNT, created.id).id == created.id
+    assert second.get(RESOURCES) is not None
