@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_manage
-from shared.domain import native
+from shared.domain import administration, native, retries
+from shared.domain.accounts import Account
 from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
 
@@ -87,6 +88,41 @@ def manage_sso_check(req: func.HttpRequest, context: func.Context) -> func.HttpR
 @bp.route(route=f"{BASE}/activity", methods=["GET"], auth_level=ANONYMOUS)
 def manage_activity(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return run_manage(req, context, "Manage.Activity", _activity)
+
+
+@bp.route(route=f"{BASE}/settings", methods=["GET"], auth_level=ANONYMOUS)
+def manage_settings_get(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Settings.Get", _settings)
+
+
+@bp.route(route=f"{BASE}/settings", methods=["PATCH"], auth_level=ANONYMOUS)
+def manage_settings_change(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Settings.Change", _change_settings)
+
+
+@bp.route(route=f"{BASE}/tokens", methods=["GET"], auth_level=ANONYMOUS)
+def manage_tokens_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Tokens.List", _tokens)
+
+
+@bp.route(route=f"{BASE}/tokens", methods=["POST"], auth_level=ANONYMOUS)
+def manage_tokens_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Tokens.Create", _create_token)
+
+
+@bp.route(route=f"{BASE}/tokens/{{keyId}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_token_revoke(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Tokens.Revoke", _revoke_token)
+
+
+@bp.route(route=f"{BASE}/failures", methods=["GET"], auth_level=ANONYMOUS)
+def manage_failures(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Failures.List", _failures)
+
+
+@bp.route(route=f"{BASE}/failures/redrive", methods=["POST"], auth_level=ANONYMOUS)
+def manage_failures_redrive(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Failures.Redrive", _redrive)
 
 
 @bp.route(route=f"{BASE}/{{*path}}", auth_level=ANONYMOUS)
@@ -212,3 +248,53 @@ def _int(raw: str | None, default: int, low: int, high: int, name: str = "count"
     except ValueError:
         raise InvalidValue(f"{name} must be an integer; got {raw!r}.") from None
 
+
+
+def _settings(req: ScimRequest) -> ScimResponse:
+    return ScimResponse(200, administration.settings_view(_fresh_account(req)))
+
+
+def _change_settings(req: ScimRequest) -> ScimResponse:
+    changed = administration.changed_settings(_fresh_account(req), req.json())
+    req.services.accounts.update(changed)
+    return ScimResponse(200, administration.settings_view(changed))
+
+
+def _fresh_account(req: ScimRequest) -> Account:
+    """The account as stored now (the authenticated one may come from the per-instance cache)."""
+    return req.services.accounts.get(req.account.id) or req.account
+
+
+def _tokens(req: ScimRequest) -> ScimResponse:
+    now = datetime.now(UTC)
+    return ScimResponse(200, {"tokens": [administration.token_view(t, now)
+                                         for t in req.services.accounts.list_tokens(req.account.id)]})
+
+
+def _create_token(req: ScimRequest) -> ScimResponse:
+    now = datetime.now(UTC)
+    minted = administration.new_token(req.account.id, req.json(), now)
+    req.services.accounts.add_token(minted.record)
+    return ScimResponse(201, {**administration.token_view(minted.record, now), "token": minted.token})
+
+
+def _revoke_token(req: ScimRequest) -> ScimResponse:
+    if not req.services.accounts.revoke_token(req.account.id, req.route["keyId"], datetime.now(UTC)):
+        raise NotFound(f"No token {req.route['keyId']!r} in this account.")
+    return ScimResponse(204)
+
+
+def _failures(req: ScimRequest) -> ScimResponse:
+    """What `manage.py retries list` shows: recorded work not yet finished, failures not yet and already
+    reported, and the digest emails sent."""
+    ctx = req.services.retry_context()
+    account_id = req.account.id
+    return ScimResponse(200, {
+        "pending": [administration.work_view(w) for w in ctx.pending.pending(account_id)],
+        "unreported": [administration.failure_view(f) for f in ctx.failures.unreported(account_id)],
+        "reported": [administration.failure_view(f) for f in ctx.failures.reported(account_id)],
+        "digests": [administration.digest_view(d) for d in ctx.failures.digests(account_id)]})
+
+
+def _redrive(req: ScimRequest) -> ScimResponse:
+    return ScimResponse(200, {"queued": retries.redrive(req.services.retry_context(), req.account.id)})

@@ -48,6 +48,13 @@ EXPECTED_HTTP_ROUTES = {
     "manage_group_member_remove": ("manage/account/{accountId}/groups/{id}/members/{userId}", {"DELETE"}),
     "manage_sso_check": ("manage/account/{accountId}/sso/check", {"POST"}),
     "manage_activity": ("manage/account/{accountId}/activity", {"GET"}),
+    "manage_settings_get": ("manage/account/{accountId}/settings", {"GET"}),
+    "manage_settings_change": ("manage/account/{accountId}/settings", {"PATCH"}),
+    "manage_tokens_list": ("manage/account/{accountId}/tokens", {"GET"}),
+    "manage_tokens_create": ("manage/account/{accountId}/tokens", {"POST"}),
+    "manage_token_revoke": ("manage/account/{accountId}/tokens/{keyId}", {"DELETE"}),
+    "manage_failures": ("manage/account/{accountId}/failures", {"GET"}),
+    "manage_failures_redrive": ("manage/account/{accountId}/failures/redrive", {"POST"}),
     "manage_unknown_path": ("manage/account/{accountId}/{*path}", None),
     "health": ("health", {"GET"}),
 }

@@ -320,6 +320,13 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class SentDigest:
+    digest_id: str
+    sent_at: datetime
+    failures: int
+
+
+@dataclass(frozen=True)
 class NotifyState:
     last_sent: datetime | None
     scheduled_digest: str | None
@@ -335,6 +342,12 @@ class FailureLog(Protocol):
 
     def unreported(self, account_id: str) -> list[Failure]:
         """Failures no digest has reported yet, oldest first."""
+
+    def reported(self, account_id: str) -> list[Failure]:
+        """Failures a digest has reported (kept for RETENTION_DAYS), oldest first."""
+
+    def digests(self, account_id: str) -> list[SentDigest]:
+        """The digest emails sent, newest first."""
 
     def mark_reported(self, account_id: str, failures: list[Failure]) -> None: ...
 

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import Failure, NotifyState
+from shared.domain.ports import Failure, NotifyState, SentDigest
 from shared.storage.keys import key_part, rows_with_prefix
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import storage_errors, submit_tolerating_missing
@@ -125,6 +125,12 @@ class FailureStore:
     @storage_errors
     def digest_sent(self, account_id: str, digest_id: str) -> bool:
         return self._exists(account_id, DIGEST + key_part(digest_id))
+
+    @storage_errors
+    def digests(self, account_id: str) -> list[SentDigest]:
+        rows = rows_with_prefix(self._table, account_id, DIGEST)
+        sent = [SentDigest(row["RowKey"][len(DIGEST):], row["SentAt"], int(row.get("Failures", 0))) for row in rows]
+        return sorted(sent, key=lambda d: d.sent_at, reverse=True)
 
     @storage_errors
     def mark_digest_sent(self, account_id: str, digest_id: str, now: datetime, count: int) -> None:

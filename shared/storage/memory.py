@@ -46,6 +46,7 @@ from shared.domain.ports import (
     PendingWork,
     ReconcileLease,
     ResourceRows,
+    SentDigest,
     StoredGroup,
     StoredUser,
     UserStore,
@@ -490,7 +491,7 @@ class MemoryFailureLog:
         self._unreported: dict[tuple[str, str], Failure] = {}
         self._reported: dict[tuple[str, str], Failure] = {}
         self._states: dict[str, NotifyState] = {}
-        self._digests: dict[tuple[str, str], int] = {}
+        self._digests: dict[tuple[str, str], SentDigest] = {}
 
     def record(self, account_id: str, failure: Failure) -> bool:
         with self._state.lock:
@@ -505,6 +506,17 @@ class MemoryFailureLog:
         with self._state.lock:
             self._state.call()
             return sorted((f for (a, _), f in self._unreported.items() if a == account_id), key=lambda f: f.last_attempt)
+
+    def reported(self, account_id: str) -> list[Failure]:
+        with self._state.lock:
+            self._state.call()
+            return sorted((f for (a, _), f in self._reported.items() if a == account_id), key=lambda f: f.last_attempt)
+
+    def digests(self, account_id: str) -> list[SentDigest]:
+        with self._state.lock:
+            self._state.call()
+            return sorted((d for (a, _), d in self._digests.items() if a == account_id), key=lambda d: d.sent_at,
+                          reverse=True)
 
     def mark_reported(self, account_id: str, failures: list[Failure]) -> None:
         with self._state.lock:
@@ -543,7 +555,7 @@ class MemoryFailureLog:
     def mark_digest_sent(self, account_id: str, digest_id: str, now: datetime, count: int) -> None:
         with self._state.lock:
             self._state.call()
-            self._digests[(account_id, digest_id)] = count
+            self._digests[(account_id, digest_id)] = SentDigest(digest_id, now, count)
 
 
 class MemoryActivity:
