@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.install-stamp
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test test-scale test-faults test-all bench lint deps clean
+.PHONY: run test test-scale test-faults test-ui test-all bench lint deps clean
 
 deps: $(DEPS_STAMP) $(NODE_STAMP)
 
@@ -26,9 +26,9 @@ $(NODE_STAMP): package.json package-lock.json
 run: deps
 	@HOST=$(HOST) PORT=$(PORT) ./scripts/run-local.sh
 
-# Three tiers, all run by CI (.ci/run): the suite, size proofs, and long fault scenarios.
+# Four tiers, all run by CI (.ci/run): the suite, size proofs, long fault scenarios, the console in a browser.
 test: deps
-	$(PY) -m pytest -m "not scale and not faults"
+	$(PY) -m pytest -m "not scale and not faults and not ui"
 
 test-scale: deps   # SCIM_TEST_GROUP_SIZE=50000 make test-scale for the on-demand 50,000-member run
 	$(PY) -m pytest -s -m scale
@@ -36,7 +36,11 @@ test-scale: deps   # SCIM_TEST_GROUP_SIZE=50000 make test-scale for the on-deman
 test-faults: deps
 	$(PY) -m pytest -m faults
 
-test-all: test test-scale test-faults
+test-ui: deps   # Debian's chromium is installed when missing (Playwright's own browser download cannot work here)
+	@command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium > /dev/null)
+	$(PY) -m pytest -m ui
+
+test-all: test test-scale test-faults test-ui
 
 bench: deps
 	$(PY) -m bench

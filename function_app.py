@@ -5,6 +5,7 @@ The host imports this module to index the functions, so importing it must connec
 
 import azure.functions as func
 
+from scim_handlers.console import bp as console_bp
 from scim_handlers.discovery import bp as discovery_bp
 from scim_handlers.groups import bp as groups_bp
 from scim_handlers.health import bp as health_bp
@@ -23,3 +24,4 @@ app.register_functions(jobs_bp)
 app.register_functions(reconcile_bp)
 app.register_functions(manage_bp)
 app.register_functions(health_bp)
+app.register_functions(console_bp)

@@ -97,6 +97,7 @@ cat <<MSG
                 $token_note
 
   Try: curl -H "Authorization: Bearer $token" http://$HOST:$PORT/api/scim/account/dev/ServiceProviderConfig
+  Console:      http://$HOST:$PORT/api/console/  (account dev; an admin token: python manage.py tokens create dev --scope admin)
 
 MSG
 $PY -m devhost --host "$HOST" --port "$PORT"

@@ -57,6 +57,7 @@ EXPECTED_HTTP_ROUTES = {
     "manage_failures_redrive": ("manage/account/{accountId}/failures/redrive", {"POST"}),
     "manage_unknown_path": ("manage/account/{accountId}/{*path}", None),
     "health": ("health", {"GET"}),
+    "console": ("console/{*path}", {"GET"}),
 }
 EXPECTED_OTHER_TRIGGERS = {"retry_operations": "queueTrigger", "notify_failed_operations": "queueTrigger",
                            "reconcile": "timerTrigger"}

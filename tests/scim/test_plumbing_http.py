@@ -126,3 +126,14 @@ def test_wrong_method_on_a_known_endpoint_is_405(scim: ScimClient, method: str) 
     response = scim.request(method, "/ServiceProviderConfig", json={})
     assert_scim_error(response, 405)
     assert response.headers["Allow"] == "GET"
+
+
+def test_the_console_is_served_with_strict_headers_and_nothing_else(scim_host: DevHost) -> None:
+    page = requests.get(f"{scim_host.base_url}/api/console/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"] and page.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in page.text and 'src="app.js"' in page.text  # no inline script
+    script = requests.get(f"{scim_host.base_url}/api/console/app.js", timeout=10)
+    assert script.headers["Content-Type"].startswith("text/javascript") and "innerHTML" not in script.text
+    for outside in ("%2e%2e%2fhost.json", "..%2Ffunction_app.py", "function_app.py", ".hidden.js", "nope.js"):
+        assert requests.get(f"{scim_host.base_url}/api/console/{outside}", timeout=10).status_code == 404, outside

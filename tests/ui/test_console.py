@@ -1,0 +1,162 @@
+"""The admin console in a real browser: headless Chromium (Debian's package, driven by Playwright for Python) against
+the local host with real storage. Each step is what an admin does; screenshots of every page go to docs/console/
+(docs/console.md shows them)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+
+from scim_handlers.services import Services
+from shared.config import Settings
+from shared.domain.ports import MEMBERS, Failure
+from shared.storage.accounts_table import AccountStore
+from shared.storage.pending import PendingWorkStore
+from shared.storage.tables import RESOURCES
+from tests.support.azurite import ROOT, Azurite
+from tests.support.devhost import DevHost
+from tests.support.scim import SCIM, new_account, new_token
+
+pytestmark = pytest.mark.ui
+playwright_api = pytest.importorskip("playwright.sync_api")
+SHOTS = ROOT / "docs" / "console"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # script errors and CSP violations (the browser also logs each refused request, 401/409, as an "error")
+        page.on("console", lambda message: errors.append(message.text)
+                if message.type == "error" and "Failed to load resource" not in message.text else None)
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def message(page: Any) -> str:
+    return str(page.locator("#message").inner_text())
+
+
+def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHost, accounts: AccountStore,
+                                            azurite: Azurite, scim_prefix: str) -> None:
+    page = browser_page
+    account = new_account(accounts)
+    admin_token = new_token(accounts, account.id, scope="admin")
+    scim_token = new_token(accounts, account.id)
+    tenant = f"{scim_host.base_url}/api/scim/account/{account.id}"
+    scim = {"Authorization": f"Bearer {scim_token}", "Content-Type": SCIM}
+    manage = f"{scim_host.base_url}/api/manage/account/{account.id}"
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    provisioned = requests.post(f"{tenant}/Users", json={"userName": "entra.user@contoso.test"}, headers=scim,
+                                timeout=30).json()["id"]
+    requests.post(f"{tenant}/Users", json={"userName": "entra.user@contoso.test"}, headers=scim, timeout=30)  # 409
+    requests.post(f"{manage}/groups", json={"name": "Native Team"}, headers=admin, timeout=30)
+    stuck_work = _stuck_work(azurite, scim_prefix, account.id, tenant, scim, provisioned)
+
+    response = requests.get(f"{scim_host.base_url}/api/console/", timeout=30)
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert requests.get(f"{scim_host.base_url}/api/console/../function_app.py", timeout=30).status_code == 404
+
+    page.goto(f"{scim_host.base_url}/api/console/")
+    page.fill("#account", account.id)
+    for refused in ("scim.0123456789abcdef.wrong", scim_token):  # a wrong token, then a SCIM-scoped one
+        page.fill("#token", refused)
+        page.click("#sign-in-button")
+        page.wait_for_selector("#message:has-text('Refused')")
+        assert "not an admin token" in message(page)
+    shot(page, "sign-in-refused")
+    page.fill("#token", admin_token)
+    page.click("#sign-in-button")
+    page.wait_for_selector("text=entra.user@contoso.test")
+    assert page.locator("tr", has_text="entra.user@contoso.test").locator(".badge.locked").count() == 1
+    assert admin_token not in page.url
+    shot(page, "users")
+
+    page.click("text=entra.user@contoso.test")
+    page.wait_for_selector("h2:has-text('User entra.user@contoso.test')")
+    page.click("button:has-text('Delete')")
+    page.wait_for_selector("#message:has-text('Refused')")
+    assert "Entra" in message(page)
+    shot(page, "user-locked")
+
+    page.click("nav button[data-page=groups]")
+    page.fill("input[aria-label='new name for Native Team']", "Native Team, renamed")
+    page.click("tr:has-text('Native Team') button:has-text('Rename')")
+    page.wait_for_selector("td:has-text('Native Team, renamed')")
+    shot(page, "groups")
+
+    page.click("nav button[data-page=activity]")
+    page.select_option("#activity-outcome", "failure")
+    page.click("button:has-text('Filter')")
+    page.wait_for_selector("tr.failure:has-text('Users.Create')")
+    shot(page, "activity")
+
+    page.click("nav button[data-page=failures]")
+    page.wait_for_selector("text=Pending work (1)")
+    page.click("#redrive")
+    page.wait_for_selector("#message:has-text('Re-drove 1')")
+    for _ in range(60):
+        page.click("button:has-text('Refresh')")
+        if page.locator("text=Pending work (0)").count():
+            break
+        page.wait_for_timeout(500)
+    assert page.locator("text=Pending work (0)").count() == 1, stuck_work
+    shot(page, "failures")
+
+    page.click("nav button[data-page=settings]")
+    page.select_option("#token-idp", "okta")
+    page.click("button:has-text('Create token')")
+    page.wait_for_selector("#new-token")
+    created = page.locator("#new-token").inner_text().strip()
+    assert re.fullmatch(r"scim\.[0-9a-f]{16}\.\S+", created)
+    key_id = created.split(".")[1]
+    shot(page, "settings")
+    page.click(f"tr:has-text('{key_id}') button:has-text('Revoke')")
+    page.wait_for_selector(f"tr:has-text('{key_id}') td:has-text('revoked')")
+    assert created not in page.content()  # the secret was shown once
+
+    page.click("nav button[data-page=connection]")
+    assert page.locator("#tenant-url").inner_text() == tenant.replace(scim_host.base_url, page.evaluate("location.origin"))
+    page.fill("#scim-token", scim_token)
+    page.click("button:has-text('Test connection')")
+    page.wait_for_selector("#message:has-text('Connection OK')")
+    shot(page, "connection")
+
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in:not([hidden])")
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.errors == [], page.errors
+
+
+def _stuck_work(azurite: Azurite, prefix: str, account_id: str, tenant: str, scim: dict[str, str],
+                user_id: str) -> str:
+    """Recorded work whose executor stopped (as after an outage), reported as given up: what Failures shows."""
+    services = Services.build(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string,
+                                                 "TABLE_PREFIX": prefix}))
+    group = requests.post(f"{tenant}/Groups", json={"displayName": "Stuck"}, headers=scim, timeout=30).json()["id"]
+    now = datetime.now(UTC)
+    work, record = PendingWorkStore(services.groups.memberships).record(account_id, MEMBERS, now, group_id=group,
+                                                                       display="Stuck", adds=[(user_id, None)])
+    services.tables.get(RESOURCES).submit_transaction([*record, ("update", {
+        "PartitionKey": account_id, "RowKey": f"g:{group}", "Pending": work.id}, {"mode": "merge"})])
+    services.failures.record(account_id, Failure(f"job-{uuid.uuid4().hex[:6]}", "Groups.Patch", "Group", group, "",
+                                                 "storage was down", 5, now, now, "", work.id, "retry"))
+    return work.id
