@@ -168,7 +168,7 @@ async function showGroups(start = 1) {
 async function showActivity(cursor = "") {
   setCurrent("activity");
   const values = {};
-  for (const name of ["since", "until", "outcome", "operation", "resourceId"]) {
+  for (const name of ["since", "until", "outcome", "operation", "resourceId", "idp"]) {
     const input = $(`activity-${name}`);
     if (input && input.value) values[name] = input.value;
   }
@@ -188,6 +188,8 @@ async function showActivity(cursor = "") {
       el("select", { id: "activity-outcome" }, ["", "success", "failure"].map((o) =>
         el("option", { value: o, selected: o === (values.outcome || "") }, o || "any outcome"))),
       field("operation", "operation prefix"), field("resourceId", "resource id"),
+      el("select", { id: "activity-idp" }, ["", "entra", "okta", "onelogin"].map((i) =>
+        el("option", { value: i, selected: i === (values.idp || "") }, i || "any identity provider"))),
       el("button", { onclick: () => run(() => showActivity()) }, "Filter")),
     table(["Time", "Operation", "Status", "Resource", "IdP / who", "Detail"], rows),
     data.nextCursor ? el("button", { onclick: () => run(() => showActivity(data.nextCursor)) }, "Older") : "");

@@ -224,7 +224,7 @@ def _activity(req: ScimRequest) -> ScimResponse:
     try:
         records, cursor = req.services.activity.query(
             req.account.id, _time(req.query.get("since"), "since"), _time(req.query.get("until"), "until"), outcome,
-            req.query.get("resourceId"), count, req.query.get("cursor"), req.query.get("operation"))
+            req.query.get("resourceId"), count, req.query.get("cursor"), req.query.get("operation"), req.query.get("idp"))
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None
     return ScimResponse(200, {"activity": [r.as_json() for r in records], "nextCursor": cursor})

@@ -110,7 +110,7 @@ class ActivityLog:
 
     def query(self, account_id: str, since: datetime | None, until: datetime | None, outcome: str | None,
               resource_id: str | None, count: int, cursor: str | None,
-              operation: str | None = None) -> tuple[list[ActivityRecord], str | None]:
+              operation: str | None = None, idp: str | None = None) -> tuple[list[ActivityRecord], str | None]:
         """Newest first, at most `count`; the returned cursor continues after the last record returned. `operation`
         is a prefix (`Manage.` for the admin audit, `Users.Create`)."""
         after_page, after_index = _decode_cursor(cursor)
@@ -133,7 +133,7 @@ class ActivityLog:
             for index, record in enumerate(records):
                 if row["RowKey"] == after_page and index <= after_index:
                     continue
-                if not _wanted(record, since, until, outcome, resource_id, operation):
+                if not _wanted(record, since, until, outcome, resource_id, operation) or idp and record.idp != idp:
                     continue
                 if len(found) == count:
                     return found, _encode_cursor(row["RowKey"], index - 1)

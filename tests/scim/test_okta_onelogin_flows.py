@@ -258,3 +258,5 @@ def test_the_activity_log_says_which_identity_provider_made_each_change(setup: S
         assert time.monotonic() < deadline, records
         time.sleep(0.3)
     assert sorted(created.values()) == ["okta", "onelogin"]
+    only_okta = requests.get(url, headers=admin, params={"idp": "okta", "operation": "Users.Create"}, timeout=30)
+    assert [r["idp"] for r in only_okta.json()["activity"]] == ["okta"]
