@@ -14,7 +14,7 @@ from shared.storage.accounts_table import AccountStore
 from tests.support.azurite import ROOT, Azurite
 from tests.support.devhost import DevHost
 from tests.support.proxy import CuttableProxy
-from tests.support.scim import ScimClient, account_store, new_account, new_token
+from tests.support.scim import AdminClient, ScimClient, account_store, new_account, new_token
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +79,14 @@ def scim(scim_host: DevHost, accounts: AccountStore) -> Iterator[ScimClient]:
     account = new_account(accounts)
     with requests.Session() as session:
         yield ScimClient(scim_host.base_url, account.id, new_token(accounts, account.id), session)
+
+
+@pytest.fixture
+def admin(scim: ScimClient, scim_host: DevHost, accounts: AccountStore) -> Iterator[AdminClient]:
+    """The management API of the `scim` fixture's account, with an admin token."""
+    with requests.Session() as session:
+        yield AdminClient(f"{scim_host.base_url}/api/manage/account/{scim.account_id}",
+                          new_token(accounts, scim.account_id, scope="admin"), session)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ SCIM tokens and its failed work. Every change here is a management request, so i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -39,13 +40,7 @@ def changed_settings(account: Account, body: Any) -> Account:
             disable=(UPDATE_EMAILS_VIA_SCIM,) if flag is False else ())
     except AccountError as exc:
         raise InvalidValue(str(exc)) from None
-    return changed if email else _without_email(changed)
-
-
-def _without_email(account: Account) -> Account:
-    from dataclasses import replace
-
-    return replace(account, notification_email=None)
+    return changed if email else replace(changed, notification_email=None)
 
 
 def token_view(record: TokenRecord, now: datetime) -> dict[str, Any]:

@@ -5,42 +5,15 @@ that the host's retry queue then carries out. Each is admin-scoped and audited."
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
 
-import pytest
 import requests
 
-from scim_handlers.services import Services
-from shared.config import Settings
-from shared.domain.ports import MEMBERS, Failure
-from shared.storage.accounts_table import AccountStore
-from shared.storage.pending import PendingWorkStore
-from shared.storage.tables import RESOURCES
 from tests.support.azurite import Azurite
-from tests.support.devhost import DevHost
-from tests.support.scim import ScimClient, new_token
+from tests.support.scim import AdminClient, ScimClient
+from tests.support.work import stuck_member_add
 
 
-class Admin:
-    def __init__(self, base: str, token: str, session: requests.Session) -> None:
-        self.base, self.token, self.session = base, token, session
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.session.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
-
-
-@pytest.fixture
-def admin(scim: ScimClient, scim_host: DevHost, accounts: AccountStore) -> Iterator[Admin]:
-    with requests.Session() as session:
-        yield Admin(f"{scim_host.base_url}/api/manage/account/{scim.account_id}",
-                    new_token(accounts, scim.account_id, scope="admin"), session)
-
-
-def test_settings_are_read_and_changed(scim: ScimClient, admin: Admin) -> None:
+def test_settings_are_read_and_changed(scim: ScimClient, admin: AdminClient) -> None:
     settings = admin.request("GET", "/settings").json()
     assert settings["id"] == scim.account_id and settings["updateEmailsViaScim"] is False
     changed = admin.request("PATCH", "/settings", json={"notificationEmail": "ops@contoso.test",
@@ -54,7 +27,7 @@ def test_settings_are_read_and_changed(scim: ScimClient, admin: Admin) -> None:
         assert admin.request("PATCH", "/settings", json=bad).status_code == 400
 
 
-def test_tokens_are_created_once_listed_without_secrets_and_revoked(scim: ScimClient, admin: Admin) -> None:
+def test_tokens_are_created_once_listed_without_secrets_and_revoked(scim: ScimClient, admin: AdminClient) -> None:
     created = admin.request("POST", "/tokens", json={"idp": "okta", "expiresInDays": 30})
     assert created.status_code == 201, created.text
     token = created.json()["token"]
@@ -82,24 +55,13 @@ def test_tokens_are_created_once_listed_without_secrets_and_revoked(scim: ScimCl
 
 
 def test_failures_are_listed_and_a_redrive_is_carried_out_by_the_retry_queue(
-        scim: ScimClient, admin: Admin, azurite: Azurite, scim_prefix: str) -> None:
-    services = Services.build(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string,
-                                                 "TABLE_PREFIX": scim_prefix}))
+        scim: ScimClient, admin: AdminClient, azurite: Azurite, scim_prefix: str) -> None:
     user = scim.post("/Users", {"userName": "stuck@contoso.test"}).json()["id"]
     group = scim.post("/Groups", {"displayName": "Stuck"}).json()["id"]
-    # recorded work whose executor stopped (as after an outage): written as the group's first transaction would
-    pending = PendingWorkStore(services.groups.memberships)
-    now = datetime.now(UTC)
-    work, record = pending.record(scim.account_id, MEMBERS, now, group_id=group, display="Stuck", adds=[(user, None)])
-    table = services.tables.get(RESOURCES)
-    table.submit_transaction([*record, ("update", {"PartitionKey": scim.account_id, "RowKey": f"g:{group}",
-                                                   "Pending": work.id}, {"mode": "merge"})])
-    services.failures.record(scim.account_id, Failure(
-        f"job-{uuid.uuid4().hex[:6]}", "Groups.Patch", "Group", group, "", "storage was down", 5, now, now, "", work.id,
-        "retry"))
+    work_id = stuck_member_add(azurite.connection_string, scim_prefix, scim.account_id, group, user)
 
     listed = admin.request("GET", "/failures").json()
-    assert [w["workId"] for w in listed["pending"]] == [work.id] and listed["pending"][0]["resourceId"] == group
+    assert [w["workId"] for w in listed["pending"]] == [work_id] and listed["pending"][0]["resourceId"] == group
     assert [f["lastError"] for f in listed["unreported"]] == ["storage was down"]
     assert admin.request("POST", "/failures/redrive").json() == {"queued": 1}
 

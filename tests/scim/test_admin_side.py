@@ -8,68 +8,26 @@ import getpass
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pytest
 import requests
 
-from shared.storage.accounts_table import AccountStore
 from tests.support.azurite import ROOT, Azurite
 from tests.support.devhost import DevHost
-from tests.support.scim import ScimClient, new_token
+from tests.support.scim import AdminClient, ScimClient
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
-@dataclass
-class Admin:
-    base: str
-    token: str
-    session: requests.Session
-
-    @property
-    def key_id(self) -> str:
-        return self.token.split(".")[1]
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.session.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
-
-    def activity(self, **params: Any) -> list[dict[str, Any]]:
-        response = self.request("GET", "/activity", params={"count": 1000, **params})
-        assert response.status_code == 200, response.text
-        return list(response.json()["activity"])
-
-    def wait_for(self, found: Callable[[list[dict[str, Any]]], bool], **params: Any) -> list[dict[str, Any]]:
-        """The activity log once `found` holds (records are written in the background, every half second)."""
-        deadline = time.monotonic() + 10
-        while True:
-            records = self.activity(**params)
-            if found(records):
-                return records
-            assert time.monotonic() < deadline, records
-            time.sleep(0.3)
-
-
-@pytest.fixture
-def admin(scim: ScimClient, scim_host: DevHost, accounts: AccountStore) -> Iterator[Admin]:
-    with requests.Session() as session:
-        yield Admin(f"{scim_host.base_url}/api/manage/account/{scim.account_id}",
-                    new_token(accounts, scim.account_id, scope="admin"), session)
-
-
-def native_user(admin: Admin, email: str) -> str:
+def native_user(admin: AdminClient, email: str) -> str:
     response = admin.request("POST", "/users", json={"email": email, "fullName": "Native Person"})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-def test_a_native_user_adopted_by_scim_is_deleted_only_in_the_identity_provider(scim: ScimClient, admin: Admin) -> None:
+def test_a_native_user_adopted_by_scim_is_deleted_only_in_the_identity_provider(scim: ScimClient, admin: AdminClient) -> None:
     matched = native_user(admin, "matched@contoso.test")
     found = scim.get("/Users", params={"filter": 'userName eq "matched@contoso.test"'}).json()["Resources"]
     assert [u["id"] for u in found] == [matched]  # Entra's matching query finds the native user
@@ -93,7 +51,7 @@ def test_a_native_user_adopted_by_scim_is_deleted_only_in_the_identity_provider(
     assert admin.request("DELETE", f"/users/{untouched}").status_code == 204
 
 
-def test_every_time_range_returns_exactly_the_records_in_it(scim: ScimClient, admin: Admin) -> None:
+def test_every_time_range_returns_exactly_the_records_in_it(scim: ScimClient, admin: AdminClient) -> None:
     for n in range(12):  # quick requests: several land in one page of the log, so pages straddle the bounds
         scim.get("/Users", params={"filter": f'userName eq "range-{n}@contoso.test"'})
     records = admin.wait_for(lambda found: sum(r["operation"] == "Users.List" for r in found) >= 12)
@@ -118,7 +76,7 @@ def test_every_time_range_returns_exactly_the_records_in_it(scim: ScimClient, ad
     assert sorted(collected) == sorted(r["invocationId"] for r in scim_records if since <= r["time"] <= until)
 
 
-def test_a_refused_create_records_the_externalid_it_was_sent(scim: ScimClient, admin: Admin) -> None:
+def test_a_refused_create_records_the_externalid_it_was_sent(scim: ScimClient, admin: AdminClient) -> None:
     body = {"userName": "dup@contoso.test", "externalId": "entra-object-1"}
     assert scim.post("/Users", body).status_code == 201
     assert scim.post("/Users", {**body, "externalId": "entra-object-2"}).status_code == 409
@@ -127,7 +85,7 @@ def test_a_refused_create_records_the_externalid_it_was_sent(scim: ScimClient, a
     assert conflict["externalId"] == "entra-object-2"
 
 
-def test_ignored_member_ids_are_recorded(scim: ScimClient, admin: Admin) -> None:
+def test_ignored_member_ids_are_recorded(scim: ScimClient, admin: AdminClient) -> None:
     ann = scim.post("/Users", {"userName": "ann@contoso.test"}).json()["id"]
     group = scim.post("/Groups", {"displayName": "Team"}).json()["id"]
     ghost = str(uuid.uuid4())
@@ -138,7 +96,7 @@ def test_ignored_member_ids_are_recorded(scim: ScimClient, admin: Admin) -> None
     assert records[0]["ignored"] == 2 and sorted(records[0]["ignoredIds"]) == sorted([ghost, "ghost-member-id"])
 
 
-def test_management_requests_are_audited_with_the_token_key_id(scim: ScimClient, admin: Admin) -> None:
+def test_management_requests_are_audited_with_the_token_key_id(scim: ScimClient, admin: AdminClient) -> None:
     created = native_user(admin, "audited@contoso.test")
     provisioned = scim.post("/Users", {"userName": "provisioned@contoso.test"}).json()["id"]
     assert admin.request("DELETE", f"/users/{provisioned}").status_code == 409
@@ -154,7 +112,7 @@ def test_management_requests_are_audited_with_the_token_key_id(scim: ScimClient,
     assert all("not-the-secret" not in str(r) and admin.token not in str(r) for r in records)
 
 
-def test_scim_requests_refused_with_401_are_recorded_with_the_presented_key_id(scim: ScimClient, admin: Admin,
+def test_scim_requests_refused_with_401_are_recorded_with_the_presented_key_id(scim: ScimClient, admin: AdminClient,
                                                                              scim_host: DevHost) -> None:
     key_id = scim.token.split(".")[1]
     for authorization in (f"Bearer scim.{key_id}.wrong-secret", "Bearer scim.0123456789abcdef.unknown", "Basic x"):
@@ -167,7 +125,7 @@ def test_scim_requests_refused_with_401_are_recorded_with_the_presented_key_id(s
     assert sorted(r["actor"] for r in records if r["status"] == 401) == sorted(["", "0123456789abcdef", key_id])
 
 
-def test_command_line_changes_are_audited(scim: ScimClient, admin: Admin, azurite: Azurite, scim_prefix: str) -> None:
+def test_command_line_changes_are_audited(scim: ScimClient, admin: AdminClient, azurite: Azurite, scim_prefix: str) -> None:
     env = {**os.environ, "AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": scim_prefix}
     for args in (("tokens", "create", scim.account_id, "--idp", "okta"),
                  ("accounts", "update", scim.account_id, "--enable-feature", "UPDATE_EMAILS_VIA_SCIM"),
@@ -182,7 +140,7 @@ def test_command_line_changes_are_audited(scim: ScimClient, admin: Admin, azurit
     assert "idp okta" in token_record["detail"] and token_record["resourceId"]
 
 
-def test_management_lists_page_and_filter_and_native_users_can_be_disabled(scim: ScimClient, admin: Admin) -> None:
+def test_management_lists_page_and_filter_and_native_users_can_be_disabled(scim: ScimClient, admin: AdminClient) -> None:
     natives = [native_user(admin, f"native{n}@contoso.test") for n in range(5)]
     provisioned = scim.post("/Users", {"userName": "scim-user@contoso.test", "displayName": "From Entra"}).json()["id"]
     page = admin.request("GET", "/users", params={"count": 2, "startIndex": 2, "source": "native"}).json()

@@ -4,10 +4,7 @@ precedence example from the source document, the provisioning activity log, and 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import requests
@@ -15,27 +12,9 @@ import requests
 from shared.domain.tokens import mint
 from shared.storage.accounts_table import AccountStore
 from tests.support.devhost import DevHost
-from tests.support.scim import ScimClient, new_account, new_token
+from tests.support.scim import AdminClient, ScimClient, new_account, new_token
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-@dataclass
-class Admin:
-    base: str
-    token: str
-    session: requests.Session
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.session.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
-
-
-@pytest.fixture
-def admin(scim: ScimClient, scim_host: DevHost, accounts: AccountStore) -> Iterator[Admin]:
-    with requests.Session() as session:
-        yield Admin(f"{scim_host.base_url}/api/manage/account/{scim.account_id}",
-                    new_token(accounts, scim.account_id, scope="admin"), session)
 
 
 def refused(response: requests.Response) -> str:
@@ -58,7 +37,7 @@ def scim_group(scim: ScimClient, name: str, members: list[str]) -> str:
     return str(response.json()["id"])
 
 
-def test_scim_provisioned_groups_cannot_be_managed_natively(scim: ScimClient, admin: Admin) -> None:
+def test_scim_provisioned_groups_cannot_be_managed_natively(scim: ScimClient, admin: AdminClient) -> None:
     member = scim_user(scim, "in.group@contoso.test")
     direct = scim_user(scim, "direct@contoso.test")
     group_id = scim_group(scim, "Engineering", [member])
@@ -71,7 +50,7 @@ def test_scim_provisioned_groups_cannot_be_managed_natively(scim: ScimClient, ad
     assert admin.request("GET", f"/groups/{group_id}").json()["members"] == [member]  # nothing changed
 
 
-def test_members_of_scim_groups_cannot_be_edited_natively(scim: ScimClient, admin: Admin) -> None:
+def test_members_of_scim_groups_cannot_be_edited_natively(scim: ScimClient, admin: AdminClient) -> None:
     member = scim_user(scim, "locked@contoso.test")
     scim_group(scim, "Locked Group", [member])
     native = admin.request("POST", "/groups", json={"name": "Native Team"}).json()["identifier"]
@@ -81,7 +60,7 @@ def test_members_of_scim_groups_cannot_be_edited_natively(scim: ScimClient, admi
     refused(admin.request("DELETE", f"/users/{member}"))
 
 
-def test_directly_assigned_users_start_without_groups_and_can_join_native_groups(scim: ScimClient, admin: Admin) -> None:
+def test_directly_assigned_users_start_without_groups_and_can_join_native_groups(scim: ScimClient, admin: AdminClient) -> None:
     direct = scim_user(scim, "assigned@contoso.test")
     user = admin.request("GET", f"/users/{direct}").json()
     assert (user["source"], user["status"], user["groups"]) == ("scim", "active", [])
@@ -96,7 +75,7 @@ def test_directly_assigned_users_start_without_groups_and_can_join_native_groups
     refused(admin.request("DELETE", f"/users/{direct}"))  # SCIM-provisioned: removed in Entra
 
 
-def test_native_users_and_groups_are_fully_manageable(scim: ScimClient, admin: Admin) -> None:
+def test_native_users_and_groups_are_fully_manageable(scim: ScimClient, admin: AdminClient) -> None:
     created = admin.request("POST", "/users", json={"email": "native@contoso.test", "fullName": "Nat Ive"})
     assert created.status_code == 201
     user = created.json()
@@ -112,7 +91,7 @@ def test_native_users_and_groups_are_fully_manageable(scim: ScimClient, admin: A
     assert admin.request("GET", f"/users/{user['id']}").status_code == 404
 
 
-def test_a_scim_group_duplicating_a_native_name_is_kept_alongside_it(scim: ScimClient, admin: Admin) -> None:
+def test_a_scim_group_duplicating_a_native_name_is_kept_alongside_it(scim: ScimClient, admin: AdminClient) -> None:
     native = admin.request("POST", "/groups", json={"name": "Platform"}).json()["identifier"]
     provisioned = scim_group(scim, "Platform", [])
     assert native == "Platform" and provisioned != native and provisioned.startswith("Platform_")
@@ -123,7 +102,7 @@ def test_a_scim_group_duplicating_a_native_name_is_kept_alongside_it(scim: ScimC
     assert scim.get(f"/Groups/{native}").status_code == 404  # native groups are not Entra's
 
 
-def test_deactivated_user_shows_disabled_and_sso_refuses_it(scim: ScimClient, admin: Admin) -> None:
+def test_deactivated_user_shows_disabled_and_sso_refuses_it(scim: ScimClient, admin: AdminClient) -> None:
     user = scim_user(scim, "leaver@contoso.test")
     scim.patch(f"/Users/{user}", {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})
     assert admin.request("GET", f"/users/{user}").json()["status"] == "disabled"
@@ -154,7 +133,7 @@ def test_the_sso_example_from_the_source_document(scim_host: DevHost, accounts: 
         provision(legacy, "user2@example.com")
         provision(current, "user1@example.com")
         provision(current, "user_2@example.com")
-        admin = Admin(f"{scim_host.base_url}/api/manage/account/{account.id}",
+        admin = AdminClient(f"{scim_host.base_url}/api/manage/account/{account.id}",
                       new_token(accounts, account.id, scope="admin"), session)
         # 4-5. both log in through SSO: the legacy integration authenticates
         user1 = admin.request("POST", "/sso/check", json={"email": "user1@example.com"}).json()
@@ -171,7 +150,7 @@ def test_the_sso_example_from_the_source_document(scim_host: DevHost, accounts: 
         assert admin.request("POST", "/sso/check", json={"email": "user_2@example.com"}).json()["loginSucceeds"] is True
 
 
-def test_activity_log_lists_successes_and_failures_with_details(scim: ScimClient, admin: Admin) -> None:
+def test_activity_log_lists_successes_and_failures_with_details(scim: ScimClient, admin: AdminClient) -> None:
     user = scim_user(scim, "logged@contoso.test")
     scim.post("/Users", {"userName": "logged@contoso.test"})  # 409
     scim.get("/Users", params={"filter": "bogus eq 1"})  # 400
@@ -198,7 +177,7 @@ def test_activity_log_lists_successes_and_failures_with_details(scim: ScimClient
     assert future["activity"] == []
 
 
-def test_tokens_are_kept_to_their_scope_and_account(scim: ScimClient, admin: Admin, scim_host: DevHost,
+def test_tokens_are_kept_to_their_scope_and_account(scim: ScimClient, admin: AdminClient, scim_host: DevHost,
                                                     accounts: AccountStore) -> None:
     scim_token = {"Authorization": f"Bearer {scim.token}"}
     response = admin.session.get(f"{admin.base}/users", headers=scim_token, timeout=10)
@@ -211,7 +190,7 @@ def test_tokens_are_kept_to_their_scope_and_account(scim: ScimClient, admin: Adm
                              timeout=10).status_code == 401
     mine = scim_user(scim, "mine@contoso.test")
     with requests.Session() as session:
-        intruder = Admin(f"{scim_host.base_url}/api/manage/account/{other.id}", other_admin, session)
+        intruder = AdminClient(f"{scim_host.base_url}/api/manage/account/{other.id}", other_admin, session)
         assert intruder.request("GET", f"/users/{mine}").status_code == 404
         assert intruder.request("DELETE", f"/users/{mine}").status_code == 404
 
@@ -223,7 +202,7 @@ def test_tokens_are_kept_to_their_scope_and_account(scim: ScimClient, admin: Adm
     ("POST", "/sso/check", b"{}", 400), ("GET", "/activity?since=yesterday", b"", 400),
     ("GET", "/nothing/here", b"", 404), ("POST", "/users", b"{" + b" " * 1_100_000 + b"}", 413),
 ])
-def test_bad_input_gets_a_clear_json_4xx(admin: Admin, method: str, path: str, body: bytes, status: int) -> None:
+def test_bad_input_gets_a_clear_json_4xx(admin: AdminClient, method: str, path: str, body: bytes, status: int) -> None:
     response = admin.request(method, path, data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/json"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json as json_module
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -82,3 +84,35 @@ def assert_scim_error(response: requests.Response, status: int, scim_type: str |
     assert body.get("scimType") == scim_type
     assert "Traceback" not in response.text
     return body
+
+
+@dataclass
+class AdminClient:
+    """The management API of one account, with an admin token."""
+
+    base: str
+    token: str
+    session: requests.Session
+
+    @property
+    def key_id(self) -> str:
+        return self.token.split(".")[1]
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.session.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
+
+    def activity(self, **params: Any) -> list[dict[str, Any]]:
+        response = self.request("GET", "/activity", params={"count": 1000, **params})
+        assert response.status_code == 200, response.text
+        return list(response.json()["activity"])
+
+    def wait_for(self, found: Callable[[list[dict[str, Any]]], bool], **params: Any) -> list[dict[str, Any]]:
+        """The activity log once `found` holds (records are written in the background, every half second)."""
+        deadline = time.monotonic() + 10
+        while True:
+            records = self.activity(**params)
+            if found(records):
+                return records
+            assert time.monotonic() < deadline, records
+            time.sleep(0.3)

@@ -6,23 +6,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
 
-from scim_handlers.services import Services
-from shared.config import Settings
-from shared.domain.ports import MEMBERS, Failure
 from shared.storage.accounts_table import AccountStore
-from shared.storage.pending import PendingWorkStore
-from shared.storage.tables import RESOURCES
 from tests.support.azurite import ROOT, Azurite
 from tests.support.devhost import DevHost
 from tests.support.scim import SCIM, new_account, new_token
+from tests.support.work import stuck_member_add
 
 pytestmark = pytest.mark.ui
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -68,7 +62,8 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
                                 timeout=30).json()["id"]
     requests.post(f"{tenant}/Users", json={"userName": "entra.user@contoso.test"}, headers=scim, timeout=30)  # 409
     requests.post(f"{manage}/groups", json={"name": "Native Team"}, headers=admin, timeout=30)
-    stuck_work = _stuck_work(azurite, scim_prefix, account.id, tenant, scim, provisioned)
+    group = requests.post(f"{tenant}/Groups", json={"displayName": "Stuck"}, headers=scim, timeout=30).json()["id"]
+    stuck_work = stuck_member_add(azurite.connection_string, scim_prefix, account.id, group, provisioned)
 
     response = requests.get(f"{scim_host.base_url}/api/console/", timeout=30)
     csp = response.headers["Content-Security-Policy"]
@@ -144,19 +139,3 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     page.wait_for_selector("#sign-in:not([hidden])")
     assert page.evaluate("sessionStorage.length") == 0
     assert page.errors == [], page.errors
-
-
-def _stuck_work(azurite: Azurite, prefix: str, account_id: str, tenant: str, scim: dict[str, str],
-                user_id: str) -> str:
-    """Recorded work whose executor stopped (as after an outage), reported as given up: what Failures shows."""
-    services = Services.build(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string,
-                                                 "TABLE_PREFIX": prefix}))
-    group = requests.post(f"{tenant}/Groups", json={"displayName": "Stuck"}, headers=scim, timeout=30).json()["id"]
-    now = datetime.now(UTC)
-    work, record = PendingWorkStore(services.groups.memberships).record(account_id, MEMBERS, now, group_id=group,
-                                                                       display="Stuck", adds=[(user_id, None)])
-    services.tables.get(RESOURCES).submit_transaction([*record, ("update", {
-        "PartitionKey": account_id, "RowKey": f"g:{group}", "Pending": work.id}, {"mode": "merge"})])
-    services.failures.record(account_id, Failure(f"job-{uuid.uuid4().hex[:6]}", "Groups.Patch", "Group", group, "",
-                                                 "storage was down", 5, now, now, "", work.id, "retry"))
-    return work.id
