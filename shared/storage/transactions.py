@@ -7,8 +7,10 @@ A storage outage (connection refused, timeouts, 5xx after the SDK's own retries)
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from shared.errors import InvalidValue, ServiceUnavailable
@@ -31,30 +33,44 @@ class TransactionFailed(Exception):
 
 
 def storage_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """Maps an unavailable storage service to ServiceUnavailable for the decorated store method."""
+    """Maps an unavailable storage service to ServiceUnavailable for the decorated store method; for a method that
+    streams (a generator), while its results are being read too, since its pages are fetched then."""
+    if inspect.isgeneratorfunction(function):
+        @functools.wraps(function)
+        def stream(*args: P.args, **kwargs: P.kwargs) -> Any:
+            with _mapped(function.__qualname__):
+                yield from function(*args, **kwargs)
+
+        return stream
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
-        try:
+        with _mapped(function.__qualname__):
             return function(*args, **kwargs)
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            log.warning("storage unreachable in %s: %s", function.__qualname__, exc)
-            raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
-        except HttpResponseError as exc:
-            if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
-                log.warning("storage error %s in %s: %s", exc.status_code, function.__qualname__, exc.message)
-                raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
-            if _refused_input(str(getattr(exc, "error_code", "") or "")):
-                raise _too_large(function.__qualname__, str(getattr(exc, "error_code", ""))) from None
-            raise
-        except TransactionFailed as failed:
-            if _refused_input(failed.error_code):
-                raise _too_large(function.__qualname__, failed.error_code) from None
-            raise
 
     return wrapper
+
+
+@contextmanager
+def _mapped(where: str) -> Iterator[None]:
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    try:
+        yield
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        log.warning("storage unreachable in %s: %s", where, exc)
+        raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
+    except HttpResponseError as exc:
+        if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
+            log.warning("storage error %s in %s: %s", exc.status_code, where, exc.message)
+            raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
+        if _refused_input(str(getattr(exc, "error_code", "") or "")):
+            raise _too_large(where, str(getattr(exc, "error_code", ""))) from None
+        raise
+    except TransactionFailed as failed:
+        if _refused_input(failed.error_code):
+            raise _too_large(where, failed.error_code) from None
+        raise
 
 
 REFUSED_INPUT = ("PropertyValueTooLarge", "EntityTooLarge", "RequestBodyTooLarge", "KeyValueTooLarge",

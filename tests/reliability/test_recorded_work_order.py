@@ -226,3 +226,22 @@ def test_a_create_with_members_is_one_write_small_or_large(svc: Services, accoun
     groups.patch_group(svc.groups, account, large.before.id, members_patch("Remove", ids[:3]), queue=svc.retry_queue)
     assert members(svc, account, large.before.id) == set(ids[3:])  # the queued adds first, then the remove
     assert rows(svc, account, "op:") == []
+
+
+def test_lists_read_during_an_outage_answer_503_not_500(svc: Services, account: Account, proxy: CuttableProxy) -> None:
+    """Streaming reads fetch their pages while being consumed: an outage then is a ServiceUnavailable (503 with
+    Retry-After, which Entra retries) like any other storage call, not an SDK exception (a 500)."""
+    from shared.domain.listing import ListQuery
+
+    ids, group_id = seed(svc, account, 3)
+    groups.patch_group(svc.groups, account, group_id, members_patch("Add", ids), queue=svc.retry_queue)
+    proxy.cut()
+    try:
+        with pytest.raises(ServiceUnavailable):
+            users.list_users(svc.users, account, ListQuery(None, 1, 100, [], []), "https://t")
+        with pytest.raises(ServiceUnavailable):
+            list(svc.groups.members(account.id, group_id))
+        with pytest.raises(ServiceUnavailable):
+            list(svc.groups.scan(account.id))
+    finally:
+        proxy.restore()
