@@ -145,15 +145,21 @@ async function showGroups(start = 1) {
         el("button", { onclick: (event) => run(async () => {
           const name = event.target.previousElementSibling.value;
           await api("PATCH", `/groups/${id}`, { name });
-          say(`Renamed to ${name}.`);
           await showGroups(start);
+          say(`Renamed to ${name}.`);
         }) }, "Rename"),
-        el("input", { "aria-label": `user id to add to ${group.name}`, placeholder: "user id" }),
+        el("input", { "aria-label": `user id for ${group.name}`, placeholder: "user id" }),
         el("button", { onclick: (event) => run(async () => {
           await api("PUT", `/groups/${id}/members/${encodeURIComponent(event.target.previousElementSibling.value)}`);
-          say(`Added to ${group.name}.`);
           await showGroups(start);
-        }) }, "Add member"));
+          say(`Added to ${group.name}.`);
+        }) }, "Add member"),
+        el("button", { onclick: (event) => run(async () => {
+          const user = event.target.previousElementSibling.previousElementSibling.value;
+          await api("DELETE", `/groups/${id}/members/${encodeURIComponent(user)}`);
+          await showGroups(start);
+          say(`Removed from ${group.name}.`);
+        }) }, "Remove member"));
     return el("tr", {}, el("td", {}, group.name), el("td", {}, group.identifier),
       el("td", {}, String(group.members.length)), actions);
   });

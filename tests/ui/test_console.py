@@ -96,6 +96,18 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     page.fill("input[aria-label='new name for Native Team']", "Native Team, renamed")
     page.click("tr:has-text('Native Team') button:has-text('Rename')")
     page.wait_for_selector("td:has-text('Native Team, renamed')")
+    member = requests.post(f"{manage}/users", json={"email": "native.member@contoso.test"}, headers=admin,
+                           timeout=30).json()["id"]
+    row = page.locator("tr", has_text="Native Team, renamed")
+    row.locator("input[placeholder='user id']").fill(member)
+    row.locator("button:has-text('Add member')").click()
+    page.wait_for_selector("#message:has-text('Added to')")
+    assert page.locator("tr", has_text="Native Team, renamed").locator("td").nth(2).inner_text() == "1"
+    row = page.locator("tr", has_text="Native Team, renamed")
+    row.locator("input[placeholder='user id']").fill(member)
+    row.locator("button:has-text('Remove member')").click()
+    page.wait_for_selector("#message:has-text('Removed from')")
+    assert page.locator("tr", has_text="Native Team, renamed").locator("td").nth(2).inner_text() == "0"
     shot(page, "groups")
 
     page.click("nav button[data-page=activity]")
