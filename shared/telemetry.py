@@ -89,8 +89,8 @@ def scrub_span_attributes(attributes: Any) -> dict[str, Any] | None:
     (or TELEMETRY_VERBOSE allows it)."""
     if verbose() or not attributes:
         return None
-    changed = {name: scrub_url(value) for name in URL_ATTRIBUTES
-               if isinstance(value := attributes.get(name), str) and scrub_url(value) != value}
+    scrubbed = {name: scrub_url(value) for name in URL_ATTRIBUTES if isinstance(value := attributes.get(name), str)}
+    changed = {name: value for name, value in scrubbed.items() if value != attributes[name]}
     return {**attributes, **changed} if changed else None
 
 

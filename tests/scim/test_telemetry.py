@@ -136,3 +136,16 @@ def test_the_operations_guide_queries_only_fields_the_code_emits() -> None:
                                                             "scim.reconcile.unrepairable"}
     metric_names = set(re.findall(r'name == "([^"]+)"', queries))
     assert metric_names and metric_names <= telemetry.METRICS
+
+
+def test_index_row_keys_are_hashed_out_of_storage_urls_and_resource_keys_are_kept() -> None:
+    from shared.telemetry import scrub_span_attributes, scrub_url
+
+    point_read = "https://x.table.core.windows.net/scimresources(PartitionKey='acme',RowKey='un%3Aada%40contoso.com')"
+    scrubbed = scrub_url(point_read)
+    assert "ada" not in scrubbed and "contoso" not in scrubbed and "PartitionKey='acme'" in scrubbed
+    assert scrub_url(point_read) == scrubbed  # stable: the same key always reads the same
+    user_row = "https://x.table.core.windows.net/scimresources(PartitionKey='acme',RowKey='u%3A5f0c5e5e')"
+    assert scrub_url(user_row) == user_row
+    assert scrub_span_attributes({"url.full": user_row, "http.request.method": "GET"}) is None
+    assert "ada" not in str(scrub_span_attributes({"url.full": point_read}))
