@@ -244,9 +244,10 @@ async function showSettings(secret = "") {
     }) }, "Save settings"),
     el("h3", {}, "Tokens"),
     secret ? el("div", {}, el("p", {}, "Copy the new token now: it is shown this once."), el("p", { class: "secret", id: "new-token" }, secret)) : "",
-    table(["Key id", "Scope", "Integration", "IdP", "Created", "Expires", "State", ""], tokens.tokens.map((t) =>
+    table(["Key id", "Scope", "Integration", "IdP", "Created", "Last used", "Expires", "State", ""], tokens.tokens.map((t) =>
       el("tr", {}, el("td", {}, t.keyId), el("td", {}, t.scope), el("td", {}, t.integration), el("td", {}, t.idp),
-        el("td", {}, t.created), el("td", {}, t.expires || "never"), el("td", {}, t.state),
+        el("td", {}, t.created), el("td", {}, t.lastUsed || "not recently"), el("td", {}, t.expires || "never"),
+        el("td", {}, t.state),
         el("td", {}, t.state === "active" ? el("button", { onclick: () => run(async () => {
           await api("DELETE", `/tokens/${encodeURIComponent(t.keyId)}`);
           await showSettings();

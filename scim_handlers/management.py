@@ -267,8 +267,9 @@ def _fresh_account(req: ScimRequest) -> Account:
 
 def _tokens(req: ScimRequest) -> ScimResponse:
     now = datetime.now(UTC)
-    return ScimResponse(200, {"tokens": [administration.token_view(t, now)
-                                         for t in req.services.accounts.list_tokens(req.account.id)]})
+    tokens = req.services.accounts.list_tokens(req.account.id)
+    last_used = req.services.activity.last_seen(req.account.id, {t.key_id for t in tokens})
+    return ScimResponse(200, {"tokens": [administration.token_view(t, now, last_used.get(t.key_id)) for t in tokens]})
 
 
 def _create_token(req: ScimRequest) -> ScimResponse:

@@ -37,6 +37,10 @@ def test_tokens_are_created_once_listed_without_secrets_and_revoked(scim: ScimCl
                         timeout=30).status_code == 200
     listed = admin.request("GET", "/tokens")
     assert key_id in {t["keyId"] for t in listed.json()["tokens"]}
+    deadline = time.monotonic() + 10  # "last used" is read from the activity log, written in the background
+    while not next(t for t in admin.request("GET", "/tokens").json()["tokens"] if t["keyId"] == key_id)["lastUsed"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
     assert token.split(".")[2] not in listed.text and "hash" not in listed.text.lower()
 
     assert admin.request("DELETE", f"/tokens/{key_id}").status_code == 204
