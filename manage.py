@@ -126,10 +126,9 @@ def tokens_list(args: argparse.Namespace) -> None:
         raise CommandError(f"no account {args.account_id!r}")
     now = datetime.now(UTC)
     for token in store.list_tokens(args.account_id):
-        state = "revoked" if token.revoked else ("expired" if token.expires and token.expires <= now else "active")
         expires = token.expires.isoformat() if token.expires else "never"
-        print(f"{token.key_id}\t{token.scope}\t{token.integration}\t{token.idp}\t{state}\tcreated {token.created.isoformat()}\t"
-              f"expires {expires}")
+        print(f"{token.key_id}\t{token.scope}\t{token.integration}\t{token.idp}\t{token.state(now)}\t"
+              f"created {token.created.isoformat()}\texpires {expires}")
 
 
 def tokens_revoke(args: argparse.Namespace) -> AuditedChange:

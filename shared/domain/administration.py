@@ -46,10 +46,9 @@ def changed_settings(account: Account, body: Any) -> Account:
 def token_view(record: TokenRecord, now: datetime, last_used: datetime | None = None) -> dict[str, Any]:
     """A token as the console lists it: never its secret or hash. `lastUsed` comes from the activity log's recent
     records (null: not used recently)."""
-    state = "revoked" if record.revoked else ("expired" if record.expires and record.expires <= now else "active")
     return {"keyId": record.key_id, "scope": record.scope, "integration": record.integration, "idp": record.idp,
             "created": _iso(record.created), "expires": _iso(record.expires), "revoked": _iso(record.revoked),
-            "lastUsed": _iso(last_used), "state": state}
+            "lastUsed": _iso(last_used), "state": record.state(now)}
 
 
 def new_token(account_id: str, body: Any, now: datetime) -> MintedToken:

@@ -33,6 +33,12 @@ class TokenRecord:
     integration: str = "current"
     idp: str = "entra"
 
+    def state(self, now: datetime) -> str:
+        """`revoked`, `expired` or `active`, as operators see it."""
+        if self.revoked:
+            return "revoked"
+        return "expired" if self.expires and self.expires <= now else "active"
+
     def is_usable(self, scope: str, now: datetime) -> bool:
         return (self.scope == scope and self.revoked is None
                 and (self.expires is None or now < self.expires))
