@@ -1,9 +1,11 @@
 """`make bench` / `python -m bench`: replays what Entra does on an initial sync and a delta cycle against this
-service (local host + Azurite, every write durable in Table Storage) and, alternating A/B in the same run, against
-scim2-server (in memory, threaded, HTTP/1.1 keep-alive). Loopback only; counts and run time are bounded.
+service (local host + Azurite, every write durable in Table Storage) and, alternating round by round in the same run,
+against two peers: scim2-server (in memory, threaded, HTTP/1.1 keep-alive) and django-scim2 (SQLite in WAL mode with
+synchronous=FULL, gunicorn), the durable one. Loopback only; counts and run time are bounded.
 
 Reports per target: throughput, p50/p95/p99 latency per operation, non-2xx count, storage round trips per operation
-(ours, from the host's per-invocation records), the host's peak memory; then the ratio of medians, and the cold-start
+(ours, from the host's per-invocation records), peak memory; then side by side (medians over rounds) throughput, its
+ratio, the group PATCH p50 and the CPU per request of each server process (host and Azurite apart), and the cold-start
 import time. Results are also written as JSON (bench-results/latest.json).
 """
 
@@ -41,6 +43,7 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 MEMBER_BATCH = 25
 MAX_SECONDS = 900
+OURS = "this service (Table Storage via Azurite)"
 
 
 @dataclass
@@ -160,6 +163,29 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (gunicorn's workers), from /proc (Linux)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                pass
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(member) for member in process_tree(pid))
+
+
+def tree_peak_memory_mb(pid: int) -> float | None:
+    peaks = [peak for member in process_tree(pid) if (peak := peak_memory_mb(member)) is not None]
+    return round(sum(peaks), 1) if peaks else None
+
+
 def peak_memory_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -196,7 +222,7 @@ def app_host(azurite: Azurite, workdir: Path, log_name: str) -> tuple[DevHost, s
 
 def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no: int) -> Run:
     host, tenant, token = app_host(azurite, workdir, f"host-{round_no}.log")
-    run = Run("this service (Table Storage via Azurite)")
+    run = Run(OURS)
     try:
         client = Client(tenant, token, run)
         processes = {"host (python)": host.process.pid, "azurite-table (node)": azurite.pid("table")}
@@ -295,21 +321,39 @@ def _bounded_work(client: Client, ids: list[str]) -> dict[str, Any]:
     return figures
 
 
-def run_reference(args: argparse.Namespace) -> Run:
+@dataclass(frozen=True)
+class Peer:
+    """A server a user could pick instead, served on a free port: `command(port, token, workdir)` starts it."""
+
+    name: str
+    base_path: str
+    command: Any
+
+
+PEERS = (
+    Peer("scim2-server (in memory)", "/v2",
+         lambda port, token, workdir: [sys.executable, "-m", "bench.reference", "--port", str(port), "--token", token]),
+    Peer("django-scim2 (SQLite WAL, synchronous=FULL, gunicorn)", "/scim/v2",
+         lambda port, token, workdir: [sys.executable, "-m", "bench.django_peer.serve", "--port", str(port),
+                                       "--token", token, "--database", str(workdir / f"peer-{uuid.uuid4().hex}.sqlite3")]),
+)
+
+
+def run_peer(peer: Peer, args: argparse.Namespace, workdir: Path) -> Run:
     port = free_port()
     token = uuid.uuid4().hex
-    process = subprocess.Popen([sys.executable, "-m", "bench.reference", "--port", str(port), "--token", token],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run = Run("scim2-server (in memory)")
+    process = subprocess.Popen(peer.command(port, token, workdir), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    run = Run(peer.name)
     try:
-        wait_for_port(port)
-        client = Client(f"http://127.0.0.1:{port}/v2", token, run)
-        before = cpu_seconds(process.pid)
+        wait_for_port(port, timeout=60)
+        client = Client(f"http://127.0.0.1:{port}{peer.base_path}", token, run)
+        before = tree_cpu_seconds(process.pid)
         started = time.perf_counter()
         workload(client, args.users, args.groups, args.members, args.concurrency)
         run.seconds = time.perf_counter() - started
-        run.cpu_seconds = {"scim2-server (python)": round(cpu_seconds(process.pid) - before, 2)}
-        run.peak_memory_mb = peak_memory_mb(process.pid)
+        run.cpu_seconds = {f"{peer.name.split()[0]} (python)": round(tree_cpu_seconds(process.pid) - before, 2)}
+        run.peak_memory_mb = tree_peak_memory_mb(process.pid)
     finally:
         process.terminate()
         process.wait(10)
@@ -334,7 +378,8 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="A/B alternations (at least 3 for a ratio that counts)")
-    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--peers", type=lambda text: [p for p in text.split(",") if p], default=["scim2-server", "django-scim2"],
+                        help="comma-separated peers to run beside this service (scim2-server,django-scim2; empty: none)")
     parser.add_argument("--scale-users", type=int, default=5000,
                         help="users for the scale phase (100000 for the issue's figure; slow on Azurite)")
     parser.add_argument("--scale-members", type=int, default=2000,
@@ -346,9 +391,9 @@ def main() -> int:
         parser.error("sizes are bounded: users <= 20000, groups x members <= 200000, concurrency <= 64, "
                      "scale users <= 100000, scale members <= 50000 and <= scale users")
 
+    peers = [peer for peer in PEERS if peer.name.split()[0] in args.peers]
     deadline = time.monotonic() + MAX_SECONDS
-    ours: list[Run] = []
-    reference: list[Run] = []
+    runs: dict[str, list[Run]] = {OURS: [], **{peer.name: [] for peer in peers}}
     with tempfile.TemporaryDirectory() as temp:
         azurite = Azurite(Path(temp))
         azurite.start()
@@ -357,11 +402,11 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     print(f"stopping after {round_no} rounds: the {MAX_SECONDS}s bound was reached")
                     break
-                ours.append(run_ours(azurite, args, Path(temp), round_no))
-                print(f"round {round_no + 1}: ours {ours[-1].throughput:.1f} req/s", end="", flush=True)
-                if not args.skip_reference:
-                    reference.append(run_reference(args))
-                    print(f", scim2-server {reference[-1].throughput:.1f} req/s", end="")
+                runs[OURS].append(run_ours(azurite, args, Path(temp), round_no))
+                print(f"round {round_no + 1}: ours {runs[OURS][-1].throughput:.1f} req/s", end="", flush=True)
+                for peer in peers:
+                    runs[peer.name].append(run_peer(peer, args, Path(temp)))
+                    print(f", {peer.name.split()[0]} {runs[peer.name][-1].throughput:.1f} req/s", end="", flush=True)
                 print()
             scale = run_scale(azurite, args, Path(temp)) if args.scale_users else {}
         finally:
@@ -370,15 +415,33 @@ def main() -> int:
     result: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "commit": _commit(), "machine": f"{os.cpu_count()} cores",
         "options": {k: str(v) for k, v in vars(args).items()}, "cold_start_import_s": cold_start_seconds(),
-        "ours": [r.summary() for r in ours], "reference": [r.summary() for r in reference], "scale": scale,
+        "runs": {target: [r.summary() for r in target_runs] for target, target_runs in runs.items()},
+        "summary": _side_by_side(runs), "scale": scale,
     }
-    if reference:
-        result["throughput_ratio_of_medians"] = round(
-            statistics.median(r.throughput for r in ours) / statistics.median(r.throughput for r in reference), 3)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2))
     _print(result)
     return 0
+
+
+def _side_by_side(runs: dict[str, list[Run]]) -> dict[str, Any]:
+    """Per target, medians over its rounds: throughput, its ratio to ours, and CPU ms per request of each process."""
+    ours = statistics.median(r.throughput for r in runs[OURS]) if runs[OURS] else 0.0
+    table: dict[str, Any] = {}
+    for target, target_runs in runs.items():
+        if not target_runs:
+            continue
+        throughput = statistics.median(r.throughput for r in target_runs)
+        processes = target_runs[0].cpu_seconds.keys()
+        table[target] = {
+            "throughput_rps": round(throughput, 1),
+            "ours_to_this": round(ours / throughput, 3) if throughput else None,
+            "cpu_ms_per_request": {name: round(statistics.median(r.cpu_seconds[name] * 1000 / r.requests
+                                                                   for r in target_runs), 2) for name in processes},
+            "group_patch_p50_ms": statistics.median(r.summary()["operations"].get("Groups.PatchMembers", {})
+                                                    .get("p50_ms", 0.0) for r in target_runs),
+        }
+    return table
 
 
 def _commit() -> str:
@@ -390,8 +453,8 @@ def _commit() -> str:
 
 
 def _print(result: dict[str, Any]) -> None:
-    for label in ("ours", "reference"):
-        for run in result[label]:
+    for target_runs in result["runs"].values():
+        for run in target_runs:
             print(f"\n{run['target']}: {run['requests']} requests in {run['seconds']} s = {run['throughput_rps']} req/s, "
                   f"non-2xx {run['non2xx']}, peak memory {run['peak_memory_mb']} MB, CPU s {run['cpu_seconds']}")
             print(f"  {'operation':<22}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non2xx':>8}{'storage RT':>12}")
@@ -399,9 +462,11 @@ def _print(result: dict[str, Any]) -> None:
                 trips = "" if op["storage_round_trips"] is None else op["storage_round_trips"]
                 print(f"  {name:<22}{op['count']:>7}{op['p50_ms']:>9}{op['p95_ms']:>9}{op['p99_ms']:>9}"
                       f"{op['non2xx']:>8}{trips:>12}")
-    if "throughput_ratio_of_medians" in result:
-        print(f"\nthroughput ratio (ours / scim2-server), median of {len(result['ours'])} A/B rounds: "
-              f"{result['throughput_ratio_of_medians']}")
+    print(f"\nside by side, medians of {len(result['runs'][OURS])} alternating rounds:")
+    print(f"  {'target':<56}{'req/s':>8}{'ours/this':>11}{'p50 group PATCH':>17}  CPU ms per request")
+    for target, row in result["summary"].items():
+        cpu = ", ".join(f"{name} {ms}" for name, ms in row["cpu_ms_per_request"].items())
+        print(f"  {target:<56}{row['throughput_rps']:>8}{row['ours_to_this']:>11}{row['group_patch_p50_ms']:>17}  {cpu}")
     print(f"cold start: import function_app {result['cold_start_import_s']} s")
     if result.get("scale"):
         print(f"scale: {json.dumps(result['scale'])}")
