@@ -41,7 +41,6 @@ from tests.support.scim import account_store, new_account, new_token  # noqa: E4
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-MEMBER_BATCH = 25
 MAX_SECONDS = 900
 OURS = "this service (Table Storage via Azurite)"
 
@@ -110,7 +109,7 @@ class Client:
         return response.json() if response.content else None
 
 
-def workload(client: Client, users: int, groups: int, members: int, concurrency: int) -> None:
+def workload(client: Client, users: int, groups: int, members: int, member_batch: int, concurrency: int) -> None:
     """Entra's initial sync (match by userName then create; groups matched by displayName, created, then members added
     in batches), then a delta cycle (attribute PATCHes in both dialects, deactivations)."""
     user_ids: list[str] = [""] * users
@@ -132,9 +131,9 @@ def workload(client: Client, users: int, groups: int, members: int, concurrency:
                                                                    "displayName": name, "externalId": str(uuid.uuid4())})
         group_id = created.get("id") if isinstance(created, dict) else None
         chosen = [user_ids[(g * members + k) % users] for k in range(members)]
-        for start in range(0, len(chosen), MEMBER_BATCH):
+        for start in range(0, len(chosen), member_batch):
             client.call("Groups.PatchMembers", "PATCH", f"/Groups/{group_id}", {"schemas": [PATCH], "Operations": [
-                {"op": "Add", "path": "members", "value": [{"value": u} for u in chosen[start:start + MEMBER_BATCH]]}]})
+                {"op": "Add", "path": "members", "value": [{"value": u} for u in chosen[start:start + member_batch]]}]})
 
     def delta_user(i: int) -> None:
         user_id = user_ids[i]
@@ -228,7 +227,7 @@ def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no
         processes = {"host (python)": host.process.pid, "azurite-table (node)": azurite.pid("table")}
         before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         started = time.perf_counter()
-        workload(client, args.users, args.groups, args.members, args.concurrency)
+        workload(client, args.users, args.groups, args.members, args.member_batch, args.concurrency)
         run.seconds = time.perf_counter() - started
         run.cpu_seconds = {name: round(cpu_seconds(pid) - before[name], 2) for name, pid in processes.items()}
         run.peak_memory_mb = peak_memory_mb(host.process.pid)
@@ -350,7 +349,7 @@ def run_peer(peer: Peer, args: argparse.Namespace, workdir: Path) -> Run:
         client = Client(f"http://127.0.0.1:{port}{peer.base_path}", token, run)
         before = tree_cpu_seconds(process.pid)
         started = time.perf_counter()
-        workload(client, args.users, args.groups, args.members, args.concurrency)
+        workload(client, args.users, args.groups, args.members, args.member_batch, args.concurrency)
         run.seconds = time.perf_counter() - started
         run.cpu_seconds = {f"{peer.name.split()[0]} (python)": round(tree_cpu_seconds(process.pid) - before, 2)}
         run.peak_memory_mb = tree_peak_memory_mb(process.pid)
@@ -376,6 +375,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--member-batch", type=int, default=10, help="members added per group PATCH")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="A/B alternations (at least 3 for a ratio that counts)")
     parser.add_argument("--peers", type=lambda text: [p for p in text.split(",") if p], default=["scim2-server", "django-scim2"],
@@ -387,8 +387,9 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "latest.json")
     args = parser.parse_args()
     if args.users > 20_000 or args.groups * args.members > 200_000 or args.concurrency > 64 \
-            or args.scale_users > 100_000 or args.scale_members > min(50_000, args.scale_users):
-        parser.error("sizes are bounded: users <= 20000, groups x members <= 200000, concurrency <= 64, "
+            or not 1 <= args.member_batch <= 1000 or args.scale_users > 100_000 \
+            or args.scale_members > min(50_000, args.scale_users):
+        parser.error("sizes are bounded: users <= 20000, groups x members <= 200000, concurrency <= 64, member batch 1-1000, "
                      "scale users <= 100000, scale members <= 50000 and <= scale users")
 
     peers = [peer for peer in PEERS if peer.name.split()[0] in args.peers]
