@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from shared.errors import InvalidValue, ServiceUnavailable
+from shared.storage import changesets
 
 log = logging.getLogger("scim.storage")
 
@@ -91,20 +92,60 @@ def _too_large(where: str, error_code: str) -> InvalidValue:
 def submit(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Submits one entity group transaction (same partition, at most 100 operations) and returns each operation's
     response metadata (its new `etag`); TransactionFailed names the refused operation."""
-    from azure.data.tables import TableTransactionError
-
     if len(operations) > MAX_TRANSACTION_OPERATIONS:
         raise ValueError(f"a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations, got {len(operations)}")
     if not operations:
         return []
     if len(operations) == 1:
         return [_single(table, operations[0])]
-    try:
-        return list(table.submit_transaction(operations))
-    except TableTransactionError as exc:
-        if exc.status_code is not None and exc.status_code >= 500:
-            raise
-        raise TransactionFailed(str(getattr(exc, "error_code", "")), getattr(exc, "index", None)) from None
+    return _changeset(table, operations)
+
+
+def _changeset(table: Any, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The transaction as one `$batch` request: sub-requests built by the SDK, body and answer by `changesets`
+    (see there why), sent through the table client's pipeline. Errors as the SDK raises them: a refused operation
+    is TransactionFailed; a refused batch, or an operation answered 5xx, 413 or 429, is an HttpResponseError
+    with the status and the service's error code (storage_errors maps them)."""
+    from azure.core.rest import HttpRequest
+    from azure.data.tables._table_batch import TableBatchOperations
+
+    endpoint = f"{table.scheme}://{table._primary_hostname}"
+    batch = TableBatchOperations(config=table._client._config, endpoint=endpoint, table_name=table.table_name,
+                                 is_cosmos_endpoint=table._cosmos_endpoint)
+    for operation in operations:
+        batch.add_operation(operation)
+    batch_boundary, changeset_boundary = changesets.new_boundaries()
+    request = HttpRequest("POST", f"{endpoint}/$batch", headers={
+        "x-ms-version": table.api_version, "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx",
+        "Content-Type": f"multipart/mixed; boundary={batch_boundary}", "Accept": "application/json",
+    }, content=changesets.encode(batch.requests, batch_boundary, changeset_boundary, changesets.http_date()))
+    response = table._client.send_request(request, stream=True)  # streamed: the pipeline would try to parse it
+    body = response.read()
+    if response.status_code != 202:
+        raise _http_error(response.status_code, *changesets.storage_error(body)[:2])
+    answers = changesets.decode(response.headers.get("content-type", ""), body)
+    refused = next((answer for answer in answers if not 200 <= answer.status < 300), None)
+    if refused is not None:
+        code, message, index = changesets.storage_error(refused.body)
+        if refused.status >= 500 or refused.status in (413, 429):
+            raise _http_error(refused.status, code, message)
+        raise TransactionFailed(code or str(refused.status), index)
+    if len(answers) != len(operations):
+        raise _http_error(502, "", f"{len(answers)} answers to {len(operations)} operations")
+    return [{"etag": answer.headers.get("etag"), "date": answer.headers.get("date"),
+             "version": answer.headers.get("dataserviceversion")} for answer in answers]
+
+
+def _http_error(status: int, code: str, message: str) -> Exception:
+    """The azure-core error the SDK raises for `status` (so callers and storage_errors treat both alike)."""
+    from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+    kind = {404: ResourceNotFoundError, 409: ResourceExistsError, 412: ResourceModifiedError}.get(status,
+                                                                                                  HttpResponseError)
+    error = kind(message=message or f"storage answered {status} to a transaction")
+    error.status_code = status
+    error.error_code = code or None  # type: ignore[attr-defined]  # set by the SDK's own errors too
+    return error
 
 
 def submit_tolerating_missing(table: Any, operations: list[tuple[Any, ...]], guarded: int = 1) -> list[dict[str, Any]]:

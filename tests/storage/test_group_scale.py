@@ -18,6 +18,7 @@ from shared.domain import groups, native
 from shared.domain.accounts import Account
 from shared.domain.listing import ListQuery
 from shared.errors import ServiceUnavailable
+from shared.storage import transactions
 from shared.storage.clients import table_service
 from shared.storage.groups_table import TableGroupStore
 from shared.storage.memberships import add_unit
@@ -184,7 +185,7 @@ def test_a_large_group(azurite: Azurite, table_prefix: str, account: Account) ->
 
 
 def test_an_interrupted_multi_batch_change_is_detected_and_completed(
-        azurite: Azurite, table_prefix: str, account: Account) -> None:
+        azurite: Azurite, table_prefix: str, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = CuttableProxy(azurite.table_port)
     via_proxy = proxy.connection_string(azurite, queues=False)
     try:
@@ -192,20 +193,20 @@ def test_an_interrupted_multi_batch_change_is_detected_and_completed(
         ids = seed_users(tables, account.id, 300)
         created = groups.create_group(group_store, account, {"displayName": "Interrupted"}).before
         table = tables.get(RESOURCES)
-        real_submit = table.submit_transaction
+        real_changeset = transactions._changeset
         submitted = []
 
-        def submit_then_cut(operations: Any, **kwargs: Any) -> Any:
+        def submit_then_cut(table: Any, operations: Any) -> Any:
             if len(submitted) == 2:  # the work record and the first batch are in: cut the connection
                 proxy.cut()
-            result = real_submit(operations, **kwargs)
+            result = real_changeset(table, operations)
             submitted.append(len(operations))
             return result
 
-        table.submit_transaction = submit_then_cut
-        with pytest.raises(ServiceUnavailable):
-            groups.patch_group(group_store, account, created.id, add_members(ids))
-        table.submit_transaction = real_submit
+        with monkeypatch.context() as patched:  # only to know when to cut; the cut itself is a real one
+            patched.setattr(transactions, "_changeset", submit_then_cut)
+            with pytest.raises(ServiceUnavailable):
+                groups.patch_group(group_store, account, created.id, add_members(ids))
         proxy.restore()
 
         pending = group_store.pending.pending(account.id)
