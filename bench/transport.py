@@ -1,0 +1,147 @@
+"""`python -m bench.transport`: what one storage call costs this process in CPU, by client stack, against a private
+Azurite: the sync SDK on the app's pooled requests session (what the app uses) and the async SDK
+(`azure.data.tables.aio` on aiohttp, whose HTTP parser is C), each driving the same calls at the same concurrency.
+The sync transaction is the app's (`transactions.submit`, the changeset codec); the async one is the SDK's own.
+aiohttp is not a dependency of the app; install it to run this (`.venv/bin/pip install aiohttp`).
+
+Per stack and call kind it prints the client process's CPU ms per call and calls per second. Azurite's own CPU is
+measured apart. It answers the performance issue's question "would async handlers with the async SDK measure
+better on this workload" without rewriting the app first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.__main__ import cpu_seconds  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.storage import transactions  # noqa: E402
+from shared.storage.clients import table_service  # noqa: E402
+from tests.support.azurite import Azurite  # noqa: E402
+
+KINDS = ("point read", "upsert", "31-operation transaction")
+MEMBERS_PER_TRANSACTION = 31  # a group PATCH of 10 members: 3 operations each, and the group's row
+
+
+def _entity(partition: str, row: str) -> dict[str, Any]:
+    return {"PartitionKey": partition, "RowKey": row, "Kind": "member", "Display": "A Person's display name"}
+
+
+def _transaction(partition: str, call: int) -> list[tuple[Any, ...]]:
+    return [("upsert", _entity(partition, f"t{call}:{i}")) for i in range(MEMBERS_PER_TRANSACTION)]
+
+
+def measure(run: Callable[[], object], calls: int, azurite_pid: int) -> dict[str, float]:
+    own, other = cpu_seconds(os.getpid()), cpu_seconds(azurite_pid)
+    started = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - started
+    return {"client_cpu_ms_per_call": round((cpu_seconds(os.getpid()) - own) * 1000 / calls, 2),
+            "azurite_cpu_ms_per_call": round((cpu_seconds(azurite_pid) - other) * 1000 / calls, 2),
+            "calls_per_second": round(calls / seconds, 1)}
+
+
+def sync_stack(connection_string: str, table_name: str, calls: int, concurrency: int,
+               azurite_pid: int) -> dict[str, dict[str, float]]:
+    table = table_service(Settings.from_env({"AzureWebJobsStorage": connection_string})).get_table_client(table_name)
+    table.upsert_entity(_entity("p", "read-me"))
+    work: dict[str, Callable[[int], Any]] = {
+        "point read": lambda i: table.get_entity("p", "read-me"),
+        "upsert": lambda i: table.upsert_entity(_entity("p", f"s{i}")),
+        "31-operation transaction": lambda i: transactions.submit(table, _transaction(f"sync{i % 8}", i)),
+    }
+    results = {}
+    with ThreadPoolExecutor(concurrency) as pool:
+        for kind in KINDS:
+            count = calls if kind != "31-operation transaction" else calls // 10
+            results[kind] = measure(functools.partial(_all, pool, work[kind], count), count, azurite_pid)
+    return results
+
+
+def _all(pool: ThreadPoolExecutor, call: Callable[[int], Any], count: int) -> None:
+    list(pool.map(call, range(count)))
+
+
+def async_stack(connection_string: str, table_name: str, calls: int, concurrency: int,
+                azurite_pid: int) -> dict[str, dict[str, float]]:
+    from azure.data.tables.aio import TableClient
+
+    async def main() -> dict[str, dict[str, float]]:
+        async with TableClient.from_connection_string(connection_string, table_name) as table:
+            await table.upsert_entity(_entity("p", "read-me"))
+            work: dict[str, Callable[[int], Any]] = {
+                "point read": lambda i: table.get_entity("p", "read-me"),
+                "upsert": lambda i: table.upsert_entity(_entity("p", f"a{i}")),
+                "31-operation transaction": lambda i: table.submit_transaction(_transaction(f"async{i % 8}", i)),
+            }
+            results = {}
+            for kind in KINDS:
+                count = calls if kind != "31-operation transaction" else calls // 10
+                gate = asyncio.Semaphore(concurrency)
+
+                async def one(i: int, call: Callable[[int], Any] = work[kind],
+                              gate: asyncio.Semaphore = gate) -> None:
+                    async with gate:
+                        await call(i)
+
+                own, other = cpu_seconds(os.getpid()), cpu_seconds(azurite_pid)
+                started = time.perf_counter()
+                await asyncio.gather(*(one(i) for i in range(count)))
+                seconds = time.perf_counter() - started
+                results[kind] = {
+                    "client_cpu_ms_per_call": round((cpu_seconds(os.getpid()) - own) * 1000 / count, 2),
+                    "azurite_cpu_ms_per_call": round((cpu_seconds(azurite_pid) - other) * 1000 / count, 2),
+                    "calls_per_second": round(count / seconds, 1)}
+            return results
+
+    return asyncio.run(main())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transport", description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not 10 <= args.calls <= 20_000 or not 1 <= args.concurrency <= 64 or not 1 <= args.rounds <= 10:
+        parser.error("bounded: 10 <= calls <= 20000, 1 <= concurrency <= 64, 1 <= rounds <= 10")
+    stacks = {"sync (requests, pooled session)": sync_stack, "async (aiohttp)": async_stack}
+    with tempfile.TemporaryDirectory() as temp:
+        azurite = Azurite(Path(temp))
+        azurite.start()
+        try:
+            from azure.data.tables import TableServiceClient
+
+            name = "transport" + uuid.uuid4().hex[:8]
+            TableServiceClient.from_connection_string(azurite.connection_string).create_table(name)
+            rows = []
+            for round_no in range(args.rounds):  # alternating, so drift in the machine's load hits both
+                for stack, run in stacks.items():
+                    for kind, figures in run(azurite.connection_string, name, args.calls, args.concurrency,
+                                             azurite.pid("table")).items():
+                        rows.append((round_no + 1, stack, kind, figures))
+        finally:
+            azurite.stop()
+    print(f"{'round':<7}{'stack':<34}{'call':<27}{'client CPU ms/call':>20}{'Azurite CPU ms/call':>21}{'calls/s':>10}")
+    for round_no, stack, kind, figures in rows:
+        print(f"{round_no:<7}{stack:<34}{kind:<27}{figures['client_cpu_ms_per_call']:>20}"
+              f"{figures['azurite_cpu_ms_per_call']:>21}{figures['calls_per_second']:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
