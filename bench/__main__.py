@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -324,15 +325,17 @@ def _bounded_work(client: Client, ids: list[str]) -> dict[str, Any]:
 class Peer:
     """A server a user could pick instead, served on a free port: `command(port, token, workdir)` starts it."""
 
+    key: str
+    """Its name in --peers and in the CPU figures."""
     name: str
     base_path: str
-    command: Any
+    command: Callable[[int, str, Path], list[str]]
 
 
 PEERS = (
-    Peer("scim2-server (in memory)", "/v2",
+    Peer("scim2-server", "scim2-server (in memory)", "/v2",
          lambda port, token, workdir: [sys.executable, "-m", "bench.reference", "--port", str(port), "--token", token]),
-    Peer("django-scim2 (SQLite WAL, synchronous=FULL, gunicorn)", "/scim/v2",
+    Peer("django-scim2", "django-scim2 (SQLite WAL, synchronous=FULL, gunicorn)", "/scim/v2",
          lambda port, token, workdir: [sys.executable, "-m", "bench.django_peer.serve", "--port", str(port),
                                        "--token", token, "--database", str(workdir / f"peer-{uuid.uuid4().hex}.sqlite3")]),
 )
@@ -351,7 +354,7 @@ def run_peer(peer: Peer, args: argparse.Namespace, workdir: Path) -> Run:
         started = time.perf_counter()
         workload(client, args.users, args.groups, args.members, args.member_batch, args.concurrency)
         run.seconds = time.perf_counter() - started
-        run.cpu_seconds = {f"{peer.name.split()[0]} (python)": round(tree_cpu_seconds(process.pid) - before, 2)}
+        run.cpu_seconds = {f"{peer.key} (python)": round(tree_cpu_seconds(process.pid) - before, 2)}
         run.peak_memory_mb = tree_peak_memory_mb(process.pid)
     finally:
         process.terminate()
@@ -392,7 +395,10 @@ def main() -> int:
         parser.error("sizes are bounded: users <= 20000, groups x members <= 200000, concurrency <= 64, member batch 1-1000, "
                      "scale users <= 100000, scale members <= 50000 and <= scale users")
 
-    peers = [peer for peer in PEERS if peer.name.split()[0] in args.peers]
+    unknown = set(args.peers) - {peer.key for peer in PEERS}
+    if unknown:
+        parser.error(f"unknown peers {sorted(unknown)}; known: {', '.join(peer.key for peer in PEERS)}")
+    peers = [peer for peer in PEERS if peer.key in args.peers]
     deadline = time.monotonic() + MAX_SECONDS
     runs: dict[str, list[Run]] = {OURS: [], **{peer.name: [] for peer in peers}}
     with tempfile.TemporaryDirectory() as temp:
@@ -407,7 +413,7 @@ def main() -> int:
                 print(f"round {round_no + 1}: ours {runs[OURS][-1].throughput:.1f} req/s", end="", flush=True)
                 for peer in peers:
                     runs[peer.name].append(run_peer(peer, args, Path(temp)))
-                    print(f", {peer.name.split()[0]} {runs[peer.name][-1].throughput:.1f} req/s", end="", flush=True)
+                    print(f", {peer.key} {runs[peer.name][-1].throughput:.1f} req/s", end="", flush=True)
                 print()
             scale = run_scale(azurite, args, Path(temp)) if args.scale_users else {}
         finally:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import sys
 import tempfile
@@ -45,14 +44,19 @@ def _transaction(partition: str, call: int) -> list[tuple[Any, ...]]:
     return [("upsert", _entity(partition, f"t{call}:{i}")) for i in range(MEMBERS_PER_TRANSACTION)]
 
 
-def measure(run: Callable[[], object], calls: int, azurite_pid: int) -> dict[str, float]:
-    own, other = cpu_seconds(os.getpid()), cpu_seconds(azurite_pid)
-    started = time.perf_counter()
-    run()
-    seconds = time.perf_counter() - started
-    return {"client_cpu_ms_per_call": round((cpu_seconds(os.getpid()) - own) * 1000 / calls, 2),
-            "azurite_cpu_ms_per_call": round((cpu_seconds(azurite_pid) - other) * 1000 / calls, 2),
-            "calls_per_second": round(calls / seconds, 1)}
+class Measured:
+    """CPU of this process and of Azurite, and wall time, from creation to `figures`."""
+
+    def __init__(self, azurite_pid: int) -> None:
+        self.azurite_pid = azurite_pid
+        self.own, self.other = cpu_seconds(os.getpid()), cpu_seconds(azurite_pid)
+        self.started = time.perf_counter()
+
+    def figures(self, calls: int) -> dict[str, float]:
+        seconds = time.perf_counter() - self.started
+        return {"client_cpu_ms_per_call": round((cpu_seconds(os.getpid()) - self.own) * 1000 / calls, 2),
+                "azurite_cpu_ms_per_call": round((cpu_seconds(self.azurite_pid) - self.other) * 1000 / calls, 2),
+                "calls_per_second": round(calls / seconds, 1)}
 
 
 def sync_stack(connection_string: str, table_name: str, calls: int, concurrency: int,
@@ -68,12 +72,10 @@ def sync_stack(connection_string: str, table_name: str, calls: int, concurrency:
     with ThreadPoolExecutor(concurrency) as pool:
         for kind in KINDS:
             count = calls if kind != "31-operation transaction" else calls // 10
-            results[kind] = measure(functools.partial(_all, pool, work[kind], count), count, azurite_pid)
+            measured = Measured(azurite_pid)
+            list(pool.map(work[kind], range(count)))
+            results[kind] = measured.figures(count)
     return results
-
-
-def _all(pool: ThreadPoolExecutor, call: Callable[[int], Any], count: int) -> None:
-    list(pool.map(call, range(count)))
 
 
 def async_stack(connection_string: str, table_name: str, calls: int, concurrency: int,
@@ -98,14 +100,9 @@ def async_stack(connection_string: str, table_name: str, calls: int, concurrency
                     async with gate:
                         await call(i)
 
-                own, other = cpu_seconds(os.getpid()), cpu_seconds(azurite_pid)
-                started = time.perf_counter()
+                measured = Measured(azurite_pid)
                 await asyncio.gather(*(one(i) for i in range(count)))
-                seconds = time.perf_counter() - started
-                results[kind] = {
-                    "client_cpu_ms_per_call": round((cpu_seconds(os.getpid()) - own) * 1000 / count, 2),
-                    "azurite_cpu_ms_per_call": round((cpu_seconds(azurite_pid) - other) * 1000 / count, 2),
-                    "calls_per_second": round(count / seconds, 1)}
+                results[kind] = measured.figures(count)
             return results
 
     return asyncio.run(main())

@@ -65,8 +65,8 @@ def _mapped(where: str) -> Iterator[None]:
         if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
             log.warning("storage error %s in %s: %s", exc.status_code, where, exc.message)
             raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
-        if _refused_input(str(getattr(exc, "error_code", "") or "")):
-            raise _too_large(where, str(getattr(exc, "error_code", ""))) from None
+        if exc.status_code == 413 or _refused_input(str(getattr(exc, "error_code", "") or "")):
+            raise _too_large(where, str(getattr(exc, "error_code", "") or "413 Request Entity Too Large")) from None
         raise
     except TransactionFailed as failed:
         if _refused_input(failed.error_code):

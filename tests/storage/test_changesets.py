@@ -188,16 +188,17 @@ def test_a_transaction_on_a_missing_table_is_refused_as_the_sdk_refuses_it(table
     assert (theirs.value.error_code, theirs.value.index) == ("TableNotFound", 0)
 
 
-def test_a_transaction_over_the_services_size_limit_is_refused_input() -> None:
-    """Storage's 413 for a transaction body over 4 MiB is refused input (a 400 to the client), not an outage."""
+def test_a_transaction_over_the_services_size_limit_is_refused_input_and_writes_nothing(table: Any) -> None:
+    """Storage answers 413 to a `$batch` body over 4 MiB: refused input (a 400 to the client), not an outage."""
     from shared.errors import InvalidValue
 
     @transactions.storage_errors
-    def write() -> None:
-        raise transactions._http_error(413, "RequestBodyTooLarge", "The request body is too large.")
+    def write(operations: list[tuple[Any, ...]]) -> None:
+        transactions.submit(table, operations)
 
     with pytest.raises(InvalidValue, match="RequestBodyTooLarge"):
-        write()
+        write([("create", entity(f"r{number}", a="x" * 30_000, b="y" * 30_000)) for number in range(100)])
+    assert list(table.list_entities()) == []
 
 
 ANSWER = (
