@@ -23,6 +23,7 @@ from typing import Any
 from shared.domain.ports import ActivityRecord
 from shared.storage.entities import pack, unpack
 from shared.storage.tables import ACTIVITY, Tables
+from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, submit
 
 log = logging.getLogger("scim.activity")
 
@@ -167,8 +168,9 @@ class ActivityLog:
             records += int(row.get("Count", 0))
             if len(keys) >= limit:
                 break
-        for start in range(0, len(keys), 100):
-            table.submit_transaction([("delete", {"PartitionKey": account_id, "RowKey": k}) for k in keys[start:start + 100]])
+        for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS):
+            submit(table, [("delete", {"PartitionKey": account_id, "RowKey": key})
+                           for key in keys[start:start + MAX_TRANSACTION_OPERATIONS]])
         return records
 
 

@@ -1,0 +1,43 @@
+"""The activity log's retention purge on Azurite: pages whose newest record is older than the bound go, in
+transactions of up to 100 deletes; newer pages and other accounts' pages stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shared.config import Settings
+from shared.domain.ports import ActivityRecord
+from shared.storage.activity_table import PAGE_RECORDS, ActivityLog, _page_entity
+from shared.storage.clients import table_service
+from shared.storage.tables import ACTIVITY, Tables
+from tests.support.azurite import Azurite
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+def record(moment: datetime, number: int) -> ActivityRecord:
+    return ActivityRecord(time=moment, operation="Users.Create", method="POST", resource_type="User",
+                          resource_id=f"u{number}", external_id="", status=201, scim_type="", detail="",
+                          duration_ms=1.0, invocation_id=f"i{number}", integration="Entra", queued=False)
+
+
+def test_purge_removes_the_old_pages_in_transactions_and_keeps_the_rest(azurite: Azurite, table_prefix: str) -> None:
+    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
+    tables = Tables(table_service(settings), table_prefix)
+    table = tables.get(ACTIVITY)
+    old_pages = 101  # more than one transaction's worth of deletes
+    for page in range(old_pages):  # pages written straight to storage (setup, as the writer thread writes them)
+        table.upsert_entity(_page_entity("a", [record(NOW - timedelta(days=40, minutes=page, seconds=number),
+                                                      page * 2 + number) for number in range(2)]))
+    for account in ("a", "b"):
+        table.upsert_entity(_page_entity(account, [record(NOW - timedelta(days=1), 10_000)]))
+    table.upsert_entity(_page_entity("b", [record(NOW - timedelta(days=40), 10_001)]))
+    log = ActivityLog(tables)
+
+    purged = log.purge("a", NOW - timedelta(days=30))
+
+    assert purged == old_pages * 2
+    kept, _ = log.query("a", None, None, None, None, count=PAGE_RECORDS, cursor=None)
+    assert [entry.resource_id for entry in kept] == ["u10000"]
+    other, _ = log.query("b", None, None, None, None, count=PAGE_RECORDS, cursor=None)
+    assert sorted(entry.resource_id for entry in other) == ["u10000", "u10001"]
