@@ -197,8 +197,14 @@ def activity(args: argparse.Namespace) -> None:
     svc = services()
     if svc.accounts.get(validate_account_id(args.account_id)) is None:
         raise CommandError(f"no account {args.account_id!r}")
-    since = datetime.fromisoformat(args.since.replace("Z", "+00:00")) if args.since else None
-    until = datetime.fromisoformat(args.until.replace("Z", "+00:00")) if args.until else None
+    from shared.domain.limits import parse_time_parameter
+    from shared.errors import ScimError
+
+    try:
+        since = parse_time_parameter(args.since, "--since") if args.since else None
+        until = parse_time_parameter(args.until, "--until") if args.until else None
+    except ScimError as exc:
+        raise CommandError(exc.detail) from None
     records, _ = svc.activity.query(args.account_id, since, until, "failure" if args.failures else None,
                                     args.resource_id, args.count, None, args.operation)
     for r in records:

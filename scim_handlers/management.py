@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_manage
-from shared.domain import administration, native, retries
+from shared.domain import administration, limits, native, retries
 from shared.domain.accounts import Account
 from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
@@ -231,13 +231,7 @@ def _activity(req: ScimRequest) -> ScimResponse:
 
 
 def _time(raw: str | None, name: str) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidValue(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return limits.parse_time_parameter(raw, name) if raw else None
 
 
 def _int(raw: str | None, default: int, low: int, high: int, name: str = "count") -> int:

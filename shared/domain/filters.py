@@ -342,9 +342,13 @@ class _Parser:
         kind, raw = self._next()
         if kind == "string":
             try:
-                return json.loads(raw)
+                value = json.loads(raw)
             except ValueError:
                 raise self.error(f"Bad string literal {raw} in {self.text!r}.") from None
+            if limits.has_lone_surrogate(value):  # `"\\ud800"`: valid text until its escape is decoded
+                raise self.error("A string literal in the filter or path decodes to an invalid character (a lone "
+                                 "UTF-16 surrogate); send valid Unicode text.")
+            return value
         if kind == "punct":
             raise self.error(f"Expected a value in {self.text!r}, found {raw!r}.")
         lowered = raw.lower()

@@ -10,6 +10,7 @@ The README's "Limits" table lists them; `/ServiceProviderConfig` advertises `fil
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import InvalidFilter, InvalidSyntax, InvalidValue, ScimError
@@ -65,7 +66,7 @@ def check_text(text: str, where: str) -> None:
     if len(text) > MAX_STRING_CHARS:
         raise InvalidValue(f"A value of {where} is {len(text)} characters long; at most {MAX_STRING_CHARS} are "
                            "accepted (limit: attribute value length).")
-    if _has_surrogate(text):
+    if has_lone_surrogate(text):
         raise InvalidValue(f"A value of {where} holds an invalid character (a lone UTF-16 surrogate); send valid "
                            "Unicode text.")
 
@@ -74,7 +75,7 @@ def check_filter_text(text: str, error: type[ScimError] = InvalidFilter) -> None
     if len(text) > MAX_FILTER_CHARS:
         raise error(f"The filter or path is {len(text)} characters long; at most {MAX_FILTER_CHARS} are accepted "
                     "(limit: filter length).")
-    if _has_surrogate(text):
+    if has_lone_surrogate(text):
         raise error("The filter or path holds an invalid character (a lone UTF-16 surrogate).")
 
 
@@ -90,11 +91,38 @@ def check_multi_valued(attributes: dict[str, Any]) -> None:
 
 def check_query_value(name: str, value: str) -> None:
     """A query parameter or route value must be valid Unicode (its length is bounded by the URL's)."""
-    if _has_surrogate(value):
+    if has_lone_surrogate(value):
         raise InvalidValue(f"The {name} parameter holds an invalid character (a lone UTF-16 surrogate).")
 
 
-def _has_surrogate(text: str) -> bool:
+EARLIEST_TIME = datetime(1601, 1, 1, tzinfo=UTC)
+"""Table Storage's DateTime range starts here and ends with year 9999 (UTC): a time parameter outside it is refused."""
+LATEST_TIME = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def parse_time_parameter(raw: str, name: str) -> datetime:
+    """An ISO 8601 date-time query parameter (`Z` or an offset; no offset means UTC), as an instant in UTC. Refused,
+    naming the parameter, when it is not one or lies outside what storage can compare with (1601-01-01 to the end of
+    9999, UTC): `0001-01-01T00:00:00+14:00` is valid ISO text whose instant Python cannot even represent."""
+    check_query_value(name, raw)
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidValue(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.") from None
+    out_of_range = InvalidValue(f"{name} is outside the supported range of times ({EARLIEST_TIME:%Y-%m-%d} to "
+                                f"{LATEST_TIME:%Y-%m-%d}, UTC).")
+    try:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:  # the instant falls before year 1 or after year 9999
+        raise out_of_range from None
+    if not EARLIEST_TIME <= moment <= LATEST_TIME:
+        raise out_of_range
+    return moment
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Text that UTF-8 cannot encode: checked wherever decoding can create it (JSON and filter-literal escapes,
+    percent-decoded query values), since no storage key, property or response can hold it."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

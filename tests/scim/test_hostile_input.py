@@ -196,3 +196,44 @@ def test_unknown_member_ids_cost_one_existence_check_not_one_retry_each(scim: Sc
     # fenced transaction per chunk row to finish (about 41 round trips). Before: every batch refused and checked
     # (about 1,100); before that, one resubmission per unknown id.
     assert round_trips <= 50, round_trips
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\uD800\\u0041", "\\udbff"])
+def test_a_lone_surrogate_made_by_a_filter_escape_is_a_400_not_a_500(
+        scim: ScimClient, accounts: AccountStore, escape: str) -> None:
+    # The text of each filter is valid Unicode; only decoding the literal's JSON escape makes the lone surrogate
+    # (which no storage key or UTF-8 encoder can hold). Indexed attributes are answered by point reads: the crash was there.
+    seeded(scim)
+    before = snapshot(accounts, scim.account_id)
+    for path, attribute in (("/Users", "userName"), ("/Users", "externalId"), ("/Groups", "externalId"),
+                            ("/Groups", "displayName"), ("/Users", "displayName")):
+        text = f'{attribute} eq "{escape}"'
+        assert_scim_error(scim.get(path, params={"filter": text}), 400, "invalidFilter")
+        assert_scim_error(scim.post(path + "/.search", {"filter": text}), 400, "invalidFilter")
+    _, group_id = seeded(scim)
+    assert_scim_error(scim.patch(f"/Groups/{group_id}", {"schemas": [PATCH], "Operations": [
+        {"op": "remove", "path": f'members[value eq "{escape}"]'}]}), 400, "invalidPath")
+    assert {k: v for k, v in snapshot(accounts, scim.account_id).items() if k in before} == before
+
+
+def test_escapes_that_decode_to_valid_text_still_match(scim: ScimClient) -> None:
+    user = scim.post("/Users", {"userName": 'q"u\\o@contoso.test', "displayName": "Zo\u00eb \U0001F600"}).json()
+    for text in ('userName eq "q\\"u\\\\o@contoso.test"', 'displayName eq "Zo\\u00eb \\ud83d\\ude00"'):
+        found = scim.get("/Users", params={"filter": text}).json()
+        assert [r["id"] for r in found["Resources"]] == [user["id"]], text
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+00:01",
+                                    "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59.999999-00:01",
+                                    "1600-12-31T23:59:59Z", "0001-01-01"])
+def test_activity_times_outside_the_representable_range_are_a_400_naming_the_parameter(
+        admin: tuple[str, dict[str, str]], moment: str) -> None:
+    base, headers = admin
+    for name in ("since", "until"):
+        response = requests.get(f"{base}/activity", params={name: moment}, headers=headers, timeout=30)
+        assert response.status_code == 400, (name, moment, response.status_code, response.text[:300])
+        error = response.json()["error"]
+        assert error["status"] == 400 and name in error["message"], error
+    for edge in ("1601-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-01-31T12:00:00+14:00"):
+        assert requests.get(f"{base}/activity", params={"since": edge, "until": edge}, headers=headers,
+                            timeout=30).status_code == 200, edge

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -49,12 +50,38 @@ json_values = st.recursive(json_leaves, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.one_of(hostile_text, st.sampled_from(
         ["value", "display", "type", "primary", "op", "path"])), inner, max_size=4)), max_leaves=16)
 
+# String literals as a filter or PATCH path carries them: any code point, and JSON escapes (lone surrogates among
+# them) that only decoding turns into text, so a check made on the raw text alone misses them.
+literal_pieces = st.one_of(
+    st.characters(exclude_categories=()),  # surrogates included
+    st.sampled_from(["\\ud800", "\\udfff", "\\uD800", "\\uDBFF\\uDFFF", "\\ud83d\\ude00", "\\u0000", "\\\\",
+                     '\\"', "\\/", "\\n", "\\u00e9", "\\u12", "\\x41", "\\", "%", "%5C", "'"]))
+string_literals = st.lists(literal_pieces, max_size=8).map(lambda parts: '"' + "".join(parts) + '"')
+
+# Times from ISO 8601's grammar as datetime.fromisoformat reads it, at the ends of the calendar, with the extreme
+# offsets that push an instant past year 1 or year 9999 once it is taken to UTC.
+OFFSETS = [None, UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=14)),
+           timezone(timedelta(hours=23, minutes=59)), timezone(-timedelta(hours=23, minutes=59, seconds=59)),
+           timezone(timedelta(minutes=1)), timezone(-timedelta(microseconds=1))]
+instants = st.datetimes(timezones=st.sampled_from(OFFSETS)) | st.sampled_from(OFFSETS[1:]).flatmap(
+    lambda tz: st.sampled_from([datetime.min.replace(tzinfo=tz), datetime.max.replace(tzinfo=tz)]))
+iso_times = st.one_of(
+    st.builds(lambda moment, sep, spec: moment.isoformat(sep, spec), instants, st.sampled_from(["T", " ", "t"]),
+              st.sampled_from(["auto", "hours", "minutes", "seconds", "milliseconds", "microseconds"])),
+    instants.map(lambda moment: moment.isoformat().replace("+00:00", "Z")),
+    instants.map(lambda moment: moment.strftime("%Y%m%dT%H%M%S") + (moment.strftime("%z") or "")),
+    st.dates(min_value=date(1, 1, 1)).map(date.isoformat),
+    st.sampled_from(["1601-01-01T00:00:00Z", "1600-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z",
+                     "2026-W05-6", "2026-13-01", "2026-02-30T00:00Z", "2026-01-01T24:00:00", "+002026-01-01",
+                     "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00,5Z"]))
+
 ATTRIBUTES = ["userName", "displayName", "active", "externalId", "emails", "emails.value", "name.givenName",
               "members", "members.value", "title", "phoneNumbers", "id", "meta.version", "groups", "schemas",
               "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"]
 filter_tokens = st.one_of(st.sampled_from(ATTRIBUTES + [
     "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "and", "or", "not", "(", ")", "[", "]", '"x"', '"',
-    "true", "false", "null", "1", "-0.5e3", "value", "type", '"work"']), hostile_text)
+    "true", "false", "null", "1", "-0.5e3", "value", "type", '"work"', "meta.lastModified", "meta.created"]),
+    hostile_text, string_literals, iso_times.map(lambda text: f'"{text}"'))
 filters = st.lists(filter_tokens, max_size=12).map(" ".join)
 paths = st.one_of(st.sampled_from(ATTRIBUTES), filters,
                   st.builds(lambda a, f: f"{a}[{f}]", st.sampled_from(["emails", "members", "phoneNumbers"]), filters))
@@ -203,7 +230,8 @@ def test_scim_discovery_and_unknown_routes(target: Target, path: str, extra: str
        user=ids, group=ids, body=st.one_of(bodies, st.fixed_dictionaries({}, optional={
            "name": json_values, "email": json_values, "userName": json_values, "displayName": json_values,
            "identifier": json_values}).map(encoded)),
-       params=st.fixed_dictionaries({}, optional={"since": hostile_text, "until": hostile_text, "cursor": hostile_text,
+       params=st.fixed_dictionaries({}, optional={"since": hostile_text | iso_times, "until": hostile_text | iso_times,
+                                                  "cursor": hostile_text,
                                                   "count": hostile_text, "outcome": hostile_text,
                                                   "resourceId": hostile_text}))
 def test_management_routes(target: Target, route: tuple[str, str], user: str, group: str, body: bytes,
@@ -211,3 +239,34 @@ def test_management_routes(target: Target, route: tuple[str, str], user: str, gr
     method, template = route
     path = template.format(user=resource_id(target, "user", user), group=resource_id(target, "group", group))
     target.check("manage", method, path, body if method in ("POST", "PATCH", "PUT") else None, params)
+
+
+@given(collection=st.sampled_from(["/Users", "/Groups"]),
+       attribute=st.sampled_from(["userName", "externalId", "id", "displayName", "members.value", "emails.value",
+                                  "meta.lastModified", "meta.created"]),
+       operator=st.sampled_from(["eq", "ne", "co", "sw", "gt", "le"]),
+       literal=st.one_of(string_literals, iso_times.map(lambda text: f'"{text}"')), in_body=st.booleans())
+def test_filter_literals_with_escapes_and_times(target: Target, collection: str, attribute: str, operator: str,
+                                                literal: str, in_body: bool) -> None:
+    """Indexed equalities are answered by point reads on keys built from the decoded literal: the text must be
+    checked after decoding, wherever the filter arrives (a URL's query or a .search body)."""
+    text = f"{attribute} {operator} {literal}"
+    if in_body:
+        target.check("scim", "POST", f"{collection}/.search", encoded({"filter": text}))
+    else:
+        target.check("scim", "GET", collection, None, {"filter": text})
+
+
+@given(path=st.builds(lambda attribute, literal: f"{attribute}[value eq {literal}]",
+                      st.sampled_from(["members", "emails", "phoneNumbers"]), string_literals),
+       kind=st.sampled_from(["user", "group"]), op=st.sampled_from(["remove", "replace", "add"]))
+def test_patch_paths_with_escaped_literals(target: Target, path: str, kind: str, op: str) -> None:
+    resource = f"/Users/{target.user_id}" if kind == "user" else f"/Groups/{target.group_id}"
+    target.check("scim", "PATCH", resource, encoded({"schemas": [PATCH], "Operations": [
+        {"op": op, "path": path, "value": "x" if op != "remove" else None}]}))
+
+
+@given(params=st.fixed_dictionaries({}, optional={"since": iso_times | hostile_text, "until": iso_times}))
+def test_activity_time_parameters(target: Target, params: dict[str, str]) -> None:
+    response = target.check("manage", "GET", "/activity", None, params)
+    assert response.status_code in (200, 400, 414), response.text[:300]
