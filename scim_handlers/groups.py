@@ -114,7 +114,7 @@ def _render(req: ScimRequest, group: StoredGroup, with_members: bool,
             known_members: list[tuple[str, str | None]] | None = None) -> dict[str, object]:
     members = (known_members if known_members is not None else req.services.groups.members(req.account.id, group.id)) \
         if with_members else None
-    return groups.render_group(group, req.tenant_url, members)
+    return groups.render_group(group, req.tenant_url, members, req.account.id)
 
 
 def _group_response(req: ScimRequest, group: StoredGroup, status: int, location: bool = False,

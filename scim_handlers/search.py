@@ -48,7 +48,7 @@ def _search(req: ScimRequest) -> ScimResponse:
         streams.append(users.render_user(u, req.tenant_url) for u in
                        users.matching_users(req.services.users, req.account, user_filter, req.tenant_url))
     if group_applies:
-        streams.append(groups.render_group(g, req.tenant_url, None) for g in
+        streams.append(groups.render_group(g, req.tenant_url, None, req.account.id) for g in
                        groups.matching_groups(req.services.groups, req.account, group_filter, req.tenant_url))
     page = paginate(chain(*streams), lambda _: True, window.start_index, window.count)
     resources = [project(r, USER if r["meta"]["resourceType"] == "User" else GROUP, window.attributes, window.excluded)

@@ -88,6 +88,12 @@ class ManagedByEntra(ScimError):
     status = 409
 
 
+class LastAccountAdmin(ScimError):
+    """The change would leave the account with nobody holding `_account_admin` (as in Harness)."""
+
+    status = 409
+
+
 class PreconditionFailed(ScimError):
     """If-Match did not match the current version (RFC 7644 §3.14)."""
 

@@ -12,6 +12,7 @@ from typing import Any
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+HARNESS_GROUP_SCHEMA = "urn:ietf:params:scim:schemas:extension:harness:2.0:Group"
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -87,17 +88,25 @@ GROUP_ATTRIBUTES: list[dict[str, Any]] = [
                _attr("display", mutability="immutable"), _attr("type", mutability="immutable", canonical=["User"])]),
 ]
 
+HARNESS_GROUP_ATTRIBUTES: list[dict[str, Any]] = [
+    _attr("harnessScopes", description=(
+        "Where the group is placed: comma-separated scopes `account[:org[:project]]` (the account id of the tenant "
+        "URL, then Harness identifiers). Absent or empty: the account only. Also accepted as a top-level Group "
+        "attribute, as Harness reads it. Returned sorted and deduplicated.")),
+]
+
 SCHEMAS: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
     USER_SCHEMA: ("User", "User Account", USER_ATTRIBUTES),
     ENTERPRISE_USER_SCHEMA: ("EnterpriseUser", "Enterprise User", ENTERPRISE_USER_ATTRIBUTES),
     GROUP_SCHEMA: ("Group", "Group", GROUP_ATTRIBUTES),
+    HARNESS_GROUP_SCHEMA: ("HarnessGroup", "Harness placement of a group", HARNESS_GROUP_ATTRIBUTES),
 }
 
 RESOURCE_TYPES: dict[str, dict[str, Any]] = {
     "User": {"name": "User", "endpoint": "/Users", "description": "User Account", "schema": USER_SCHEMA,
              "schemaExtensions": [{"schema": ENTERPRISE_USER_SCHEMA, "required": False}]},
     "Group": {"name": "Group", "endpoint": "/Groups", "description": "Group", "schema": GROUP_SCHEMA,
-              "schemaExtensions": []},
+              "schemaExtensions": [{"schema": HARNESS_GROUP_SCHEMA, "required": False}]},
 }
 
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from shared.domain import discovery, entra, limits, resource
+from shared.domain import discovery, entra, limits, resource, scopes
 from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
 from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import Operation, apply_patch, parse_operations
-from shared.domain.ports import MANAGED_BY_SCIM, GroupStore, MembershipChange, StoredGroup, VersionConflict
+from shared.domain.ports import MANAGED_BY_SCIM, GroupStore, GroupWrite, MembershipChange, StoredGroup, VersionConflict
 from shared.domain.schema import GROUP
+from shared.domain.scopes import Placement
 from shared.domain.work import JobQueue, Settled, complete, settle
 from shared.errors import InvalidFilter, InvalidValue, NotFound, PreconditionFailed, ServiceUnavailable
 
@@ -81,10 +82,43 @@ def _with_display(raw: Any) -> dict[str, str | None]:
     return displays
 
 
+def _take_scopes(attributes: dict[str, Any]) -> str | None:
+    """Removes harnessScopes (top-level or under our extension: the schema files both under the extension) from the
+    attributes to store: the group's placements hold it."""
+    extension = attributes.get(scopes.HARNESS_GROUP_SCHEMA)
+    if not isinstance(extension, dict):
+        return None
+    text = extension.pop(scopes.HARNESS_SCOPES, None)
+    if not extension:
+        del attributes[scopes.HARNESS_GROUP_SCHEMA]
+    return text if isinstance(text, str) else None
+
+
+def _placements_from_idp(account: Account, current: StoredGroup | None, text: str | None,
+                         now: datetime) -> tuple[Placement, ...] | None:
+    """The placements after the IdP sent `text` as harnessScopes (§2.1): non-empty scopes replace every placement
+    (the IdP owns them from then on); absent or empty removes the IdP's own placements and keeps an admin's. None
+    when nothing changes. InvalidValue names a bad entry, before anything is written."""
+    wanted = scopes.parse_harness_scopes(text, account.id)
+    if current is None:
+        return scopes.replaced((), now, MANAGED_BY_SCIM, wanted, scopes.IDP, now) if wanted else ()
+    if not wanted:
+        if scopes.idp_scopes(current.placements) is None:
+            return None  # the account by default, or an admin's placements: the IdP sent none, nothing changes
+        return ()
+    if scopes.idp_scopes(current.placements) == wanted:
+        return None
+    return scopes.replaced(current.placements, current.created, current.managed_by, wanted, scopes.IDP, now)
+
+
 def create_group(store: GroupStore, account: Account, body: Any, queue: JobQueue | None = None) -> WriteResult:
     """Entra's create (empty members, the extra ADSCIM schema URN) or a create with members: one atomic write of
-    the group and its members (or of the record of them, then carried out or queued like a PATCH's)."""
-    group, written = store.create(account.id, _attributes(body), datetime.now(UTC), members=_members_of(body))
+    the group, its placements (harnessScopes) and its members (or of the record of them, then carried out or queued
+    like a PATCH's). A placement at an org or project that does not exist yet is kept, pending."""
+    attributes = _attributes(body)
+    now = datetime.now(UTC)
+    placements = _placements_from_idp(account, None, _take_scopes(attributes), now) or ()
+    group, written = store.create(account.id, attributes, now, members=_members_of(body), placements=placements)
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
     _log_ignored(group.id, ignored)
@@ -116,7 +150,7 @@ def matching_groups(store: GroupStore, account: Account, query_filter: Filter | 
         if group.managed_by != MANAGED_BY_SCIM:
             continue
         members = store.members(account.id, group.id) if needs_members else None
-        if query_filter is None or matches(query_filter, render_group(group, tenant_url, members)):
+        if query_filter is None or matches(query_filter, render_group(group, tenant_url, members, account.id)):
             yield group
 
 
@@ -130,11 +164,14 @@ def _mentions_members(node: Filter) -> bool:
 
 def replace_group(store: GroupStore, account: Account, group_id: str, body: Any, if_match: str | None = None,
                   queue: JobQueue | None = None) -> WriteResult:
-    """PUT: displayName, externalId and the full member set."""
+    """PUT: displayName, externalId, harnessScopes and the full member set."""
     resource.check_own_id(body, group_id)
     attributes = _attributes(body)
+    text = _take_scopes(attributes)
+    scopes.parse_harness_scopes(text, account.id)  # a bad entry is refused before anything is read or written
     change = MembershipChange(_members_of(body), set(), replace_all=True)
-    return write_group(store, account, group_id, if_match, lambda current: (attributes, change), queue)
+    return write_group(store, account, group_id, if_match, lambda current: (
+        attributes, change, _placements_from_idp(account, current, text, datetime.now(UTC))), queue)
 
 
 def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, if_match: str | None = None,
@@ -143,11 +180,18 @@ def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, i
     member_ops, attribute_ops = _split(operations)
     change = _net_change(member_ops)
 
-    def compute(current: StoredGroup) -> tuple[dict[str, Any], MembershipChange]:
-        patched = apply_patch(current.attributes, attribute_ops, GROUP, resource_id=current.id)
+    def compute(current: StoredGroup) -> tuple[dict[str, Any], MembershipChange, tuple[Placement, ...] | None]:
+        sent = scopes.idp_scopes(current.placements)
+        seeded = _with_scopes(current.attributes, scopes.format_harness_scopes(account.id, sent) if sent else None)
+        patched = apply_patch(seeded, attribute_ops, GROUP, resource_id=current.id)
         if not isinstance(patched.attributes.get("displayName"), str) or not patched.attributes["displayName"].strip():
             raise InvalidValue("displayName cannot be removed: a group needs a name.")
-        return patched.attributes, change
+        attributes = patched.attributes
+        text = _take_scopes(attributes)
+        placements = None
+        if text != _take_scopes(seeded):
+            placements = _placements_from_idp(account, current, text, datetime.now(UTC))
+        return attributes, change, placements
 
     return write_group(store, account, group_id, if_match, compute, queue)
 
@@ -162,7 +206,16 @@ def delete_group(store: GroupStore, account: Account, group_id: str, if_match: s
     return settle(store.pending, queue, account.id, work, account.notification_email or "")
 
 
-Compute = Callable[[StoredGroup], tuple[dict[str, Any], MembershipChange]]
+Compute = Callable[[StoredGroup], tuple[dict[str, Any], MembershipChange, tuple[Placement, ...] | None]]
+"""The group's new attributes, its membership change and its new placements (None: unchanged)."""
+
+
+def _with_scopes(attributes: dict[str, Any], text: str | None) -> dict[str, Any]:
+    """The stored attributes with harnessScopes as the IdP last sent it, for PATCH to apply its operations to."""
+    seeded = dict(attributes)
+    if text is not None:
+        seeded[scopes.HARNESS_GROUP_SCHEMA] = {scopes.HARNESS_SCOPES: text}
+    return seeded
 
 
 def write_group(store: GroupStore, account: Account, group_id: str, if_match: str | None, compute: Compute,
@@ -170,8 +223,11 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     """Every change of a group but its deletion goes through here: compute the new state from the group as read,
     write it in turn (`_in_turn`), then settle the work the write recorded. `read` picks which groups the caller
     may write (SCIM groups by default)."""
-    current, written = _in_turn(store, account, group_id, if_match, read,
-                                lambda group: store.update(account.id, group, *compute(group), datetime.now(UTC)),
+    def write(group: StoredGroup) -> GroupWrite:
+        attributes, change, placements = compute(group)
+        return store.update(account.id, group, attributes, change, datetime.now(UTC), placements=placements)
+
+    current, written = _in_turn(store, account, group_id, if_match, read, write,
                                 "The group changed since the version given in If-Match; read it again.")
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
@@ -284,9 +340,15 @@ def _ids_in(node: Filter) -> set[str]:
     raise InvalidFilter('Select members to remove with value eq "<id>" (joined with or).')
 
 
-def render_group(group: StoredGroup, tenant_url: str, members: Iterable[tuple[str, str | None]] | None) -> dict[str, Any]:
-    """The representation; `members` omitted (not read) when None, for `excludedAttributes=members`."""
+def render_group(group: StoredGroup, tenant_url: str, members: Iterable[tuple[str, str | None]] | None,
+                 account_id: str) -> dict[str, Any]:
+    """The representation; `members` omitted (not read) when None, for `excludedAttributes=members`. harnessScopes
+    as the IdP sent it, normalised, under our extension (when it sent any)."""
     body: dict[str, Any] = {"schemas": [discovery.GROUP_SCHEMA], "id": group.id, **group.attributes}
+    sent = scopes.idp_scopes(group.placements)
+    if sent:
+        body["schemas"].append(scopes.HARNESS_GROUP_SCHEMA)
+        body[scopes.HARNESS_GROUP_SCHEMA] = {scopes.HARNESS_SCOPES: scopes.format_harness_scopes(account_id, sent)}
     if members is not None:
         body["members"] = list(_member_values(members, tenant_url))
     body["meta"] = {"resourceType": "Group", "created": _iso(group.created), "lastModified": _iso(group.last_modified),

@@ -166,7 +166,7 @@ def native_group(groups: GroupStore, account: Account, group_id: str) -> StoredG
 def rename_group(groups: GroupStore, account: Account, group_id: str, body: Any, queue: JobQueue | None = None) -> StoredGroup:
     name = str(_text(body, "name", True))
     scim_groups.write_group(groups, account, group_id, None,
-                            lambda group: ({**group.attributes, "displayName": name}, MembershipChange({}, set())),
+                            lambda group: ({**group.attributes, "displayName": name}, MembershipChange({}, set()), None),
                             queue, read=lambda gid: native_group(groups, account, gid))
     return groups.get(account.id, group_id)
 
@@ -182,7 +182,7 @@ def change_membership(groups: GroupStore, users: UserStore, account: Account, gr
     if _in_scim_group(user):
         raise ManagedByEntra(USER_LOCKED.format(email=user.user_name))
     change = MembershipChange({user_id: None}, set()) if add else MembershipChange({}, {user_id})
-    result = scim_groups.write_group(groups, account, group_id, None, lambda group: (group.attributes, change), queue,
+    result = scim_groups.write_group(groups, account, group_id, None, lambda group: (group.attributes, change, None), queue,
                                      read=lambda gid: native_group(groups, account, gid))
     if result.outcome.ignored:
         raise NotFound(f"No user with id {user_id!r}.")

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from shared.domain.accounts import Account
 from shared.domain.jobs import RetryWork
+from shared.domain.scopes import DirectMembership, Placement, RoleAssignment, ScopeRecord
 
 
 class VersionConflict(Exception):
@@ -136,6 +137,8 @@ class StoredGroup:
     """`scim` (provisioned by Entra: locked in the application) or `native` (created in the application)."""
     pending: str | None = None
     """Id of recorded work on this group not yet carried out: every later write finishes it first."""
+    placements: tuple[Placement, ...] = ()
+    """Where the group is placed (written with the group row); () = the account only."""
 
     @property
     def display_name(self) -> str:
@@ -147,6 +150,15 @@ class StoredGroup:
         import hashlib
 
         return f'W/"{hashlib.sha256(self.etag.encode()).hexdigest()[:16]}"'
+
+
+@dataclass(frozen=True)
+class StoredGroupPlacement:
+    """A group's placements with what their validity needs (the group's generation and who manages it)."""
+
+    created: datetime
+    managed_by: str
+    placements: tuple[Placement, ...]
 
 
 class WorkStore(Protocol):
@@ -201,10 +213,11 @@ class GroupStore(Protocol):
         """The account's recorded work (shared by users and groups)."""
 
     def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = "scim",
-               members: dict[str, str | None] | None = None) -> tuple[StoredGroup, GroupWrite]:
+               members: dict[str, str | None] | None = None,
+               placements: tuple[Placement, ...] = ()) -> tuple[StoredGroup, GroupWrite]:
         """Claims the first free identifier for the display name (Uniqueness if a SCIM group has the name) and
-        writes the group with its members atomically, or with the record of them when they are too many for one
-        transaction (GroupWrite.work, to be carried out like an update's)."""
+        writes the group with its placements and members atomically, or with the record of the members when they
+        are too many for one transaction (GroupWrite.work, to be carried out like an update's)."""
 
     def get(self, account_id: str, group_id: str) -> StoredGroup:
         """The group (SCIM or native); NotFound, also for a deleted group whose purge is still pending."""
@@ -226,9 +239,14 @@ class GroupStore(Protocol):
         """Every group of the account (SCIM and native) in id order, streamed."""
 
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
-               now: datetime) -> GroupWrite:
-        """Writes new attributes and a membership change if the group is still at `current.etag` (else
-        VersionConflict); a change too large for one transaction, or a rename, is recorded (GroupWrite.work)."""
+               now: datetime, placements: tuple[Placement, ...] | None = None) -> GroupWrite:
+        """Writes new attributes, placements (None: unchanged) and a membership change if the group is still at
+        `current.etag` (else VersionConflict), placements in the group row's own write; a change too large for one
+        transaction, or a rename, is recorded (GroupWrite.work)."""
+
+    def placements(self, account_id: str) -> dict[str, StoredGroupPlacement]:
+        """group id -> how every group of the account is placed, in one projected scan of the group rows (one
+        round trip per 1,000 groups, whatever the groups' sizes)."""
 
     def delete(self, account_id: str, current: StoredGroup, now: datetime) -> PendingWork:
         """Deletes the group if still at `current.etag` (else VersionConflict), recording the purge of its members."""
@@ -425,6 +443,50 @@ class ReconcileLease(Protocol):
         """The lease, or None while another holder's lease runs."""
 
     def release(self, lease: Lease, checkpoint: str, now: datetime) -> None: ...
+
+
+class AccessStore(Protocol):
+    """Orgs and projects, role assignments and direct scope memberships of an account (`shared/domain/scopes.py`
+    decides what of it is in effect). Every method is one round trip per 1,000 rows read, and every write of a row
+    and its index rows is one transaction."""
+
+    def create_scope(self, account_id: str, record: ScopeRecord) -> None:
+        """Uniqueness if the org or project exists."""
+
+    def scopes(self, account_id: str) -> list[ScopeRecord]:
+        """Every org and project row of the account (a project's org may be gone: see `scopes.live_scopes`)."""
+
+    def delete_scope(self, account_id: str, scope: str) -> bool:
+        """False if there was no such row."""
+
+    def add_assignment(self, account_id: str, assignment: RoleAssignment) -> None:
+        """Uniqueness if an assignment with this id (the same scope, role, resource group and principal) exists."""
+
+    def get_assignment(self, account_id: str, assignment_id: str) -> RoleAssignment:
+        """NotFound if there is none."""
+
+    def assignments(self, account_id: str) -> list[RoleAssignment]:
+        """Every stored assignment of the account, in effect or not."""
+
+    def assignments_of(self, account_id: str, user_id: str) -> tuple[list[RoleAssignment], list[DirectMembership]]:
+        """The user's own assignments and direct scope memberships: one range read."""
+
+    def group_assignments(self, account_id: str) -> list[RoleAssignment]:
+        """Every assignment whose principal is a group: one range read per 1,000."""
+
+    def delete_assignments(self, account_id: str, assignments: list[RoleAssignment]) -> None:
+        """Deletes each (with its index row) that still exists."""
+
+    def add_membership(self, account_id: str, membership: DirectMembership) -> None:
+        """Upserts the user's direct membership of the scope."""
+
+    def remove_membership(self, account_id: str, scope: str, user_id: str) -> bool:
+        """False if there was none."""
+
+    def scope_memberships(self, account_id: str, scope: str) -> list[DirectMembership]:
+        """Direct members of exactly this scope, stored (in effect or not)."""
+
+    def delete_memberships(self, account_id: str, memberships: list[DirectMembership]) -> None: ...
 
 
 class AccountDirectory(Protocol):

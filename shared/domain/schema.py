@@ -7,6 +7,7 @@ schema URN, every name in its canonical spelling.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,9 @@ class ResourceSchema:
     core_urn: str
     core: dict[str, Attribute]
     extensions: dict[str, dict[str, Attribute]]
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Lower-case top-level names that stand for an extension's attribute (`harnessScopes`, which Harness reads
+    as a plain Group attribute) -> that extension's URN."""
 
     def core_attribute(self, name: str) -> Attribute | None:
         return self.core.get(name.lower()) or _COMMON.get(name.lower())
@@ -78,7 +82,8 @@ class ResourceSchema:
             if lowered.startswith(urn.lower()) and len(path) > len(urn) and path[len(urn)] in ":.":
                 rest = path[len(urn) + 1:]
                 return (None if urn == self.core_urn else urn), rest
-        return None, path
+        alias = self.aliases.get(re.split(r"[.\[]", lowered, maxsplit=1)[0])
+        return alias, path
 
     def attribute(self, extension: str | None, name: str) -> Attribute | None:
         if extension is None:
@@ -88,4 +93,6 @@ class ResourceSchema:
 
 USER = ResourceSchema(discovery.USER_SCHEMA, _index(discovery.USER_ATTRIBUTES),
                       {ENTERPRISE: _index(discovery.ENTERPRISE_USER_ATTRIBUTES)})
-GROUP = ResourceSchema(discovery.GROUP_SCHEMA, _index(discovery.GROUP_ATTRIBUTES), {})
+GROUP = ResourceSchema(discovery.GROUP_SCHEMA, _index(discovery.GROUP_ATTRIBUTES),
+                       {discovery.HARNESS_GROUP_SCHEMA: _index(discovery.HARNESS_GROUP_ATTRIBUTES)},
+                       aliases={"harnessscopes": discovery.HARNESS_GROUP_SCHEMA})

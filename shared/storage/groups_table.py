@@ -18,7 +18,17 @@ from typing import Any
 
 from shared.domain.identifiers import candidate_identifiers
 from shared.domain.ports import MANAGED_BY_SCIM as SCIM
-from shared.domain.ports import MEMBERS, PURGE_GROUP, GroupWrite, MembershipChange, PendingWork, StoredGroup, VersionConflict
+from shared.domain.ports import (
+    MEMBERS,
+    PURGE_GROUP,
+    GroupWrite,
+    MembershipChange,
+    PendingWork,
+    StoredGroup,
+    StoredGroupPlacement,
+    VersionConflict,
+)
+from shared.domain.scopes import Placement, decode_placements, encode_placements
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import GROUP, ISSUED_USER_ID, group_key, key_part, resolve_index, rows_with_prefix
@@ -64,9 +74,10 @@ def _index_rows(account_id: str, group_id: str, attributes: dict[str, Any], mana
 
 
 def _group_entity(account_id: str, group_id: str, attributes: dict[str, Any], managed_by: str, created: datetime,
-                  modified: datetime) -> dict[str, Any]:
+                  modified: datetime, placements: tuple[Placement, ...] = ()) -> dict[str, Any]:
     return {"PartitionKey": account_id, "RowKey": group_key(group_id), "Kind": "group", "ManagedBy": managed_by,
-            "Created": created, "LastModified": modified, **pack(attributes)}
+            "Created": created, "LastModified": modified, "Placements": encode_placements(placements) if placements else "",
+            **pack(attributes)}
 
 
 class TableGroupStore:
@@ -80,7 +91,8 @@ class TableGroupStore:
 
     @storage_errors
     def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = SCIM,
-               members: dict[str, str | None] | None = None) -> tuple[StoredGroup, GroupWrite]:
+               members: dict[str, str | None] | None = None,
+               placements: tuple[Placement, ...] = ()) -> tuple[StoredGroup, GroupWrite]:
         """Claims the first free identifier for the display name (Uniqueness if a SCIM group has the name) in one
         transaction with its index rows and its members, or, when they do not fit, the record of them (the group
         is then `Pending` until the work is carried out): a create never leaves a group without the members it
@@ -89,7 +101,7 @@ class TableGroupStore:
         adds = {u: d for u, d in (members or {}).items() if ISSUED_USER_ID.fullmatch(u)}  # no other id is a user's
         ignored = sorted(set(members or {}) - set(adds))
         for group_id in candidate_identifiers(display):
-            entity = _group_entity(account_id, group_id, attributes, managed_by, now, now)
+            entity = _group_entity(account_id, group_id, attributes, managed_by, now, now, placements)
             head: list[tuple[Any, ...]] = [("create", entity)]
             head += [("create", row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
             units = [add_unit(account_id, group_id, display, user_id, shown, managed_by) for user_id, shown in adds.items()]
@@ -107,7 +119,8 @@ class TableGroupStore:
                 if failed.error_code == "EntityAlreadyExists" and failed.index == 1 and managed_by == SCIM:
                     raise Uniqueness(f"A group with displayName {display!r} already exists.") from None
                 raise
-            group = StoredGroup(group_id, attributes, now, now, results[0]["etag"], managed_by, work.id if work else None)
+            group = StoredGroup(group_id, attributes, now, now, results[0]["etag"], managed_by, work.id if work else None,
+                                placements)
             return group, GroupWrite(sorted(ignored + missing), work)
         raise Uniqueness(f"No free identifier left for displayName {display!r}.")
 
@@ -161,7 +174,7 @@ class TableGroupStore:
 
     @storage_errors
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
-               now: datetime) -> GroupWrite:
+               now: datetime, placements: tuple[Placement, ...] | None = None) -> GroupWrite:
         """Writes new attributes and a membership change, conditioned on `current.etag` (else VersionConflict):
         every write to a group is, so writes to one group are applied one after another. The first transaction
         holds the group row, the index moves, and either the whole membership change or the record of it (which
@@ -178,7 +191,8 @@ class TableGroupStore:
         if change.replace_all:
             removes = {u for u, _ in self.memberships.members(account_id, current.id)} - set(adds)
         ignored = sorted(set(change.adds) - set(adds))
-        if attributes == current.attributes and not adds and not removes:
+        placements = current.placements if placements is None else placements
+        if attributes == current.attributes and not adds and not removes and placements == current.placements:
             return GroupWrite(ignored, None)
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes, current.managed_by)}
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
@@ -187,7 +201,7 @@ class TableGroupStore:
         units = [add_unit(account_id, current.id, display, user_id, shown, current.managed_by)
                  for user_id, shown in adds.items()]
         units += [remove_unit(account_id, current.id, user_id) for user_id in sorted(removes)]
-        entity = _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now)
+        entity = _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now, placements)
         fits = 1 + len(index_moves) + renamed + operation_count(units) <= MAX_TRANSACTION_OPERATIONS
         work: PendingWork | None = None
         record: list[tuple[Any, ...]] = []
@@ -207,6 +221,14 @@ class TableGroupStore:
                 raise Uniqueness(f"A group with displayName {attributes['displayName']!r} already exists.") from None
             raise
         return GroupWrite(sorted(ignored), work)
+
+    @storage_errors
+    def placements(self, account_id: str) -> dict[str, StoredGroupPlacement]:
+        rows = rows_with_prefix(self._table, account_id, GROUP, results_per_page=1000,
+                                select=["RowKey", "Kind", "ManagedBy", "Created", "Placements"])
+        return {row["RowKey"][len(GROUP):]: StoredGroupPlacement(row["Created"], row.get("ManagedBy", SCIM),
+                                                                 decode_placements(row.get("Placements")))
+                for row in rows if not _is_tombstone(row)}
 
     @storage_errors
     def delete(self, account_id: str, current: StoredGroup, now: datetime) -> PendingWork:
@@ -236,7 +258,8 @@ class TableGroupStore:
 def _stored(entity: Any) -> StoredGroup:
     return StoredGroup(id=entity["RowKey"][len(GROUP):], attributes=unpack(entity), created=entity["Created"],
                        last_modified=entity["LastModified"], etag=entity.metadata["etag"],
-                       managed_by=entity.get("ManagedBy", SCIM), pending=entity.get("Pending") or None)
+                       managed_by=entity.get("ManagedBy", SCIM), pending=entity.get("Pending") or None,
+                       placements=decode_placements(entity.get("Placements")))
 
 
 def _is_tombstone(entity: Any) -> bool:

@@ -48,11 +48,13 @@ from shared.domain.ports import (
     ResourceRows,
     SentDigest,
     StoredGroup,
+    StoredGroupPlacement,
     StoredUser,
     UserStore,
     VersionConflict,
     WorkStore,
 )
+from shared.domain.scopes import DirectMembership, Placement, RoleAssignment, ScopeRecord
 from shared.domain.tokens import TokenRecord
 from shared.domain.work import JobQueue
 from shared.errors import NotFound, ServiceUnavailable, Uniqueness
@@ -70,6 +72,7 @@ class _Group:
     pending: str | None = None
     deleted: bool = False
     members: dict[str, str | None] = field(default_factory=dict)
+    placements: tuple[Placement, ...] = ()
 
 
 @dataclass
@@ -102,6 +105,9 @@ class MemoryState:
         self.users: dict[tuple[str, str], _User] = {}
         self.groups: dict[tuple[str, str], _Group] = {}
         self.work: dict[tuple[str, str], _Work] = {}
+        self.scopes: dict[tuple[str, str], ScopeRecord] = {}
+        self.assignments: dict[tuple[str, str], RoleAssignment] = {}
+        self.memberships: dict[tuple[str, str, str], DirectMembership] = {}
         self.calls = 0
         self._etags = itertools.count(1)
         self._calls_left: int | None = None
@@ -309,7 +315,7 @@ class MemoryGroupStore:
 
     def _stored(self, group_id: str, group: _Group) -> StoredGroup:
         return StoredGroup(group_id, _copy(group.attributes), group.created, group.modified, group.etag,
-                           group.managed_by, group.pending)
+                           group.managed_by, group.pending, group.placements)
 
     def _name_holder(self, account_id: str, display_name: str) -> str | None:
         for (account, group_id), group in self._state.groups.items():
@@ -319,14 +325,15 @@ class MemoryGroupStore:
         return None
 
     def create(self, account_id: str, attributes: dict[str, Any], now: datetime, managed_by: str = SCIM,
-               members: dict[str, str | None] | None = None) -> tuple[StoredGroup, GroupWrite]:
+               members: dict[str, str | None] | None = None,
+               placements: tuple[Placement, ...] = ()) -> tuple[StoredGroup, GroupWrite]:
         with self._state.lock:
             self._state.call()
             display = str(attributes["displayName"])
             if managed_by == SCIM and self._name_holder(account_id, display) is not None:
                 raise Uniqueness(f"A group with displayName {display!r} already exists.")
             group_id = next(i for i in candidate_identifiers(display) if (account_id, i) not in self._state.groups)
-            group = _Group(_copy(attributes), now, now, self._state.etag(), managed_by)
+            group = _Group(_copy(attributes), now, now, self._state.etag(), managed_by, placements=placements)
             self._state.groups[(account_id, group_id)] = group
             written = self._change(account_id, group_id, group, MembershipChange(dict(members or {}), set()), now, False)
             return self._stored(group_id, group), written
@@ -372,7 +379,7 @@ class MemoryGroupStore:
         yield from found
 
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
-               now: datetime) -> GroupWrite:
+               now: datetime, placements: tuple[Placement, ...] | None = None) -> GroupWrite:
         if current.pending:
             raise ValueError("a group with pending work is written only after that work is finished")
         with self._state.lock:
@@ -386,9 +393,12 @@ class MemoryGroupStore:
                 raise Uniqueness(f"A group with displayName {display!r} already exists.")
             if change.replace_all:
                 change = MembershipChange(change.adds, set(group.members) - set(change.adds))
-            if attributes == group.attributes and not change.adds and not change.removes:
+            moved = placements is not None and placements != group.placements
+            if attributes == group.attributes and not change.adds and not change.removes and not moved:
                 return GroupWrite([], None)
             group.attributes, group.modified = _copy(attributes), now
+            if placements is not None:
+                group.placements = placements
             return self._change(account_id, current.id, group, change, now, renamed)
 
     def _change(self, account_id: str, group_id: str, group: _Group, change: MembershipChange, now: datetime,
@@ -408,6 +418,12 @@ class MemoryGroupStore:
         for user_id in removes:
             _leave(state, account_id, group_id, group, user_id)
         return GroupWrite(sorted(ignored), None)
+
+    def placements(self, account_id: str) -> dict[str, StoredGroupPlacement]:
+        with self._state.lock:
+            self._state.call()
+            return {gid: StoredGroupPlacement(g.created, g.managed_by, g.placements)
+                    for (account, gid), g in sorted(self._state.groups.items()) if account == account_id and not g.deleted}
 
     def delete(self, account_id: str, current: StoredGroup, now: datetime) -> PendingWork:
         if current.pending:
@@ -631,3 +647,85 @@ def _conforms(state: MemoryState) -> tuple[UserStore, GroupStore, WorkStore, Dri
     return (MemoryUserStore(state), MemoryGroupStore(state), MemoryWorkStore(state), MemoryDriftStore(state),
             MemoryFailureLog(state), MemoryActivity(), MemoryLease(), MemoryAccounts(), MemoryAccounts(),
             MemoryQueue())
+
+
+class MemoryAccessStore:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def create_scope(self, account_id: str, record: ScopeRecord) -> None:
+        with self._state.lock:
+            self._state.call()
+            if (account_id, record.scope) in self._state.scopes:
+                raise Uniqueness(f"{record.scope!r} exists.")
+            self._state.scopes[(account_id, record.scope)] = record
+
+    def scopes(self, account_id: str) -> list[ScopeRecord]:
+        with self._state.lock:
+            self._state.call()
+            return [r for (a, _), r in sorted(self._state.scopes.items()) if a == account_id]
+
+    def delete_scope(self, account_id: str, scope: str) -> bool:
+        with self._state.lock:
+            self._state.call()
+            return self._state.scopes.pop((account_id, scope), None) is not None
+
+    def add_assignment(self, account_id: str, assignment: RoleAssignment) -> None:
+        with self._state.lock:
+            self._state.call()
+            if (account_id, assignment.id) in self._state.assignments:
+                raise Uniqueness(f"Assignment {assignment.id!r} exists.")
+            self._state.assignments[(account_id, assignment.id)] = assignment
+
+    def get_assignment(self, account_id: str, assignment_id: str) -> RoleAssignment:
+        with self._state.lock:
+            self._state.call()
+            found = self._state.assignments.get((account_id, assignment_id))
+            if found is None:
+                raise NotFound(f"No role assignment with id {assignment_id!r}.")
+            return found
+
+    def assignments(self, account_id: str) -> list[RoleAssignment]:
+        with self._state.lock:
+            self._state.call()
+            return [r for (a, _), r in sorted(self._state.assignments.items()) if a == account_id]
+
+    def assignments_of(self, account_id: str, user_id: str) -> tuple[list[RoleAssignment], list[DirectMembership]]:
+        with self._state.lock:
+            self._state.call()
+            return ([r for (a, _), r in sorted(self._state.assignments.items())
+                     if a == account_id and r.principal.type == "user" and r.principal.id == user_id],
+                    [m for (a, _, u), m in sorted(self._state.memberships.items()) if a == account_id and u == user_id])
+
+    def group_assignments(self, account_id: str) -> list[RoleAssignment]:
+        with self._state.lock:
+            self._state.call()
+            return [r for (a, _), r in sorted(self._state.assignments.items())
+                    if a == account_id and r.principal.type == "group"]
+
+    def delete_assignments(self, account_id: str, assignments: list[RoleAssignment]) -> None:
+        with self._state.lock:
+            self._state.call()
+            for assignment in assignments:
+                self._state.assignments.pop((account_id, assignment.id), None)
+
+    def add_membership(self, account_id: str, membership: DirectMembership) -> None:
+        with self._state.lock:
+            self._state.call()
+            self._state.memberships[(account_id, membership.scope, membership.user_id)] = membership
+
+    def remove_membership(self, account_id: str, scope: str, user_id: str) -> bool:
+        with self._state.lock:
+            self._state.call()
+            return self._state.memberships.pop((account_id, scope, user_id), None) is not None
+
+    def scope_memberships(self, account_id: str, scope: str) -> list[DirectMembership]:
+        with self._state.lock:
+            self._state.call()
+            return [m for (a, s, _), m in sorted(self._state.memberships.items()) if a == account_id and s == scope]
+
+    def delete_memberships(self, account_id: str, memberships: list[DirectMembership]) -> None:
+        with self._state.lock:
+            self._state.call()
+            for membership in memberships:
+                self._state.memberships.pop((account_id, membership.scope, membership.user_id), None)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
 
+ACCESS = "access"
+"""Orgs and projects, role assignments, direct scope memberships: PartitionKey = account id (access_table.py)."""
 ACCOUNTS = "accounts"
 """Accounts and their tokens: PartitionKey = account id; RowKey `account` or `token:<key id>`."""
 ACTIVITY = "activity"

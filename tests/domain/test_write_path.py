@@ -78,13 +78,13 @@ class RacingGroupStore(MemoryGroupStore):
         self.races = races
 
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
-               now: datetime) -> GroupWrite:
+               now: datetime, placements: Any = None) -> GroupWrite:
         if self.races:
             self.races -= 1
             other = self.get(account_id, current.id)
             super().update(account_id, other, {**other.attributes, "externalId": uuid.uuid4().hex},
                            MembershipChange({}, set()), now)
-        return super().update(account_id, current, attributes, change, now)
+        return super().update(account_id, current, attributes, change, now, placements)
 
 
 def test_a_conflicting_write_is_retried_on_the_new_version_or_is_a_412_under_if_match(

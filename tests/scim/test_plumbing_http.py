@@ -90,7 +90,15 @@ def test_resource_types_and_schemas_describe_users_and_groups(scim: ScimClient) 
     schemas = scim.get("/Schemas").json()
     assert {s["id"] for s in schemas["Resources"]} == {
         "urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:core:2.0:Group",
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        "urn:ietf:params:scim:schemas:extension:harness:2.0:Group"}
+    group_type = scim.get("/ResourceTypes/Group").json()
+    assert group_type["schemaExtensions"] == [
+        {"schema": "urn:ietf:params:scim:schemas:extension:harness:2.0:Group", "required": False}]
+    harness = scim.get("/Schemas/urn:ietf:params:scim:schemas:extension:harness:2.0:Group").json()
+    [scopes] = harness["attributes"]
+    assert (scopes["name"], scopes["type"], scopes["multiValued"], scopes["mutability"], scopes["returned"]) == (
+        "harnessScopes", "string", False, "readWrite", "default")
     user = scim.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").json()
     assert user["name"] == "User" and "User Account" in user["description"]
     assert_scim_error(scim.get("/Schemas/urn:nope"), 404)
