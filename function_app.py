@@ -5,6 +5,7 @@ The host imports this module to index the functions, so importing it must connec
 
 import azure.functions as func
 
+from scim_handlers.access_api import bp as access_bp
 from scim_handlers.console import bp as console_bp
 from scim_handlers.discovery import bp as discovery_bp
 from scim_handlers.groups import bp as groups_bp
@@ -23,5 +24,6 @@ app.register_functions(search_bp)
 app.register_functions(jobs_bp)
 app.register_functions(reconcile_bp)
 app.register_functions(manage_bp)
+app.register_functions(access_bp)
 app.register_functions(health_bp)
 app.register_functions(console_bp)

@@ -10,9 +10,15 @@
     python manage.py reconcile [--account ACCOUNT_ID]
     python manage.py activity ACCOUNT_ID [--failures] [--since ISO] [--until ISO] [--resource-id ID] [--count N]
                                          [--operation PREFIX]
+    python manage.py scopes list ACCOUNT_ID | scopes create ACCOUNT_ID SCOPE [--name NAME] | scopes delete ACCOUNT_ID SCOPE
+    python manage.py roles list ACCOUNT_ID [--scope SCOPE] [--principal-id ID]
+    python manage.py roles assign ACCOUNT_ID SCOPE ROLE RESOURCE_GROUP (--user USER_ID | --group GROUP_ID)
+    python manage.py roles revoke ACCOUNT_ID ASSIGNMENT_ID
+    python manage.py access ACCOUNT_ID USER_ID [--scope SCOPE]
 
-State-changing commands (accounts create/update, tokens create/revoke, retries redrive) are recorded in the
-account's activity log as `CLI.*` operations by `cli:<OS user>`.
+Scopes are written as in harnessScopes: ACCOUNT_ID:ORG or ACCOUNT_ID:ORG:PROJECT.
+State-changing commands (accounts create/update, tokens create/revoke, retries redrive, scopes create/delete, roles
+assign/revoke) are recorded in the account's activity log as `CLI.*` operations by `cli:<OS user>`.
 
 Storage comes from the environment, else from local.settings.json (or the sample), as for the app.
 `tokens create` prints the token alone on the last line of stdout; it is shown only this once.
@@ -214,6 +220,87 @@ def activity(args: argparse.Namespace) -> None:
               f"\t{r.actor}" + (f"\t{r.detail}" if r.detail else ""))
 
 
+def _account(args: argparse.Namespace) -> Any:
+    from scim_handlers.services import services
+    from shared.domain.accounts import validate_account_id
+
+    svc = services()
+    account = svc.accounts.get(validate_account_id(args.account_id))
+    if account is None:
+        raise CommandError(f"no account {args.account_id!r}")
+    return svc, account
+
+
+def scopes_list(args: argparse.Namespace) -> None:
+    from shared.domain import access
+
+    svc, account = _account(args)
+    for org in access.list_scopes(svc.access, account):
+        print(f"{access.scope_view(account, org)['scope']}\t{org.name}")
+        for project in access.list_scopes(svc.access, account, org.scope):
+            print(f"{access.scope_view(account, project)['scope']}\t{project.name}")
+
+
+def scopes_create(args: argparse.Namespace) -> AuditedChange:
+    from shared.domain import access, scopes
+
+    svc, account = _account(args)
+    scope = scopes.parse_scope(args.scope, account.id)
+    if not scope:
+        raise CommandError("the account scope exists already; create ACCOUNT_ID:ORG or ACCOUNT_ID:ORG:PROJECT")
+    org, _, project = scope.partition(":")
+    body = {"identifier": project or org, "name": args.name or project or org}
+    record = access.create_project(svc.access, account, org, body) if project else access.create_org(svc.access, account, body)
+    print(access.scope_view(account, record)["scope"])
+    return ("Project" if project else "Org", record.scope, f"created {args.scope}")
+
+
+def scopes_delete(args: argparse.Namespace) -> AuditedChange:
+    from shared.domain import access, scopes
+
+    svc, account = _account(args)
+    scope = scopes.parse_scope(args.scope, account.id)
+    access.delete_scope(svc.access, svc.groups, account, scope, svc.retry_queue)
+    return ("Project" if ":" in scope else "Org", scope, f"deleted {args.scope}")
+
+
+def roles_list(args: argparse.Namespace) -> None:
+    from shared.domain import access, scopes
+
+    svc, account = _account(args)
+    wanted = access.AssignmentFilter(scope=scopes.parse_scope(args.scope, account.id) if args.scope else None,
+                                     principal_id=args.principal_id)
+    for a in access.list_assignments(svc.access, svc.users, svc.groups, account, wanted):
+        view = access.assignment_view(account, a)
+        print(f"{a.id}\t{view['scope']}\t{a.role}\t{a.resource_group}\t{a.principal.type} {a.principal.id}")
+
+
+def roles_assign(args: argparse.Namespace) -> AuditedChange:
+    from shared.domain import access
+
+    svc, account = _account(args)
+    principal = {"type": "user", "id": args.user} if args.user else {"type": "group", "id": args.group}
+    created = access.create_assignment(svc.access, svc.users, svc.groups, account, {
+        "scope": args.scope, "role": args.role, "resourceGroup": args.resource_group, "principal": principal})
+    print(created.id)
+    return ("RoleAssignment", created.id, f"{args.role} at {args.scope} to {principal['type']} {principal['id']}")
+
+
+def roles_revoke(args: argparse.Namespace) -> AuditedChange:
+    from shared.domain import access
+
+    svc, account = _account(args)
+    removed = access.delete_assignment(svc.access, svc.users, svc.groups, account, args.assignment_id)
+    return ("RoleAssignment", removed.id, f"revoked {removed.role} of {removed.principal.type} {removed.principal.id}")
+
+
+def user_access(args: argparse.Namespace) -> None:
+    from shared.domain import access
+
+    svc, account = _account(args)
+    print(json.dumps(access.user_access(svc.access, svc.users, svc.groups, account, args.user_id, args.scope), indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python manage.py", description="Operator commands of the SCIM service.")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -275,6 +362,46 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--count", type=int, default=50)
     log.add_argument("--operation", help="a prefix: Users.Create, Manage. (admin API), CLI. (these commands)")
     log.set_defaults(run=activity)
+
+    scope_commands = groups.add_parser("scopes", help="orgs and projects").add_subparsers(dest="command", required=True)
+    slist = scope_commands.add_parser("list")
+    slist.add_argument("account_id")
+    slist.set_defaults(run=scopes_list)
+    screate = scope_commands.add_parser("create")
+    screate.add_argument("account_id")
+    screate.add_argument("scope", help="ACCOUNT_ID:ORG or ACCOUNT_ID:ORG:PROJECT")
+    screate.add_argument("--name")
+    screate.set_defaults(run=scopes_create, audit="CLI.Scopes.Create")
+    sdelete = scope_commands.add_parser("delete")
+    sdelete.add_argument("account_id")
+    sdelete.add_argument("scope")
+    sdelete.set_defaults(run=scopes_delete, audit="CLI.Scopes.Delete")
+
+    roles = groups.add_parser("roles", help="role assignments").add_subparsers(dest="command", required=True)
+    rolelist = roles.add_parser("list")
+    rolelist.add_argument("account_id")
+    rolelist.add_argument("--scope")
+    rolelist.add_argument("--principal-id")
+    rolelist.set_defaults(run=roles_list)
+    assign = roles.add_parser("assign")
+    assign.add_argument("account_id")
+    assign.add_argument("scope")
+    assign.add_argument("role")
+    assign.add_argument("resource_group")
+    who = assign.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user")
+    who.add_argument("--group")
+    assign.set_defaults(run=roles_assign, audit="CLI.RoleAssignments.Create")
+    unassign = roles.add_parser("revoke")
+    unassign.add_argument("account_id")
+    unassign.add_argument("assignment_id")
+    unassign.set_defaults(run=roles_revoke, audit="CLI.RoleAssignments.Delete")
+
+    who_can = groups.add_parser("access", help="a user's effective access, with its reasons")
+    who_can.add_argument("account_id")
+    who_can.add_argument("user_id")
+    who_can.add_argument("--scope")
+    who_can.set_defaults(run=user_access)
     return parser
 
 
@@ -284,11 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     from azure.core.exceptions import AzureError
 
     from shared.domain.accounts import AccountError
-    from shared.errors import ConfigurationError
+    from shared.errors import ConfigurationError, ScimError
 
     try:
         change = args.run(args)
-    except (CommandError, AccountError, ConfigurationError, ValueError) as exc:
+    except (CommandError, AccountError, ConfigurationError, ValueError, ScimError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         _audit(args, 400, ("", "", f"refused: {exc}"))
         return 1

@@ -104,7 +104,8 @@ async function showUsers(start = 1) {
 }
 
 async function showUser(id) {
-  const user = await api("GET", `/users/${encodeURIComponent(id)}`);
+  const [user, access] = await Promise.all([api("GET", `/users/${encodeURIComponent(id)}`),
+    api("GET", `/users/${encodeURIComponent(id)}/access`)]);
   const inScimGroup = user.groups.some((g) => g.managedBy === "scim");
   const managed = user.source === "scim" || Boolean(user.adopted);
   const locks = [];
@@ -115,6 +116,7 @@ async function showUser(id) {
     el("ul", {}, locks.map((text) => el("li", {}, text))),
     table(["Group", "Identifier", "Managed by"], user.groups.map((g) =>
       el("tr", {}, el("td", {}, g.name), el("td", {}, g.identifier), el("td", {}, g.managedBy)))),
+    el("h3", {}, "Access"), accessView(access),
     el("div", { class: "row" },
       el("button", { onclick: () => run(async () => {
         await api("PATCH", `/users/${encodeURIComponent(id)}`, { active: user.status !== "active" });
@@ -160,13 +162,115 @@ async function showGroups(start = 1) {
           await showGroups(start);
           say(`Removed from ${group.name}.`);
         }) }, "Remove member"));
-    return el("tr", {}, el("td", {}, group.name), el("td", {}, group.identifier),
+    return el("tr", {}, el("td", {}, el("button", { onclick: () => run(() => showGroup(group.identifier)) }, group.name)),
+      el("td", {}, group.identifier),
       el("td", {}, String(group.members.length)), actions);
   });
   show("Groups",
     el("div", { class: "row" }, el("input", { id: "group-filter", placeholder: "name", value: filter }),
       el("button", { onclick: () => run(() => showGroups(1)) }, "Search")),
     table(["Name", "Identifier (Harness)", "Members", ""], rows), pager(data, (s) => run(() => showGroups(s))));
+}
+
+async function showGroup(identifier) {
+  const id = encodeURIComponent(identifier);
+  const group = await api("GET", `/groups/${id}`);
+  const placedByIdp = group.harnessScopes !== null;
+  show(`Group ${group.name}`,
+    el("p", {}, badge(group.managedBy === "scim" ? "locked" : "native", group.managedBy === "scim" ? "SCIM-managed" : "native"),
+      `identifier ${group.identifier}, ${group.members.length} member(s)`),
+    el("h3", {}, "Placements"),
+    el("p", {}, placedByIdp ? `Placed by the identity provider (harnessScopes ${group.harnessScopes}): change them there.`
+      : "The identity provider sends no harnessScopes for this group: place it here."),
+    table(["Scope", "State", "Owner", "Since"], group.placements.map((p) => el("tr", { class: p.state === "pending" ? "failure" : "" },
+      el("td", {}, p.scope), el("td", {}, p.state === "pending" ? "pending: the org or project does not exist yet" : "active"),
+      el("td", {}, p.owner), el("td", {}, p.since)))),
+    placedByIdp ? "" : el("div", { class: "row" },
+      el("input", { id: "placement-scopes", "aria-label": "scopes, comma-separated",
+        placeholder: `${state.account}:org, ${state.account}:org:project`,
+        value: group.placements.map((p) => p.scope).join(", ") }),
+      el("button", { onclick: () => run(async () => {
+        const scopes = $("placement-scopes").value.split(",").map((x) => x.trim()).filter(Boolean);
+        await api("PUT", `/groups/${id}/placements`, { scopes });
+        await showGroup(identifier);
+        say(`Placed ${group.name}.`);
+      }) }, "Save placements")),
+    el("h3", {}, "Role assignments"),
+    table(["Scope", "Role", "Resource group"], group.roleAssignments.map((a) =>
+      el("tr", {}, el("td", {}, a.scope), el("td", {}, a.role), el("td", {}, a.resourceGroup)))),
+    el("button", { onclick: () => run(showScopes) }, "Assign roles on the Scopes page"));
+}
+
+function reason(via) {
+  return via.type === "direct" ? "direct" : `group ${via.name || via.id}`;
+}
+
+function accessView(access) {
+  if (!access.active) return el("p", {}, "Deactivated: no access anywhere.");
+  return el("div", {},
+    table(["Member of", "Why"], access.scopes.map((s) =>
+      el("tr", {}, el("td", {}, s.scope), el("td", {}, s.via.map(reason).join(", "))))),
+    table(["Scope", "Role", "Resource group", "Through", "Inherited from"], access.assignments.map((a) =>
+      el("tr", {}, el("td", {}, a.scope), el("td", {}, a.role), el("td", {}, a.resourceGroup), el("td", {}, reason(a.via)),
+        el("td", {}, a.inheritedFrom || "")))));
+}
+
+// Scopes and role assignments -------------------------------------------------------------------------------
+
+async function showScopes() {
+  setCurrent("scopes");
+  const [orgs, assignments, roles, resourceGroups] = await Promise.all([api("GET", "/orgs"), api("GET", "/role-assignments"),
+    api("GET", "/roles"), api("GET", "/resource-groups")]);
+  const projects = await Promise.all(orgs.orgs.map((o) => api("GET", `/orgs/${encodeURIComponent(o.identifier)}/projects`)));
+  const scopes = [];
+  orgs.orgs.forEach((o, n) => { scopes.push(o); scopes.push(...projects[n].projects); });
+  const remove = (scope) => el("button", { onclick: () => run(async () => {
+    const path = scope.org ? `/orgs/${encodeURIComponent(scope.org)}/projects/${encodeURIComponent(scope.identifier)}`
+      : `/orgs/${encodeURIComponent(scope.identifier)}`;
+    await api("DELETE", path);
+    await showScopes();
+    say(`Deleted ${scope.scope}: its role assignments and direct members went with it.`);
+  }) }, "Delete");
+  const options = (id, values, label) => el("select", { id, "aria-label": label }, values.map((v) => el("option", { value: v }, v)));
+  show("Scopes",
+    table(["Scope", "Name", "Level", "Created", ""], scopes.map((x) => el("tr", {},
+      el("td", {}, x.scope), el("td", {}, x.name), el("td", {}, x.level), el("td", {}, x.created), el("td", {}, remove(x))))),
+    el("div", { class: "row" },
+      el("input", { id: "new-org", "aria-label": "new org identifier", placeholder: "org identifier" }),
+      el("button", { onclick: () => run(async () => {
+        await api("POST", "/orgs", { identifier: $("new-org").value.trim() });
+        await showScopes();
+        say("Org created.");
+      }) }, "Create org"),
+      options("project-org", orgs.orgs.map((o) => o.identifier), "org of the new project"),
+      el("input", { id: "new-project", "aria-label": "new project identifier", placeholder: "project identifier" }),
+      el("button", { onclick: () => run(async () => {
+        await api("POST", `/orgs/${encodeURIComponent($("project-org").value)}/projects`, { identifier: $("new-project").value.trim() });
+        await showScopes();
+        say("Project created.");
+      }) }, "Create project")),
+    el("h3", {}, "Role assignments"),
+    table(["Scope", "Role", "Resource group", "Principal", ""], assignments.roleAssignments.map((a) => el("tr", {},
+      el("td", {}, a.scope), el("td", {}, a.role), el("td", {}, a.resourceGroup),
+      el("td", {}, `${a.principal.type} ${a.principal.id}`),
+      el("td", {}, el("button", { onclick: () => run(async () => {
+        await api("DELETE", `/role-assignments/${encodeURIComponent(a.id)}`);
+        await showScopes();
+        say(`Removed ${a.role} at ${a.scope}.`);
+      }) }, "Remove"))))),
+    el("div", { class: "row" },
+      options("assign-scope", [state.account, ...scopes.map((x) => x.scope)], "scope"),
+      options("assign-role", roles.roles.map((r) => r.identifier), "role"),
+      options("assign-resource-group", resourceGroups.resourceGroups.map((r) => r.identifier), "resource group"),
+      options("assign-type", ["group", "user"], "principal type"),
+      el("input", { id: "assign-principal", "aria-label": "group identifier or user id", placeholder: "group identifier or user id" }),
+      el("button", { onclick: () => run(async () => {
+        await api("POST", "/role-assignments", { scope: $("assign-scope").value, role: $("assign-role").value,
+          resourceGroup: $("assign-resource-group").value,
+          principal: { type: $("assign-type").value, id: $("assign-principal").value.trim() } });
+        await showScopes();
+        say("Role assigned.");
+      }) }, "Assign")));
 }
 
 // Activity --------------------------------------------------------------------------------------------------
@@ -217,6 +321,9 @@ async function showFailures() {
     table(["Since", "Kind", "Resource", "Operation"], data.pending.map((w) => el("tr", {},
       el("td", {}, w.created), el("td", {}, w.kind), el("td", {}, `${w.resourceType} ${w.resourceId}`),
       el("td", {}, w.operation)))),
+    el("h3", {}, `Placements waiting for their org or project (${data.pendingPlacements.length})`),
+    table(["Group", "Scope", "Owner", "Since"], data.pendingPlacements.map((p) => el("tr", {},
+      el("td", {}, p.group), el("td", {}, p.scope), el("td", {}, p.owner), el("td", {}, p.since)))),
     el("h3", {}, `Given up, not yet reported (${data.unreported.length})`),
     table(["Last attempt", "Operation", "Resource", "Last error"], failureRows(data.unreported)),
     el("h3", {}, `Given up, reported (${data.reported.length})`),
@@ -286,7 +393,7 @@ function showConnection() {
 
 // Sign in and out -------------------------------------------------------------------------------------------
 
-const pages = { users: showUsers, groups: showGroups, activity: showActivity, failures: showFailures,
+const pages = { users: showUsers, groups: showGroups, scopes: showScopes, activity: showActivity, failures: showFailures,
   settings: showSettings, connection: showConnection };
 
 function signedIn() {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
-from shared.domain import groups
+from shared.domain import access, groups
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.ports import StoredGroup
 from shared.domain.resource import attribute_list, project
@@ -85,7 +85,10 @@ def _get(req: ScimRequest) -> ScimResponse:
 def _replace(req: ScimRequest) -> ScimResponse:
     result = groups.replace_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
                                   req.services.retry_queue)
-    response = _group_response(req, groups.get_group(req.services.groups, req.account, req.route["id"]), 200)
+    group = groups.get_group(req.services.groups, req.account, req.route["id"])
+    if result.placed:
+        access.prune_group(req.services.access, req.services.groups, req.account, group)
+    response = _group_response(req, group, 200)
     response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
     return response
 
@@ -93,12 +96,16 @@ def _replace(req: ScimRequest) -> ScimResponse:
 def _patch(req: ScimRequest) -> ScimResponse:
     result = groups.patch_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
                                 req.services.retry_queue)
+    if result.placed:
+        group = req.services.groups.get(req.account.id, result.before.id)
+        access.prune_group(req.services.access, req.services.groups, req.account, group)
     return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored)
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
     outcome = groups.delete_group(req.services.groups, req.account, req.route["id"], req.headers.get("If-Match"),
                                   req.services.retry_queue)
+    access.forget_group(req.services.access, req.account, req.route["id"])
     return ScimResponse(204, queued=outcome.queued)
 
 

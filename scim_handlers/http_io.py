@@ -27,7 +27,15 @@ from shared.domain import limits
 from shared.domain.accounts import Account
 from shared.domain.auth import presented_key_id
 from shared.domain.ports import MAX_IGNORED_LISTED, ActivityRecord
-from shared.errors import InternalError, InvalidSyntax, PayloadTooLarge, ScimError, Unauthorized, UnsupportedMediaType
+from shared.errors import (
+    InternalError,
+    InvalidSyntax,
+    InvalidValue,
+    PayloadTooLarge,
+    ScimError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from shared.invocation import invocation
 from shared.storage.roundtrips import counting
 
@@ -125,6 +133,22 @@ MANAGE = Edge("admin", JSON_CONTENT_TYPE, _manage_error_body)
 def run_scim(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler) -> func.HttpResponse:
     """Authenticate a SCIM token, parse, run `handler`, render its result or error as SCIM JSON, log the activity."""
     return _run(req, context, operation, handler, SCIM)
+
+
+def paging(req: ScimRequest) -> tuple[int, int]:
+    """`startIndex` (1-based) and `count` (default 100, at most 1,000) of a management list, as in the SCIM lists."""
+    return (int_parameter(req.query.get("startIndex"), 1, 1, 10**9, "startIndex"),
+            int_parameter(req.query.get("count"), 100, 0, 1000))
+
+
+def int_parameter(raw: str | None, default: int, low: int, high: int, name: str = "count") -> int:
+    """An integer query parameter, clamped to [low, high]; InvalidValue naming it when it is not an integer."""
+    if raw is None:
+        return default
+    try:
+        return max(low, min(high, int(raw)))
+    except ValueError:
+        raise InvalidValue(f"{name} must be an integer; got {raw!r}.") from None
 
 
 def run_manage(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler) -> func.HttpResponse:
@@ -253,13 +277,21 @@ def negotiated_content_type(accept: str | None, default: str) -> str:
 
 
 def _resource(operation: str, req: func.HttpRequest, result_body: Any) -> tuple[str, str]:
-    """(resource type, id) of a Users/Groups request of either API: the route's id, or the created resource's."""
+    """(resource type, id) of a request about a user, group, org, project, scope or role assignment, of either API:
+    the route's id (or scope), or the created resource's."""
     name = operation.removeprefix("Manage.")
-    if not name.startswith(("Users.", "Groups.")):
+    kind = _RESOURCE_TYPES.get(name.split(".")[0])
+    if kind is None:
         return "", ""
     body = result_body if isinstance(result_body, dict) else {}
-    created = body.get("id") or body.get("identifier") or ""
-    return name.split(".")[0].rstrip("s"), req.route_params.get("id") or str(created)
+    route = req.route_params
+    named = route.get("id") or route.get("scope") or ":".join(v for v in (route.get("org"), route.get("project")) if v)
+    return kind, named or str(body.get("id") or body.get("identifier") or body.get("scope") or "")
+
+
+_RESOURCE_TYPES = {"Users": "User", "Groups": "Group", "Orgs": "Org", "Projects": "Project", "Scopes": "Scope",
+                   "RoleAssignments": "RoleAssignment"}
+"""Operation prefix -> the resource type its activity records name."""
 
 
 def _refused_account(account_id: str) -> Account | None:

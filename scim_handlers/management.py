@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, run_manage
-from shared.domain import administration, limits, native, retries
+from scim_handlers.http_io import ScimRequest, ScimResponse, int_parameter, paging, run_manage
+from shared.domain import access, administration, limits, native, retries, users
 from shared.domain.accounts import Account
 from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
@@ -135,7 +135,7 @@ def _unknown(req: ScimRequest) -> ScimResponse:
 
 
 def _users(req: ScimRequest) -> ScimResponse:
-    start, count = _paging(req)
+    start, count = paging(req)
     page = native.list_users(req.services.users, req.account, req.query.get("filter"), req.query.get("source"),
                              start, count)
     return ScimResponse(200, {"users": [native.user_view(u) for u in page.items], **_page_fields(page)})
@@ -150,25 +150,25 @@ def _create_user(req: ScimRequest) -> ScimResponse:
 
 
 def _edit_user(req: ScimRequest) -> ScimResponse:
-    user = native.edit_user(req.services.users, req.account, req.route["id"], req.json())
+    user = native.edit_user(req.services.users, req.account, req.route["id"], req.json(), _before_removal(req))
     return ScimResponse(200, native.user_view(req.services.users.get(req.account.id, user.id)))
 
 
 def _delete_user(req: ScimRequest) -> ScimResponse:
-    native.delete_user(req.services.users, req.account, req.route["id"], req.services.retry_queue)
+    native.delete_user(req.services.users, req.account, req.route["id"], req.services.retry_queue, _before_removal(req))
     return ScimResponse(204)
 
 
+def _before_removal(req: ScimRequest) -> users.RemovalGuard:
+    svc = req.services
+    return access.before_user_removal(svc.access, svc.users, svc.groups, req.account)
+
+
 def _groups(req: ScimRequest) -> ScimResponse:
-    start, count = _paging(req)
+    start, count = paging(req)
     page, views = native.list_groups(req.services.groups, req.account, req.query.get("filter"),
                                      req.query.get("source"), start, count)
     return ScimResponse(200, {"groups": views, **_page_fields(page)})
-
-
-def _paging(req: ScimRequest) -> tuple[int, int]:
-    """`startIndex` (1-based) and `count` (default 100, at most 1,000), as in the SCIM lists."""
-    return _int(req.query.get("startIndex"), 1, 1, 10**9, "startIndex"), _int(req.query.get("count"), 100, 0, 1000)
 
 
 def _page_fields(page: Page) -> dict[str, int]:
@@ -176,9 +176,12 @@ def _page_fields(page: Page) -> dict[str, int]:
 
 
 def _group(req: ScimRequest) -> ScimResponse:
-    groups = req.services.groups
-    group = groups.get(req.account.id, req.route["id"])
-    return ScimResponse(200, native.group_view(group, native.members_of(groups, req.account, group.id)))
+    """The group with its members, its placements (active or pending) and the role assignments it holds."""
+    svc = req.services
+    group = svc.groups.get(req.account.id, req.route["id"])
+    view = native.group_view(group, native.members_of(svc.groups, req.account, group.id))
+    view.update(access.group_access_view(svc.access, req.account, group))
+    return ScimResponse(200, view)
 
 
 def _create_group(req: ScimRequest) -> ScimResponse:
@@ -192,6 +195,7 @@ def _rename_group(req: ScimRequest) -> ScimResponse:
 
 def _delete_group(req: ScimRequest) -> ScimResponse:
     native.delete_group(req.services.groups, req.account, req.route["id"], req.services.retry_queue)
+    access.forget_group(req.services.access, req.account, req.route["id"])
     return ScimResponse(204)
 
 
@@ -220,7 +224,7 @@ def _activity(req: ScimRequest) -> ScimResponse:
     outcome = req.query.get("outcome")
     if outcome not in (None, "success", "failure"):
         raise InvalidValue("outcome must be success or failure.")
-    count = _int(req.query.get("count"), 50, 1, 1000)
+    count = int_parameter(req.query.get("count"), 50, 1, 1000)
     try:
         records, cursor = req.services.activity.query(
             req.account.id, _time(req.query.get("since"), "since"), _time(req.query.get("until"), "until"), outcome,
@@ -233,14 +237,6 @@ def _activity(req: ScimRequest) -> ScimResponse:
 def _time(raw: str | None, name: str) -> datetime | None:
     return limits.parse_time_parameter(raw, name) if raw else None
 
-
-def _int(raw: str | None, default: int, low: int, high: int, name: str = "count") -> int:
-    if raw is None:
-        return default
-    try:
-        return max(low, min(high, int(raw)))
-    except ValueError:
-        raise InvalidValue(f"{name} must be an integer; got {raw!r}.") from None
 
 
 
@@ -288,7 +284,8 @@ def _failures(req: ScimRequest) -> ScimResponse:
         "pending": [administration.work_view(w) for w in ctx.pending.pending(account_id)],
         "unreported": [administration.failure_view(f) for f in ctx.failures.unreported(account_id)],
         "reported": [administration.failure_view(f) for f in ctx.failures.reported(account_id)],
-        "digests": [administration.digest_view(d) for d in ctx.failures.digests(account_id)]})
+        "digests": [administration.digest_view(d) for d in ctx.failures.digests(account_id)],
+        "pendingPlacements": access.pending_placements(req.services.access, req.services.groups, req.account)})
 
 
 def _redrive(req: ScimRequest) -> ScimResponse:

@@ -16,6 +16,7 @@ from shared.domain.jobs import POISON_QUEUE
 from shared.domain.reconcile import ReconcileContext
 from shared.domain.retries import RetryContext
 from shared.notifications.email import mailer_from
+from shared.storage.access_table import TableAccessStore
 from shared.storage.accounts_table import AccountStore
 from shared.storage.activity_table import ActivityLog
 from shared.storage.clients import table_service
@@ -39,6 +40,7 @@ class Services:
     retry_queue: RetryQueue
     failures: FailureStore
     activity: ActivityLog
+    access: TableAccessStore
 
     def queue_depth(self, name: str = POISON_QUEUE) -> int | None:
         """Approximate number of messages in a queue (0 if it does not exist yet, None if unreachable)."""
@@ -73,7 +75,8 @@ class Services:
         return cls(settings=settings, tables=tables, accounts=accounts,
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
                    users=TableUserStore(tables), groups=TableGroupStore(tables),
-                   retry_queue=retry_queue, failures=FailureStore(tables), activity=ActivityLog(tables))
+                   retry_queue=retry_queue, failures=FailureStore(tables), activity=ActivityLog(tables),
+                   access=TableAccessStore(tables))
 
 
 _services: Services | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
-from shared.domain import users
+from shared.domain import access, users
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.ports import StoredUser
 from shared.domain.resource import attribute_list, project
@@ -75,20 +75,26 @@ def _get(req: ScimRequest) -> ScimResponse:
 
 def _replace(req: ScimRequest) -> ScimResponse:
     user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                              req.integration, req.idp)
+                              req.integration, req.idp, _before_removal(req))
     return _user_response(req, user, 200)
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
     user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                            req.integration, req.idp)
+                            req.integration, req.idp, _before_removal(req))
     return _user_response(req, user, 200)
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
     svc = req.services
-    outcome = users.delete_user(svc.users, req.account, req.route["id"], req.headers.get("If-Match"), svc.retry_queue)
+    outcome = users.delete_user(svc.users, req.account, req.route["id"], req.headers.get("If-Match"), svc.retry_queue,
+                                _before_removal(req))
     return ScimResponse(204, queued=outcome.queued)
+
+
+def _before_removal(req: ScimRequest) -> users.RemovalGuard:
+    svc = req.services
+    return access.before_user_removal(svc.access, svc.users, svc.groups, req.account)
 
 
 def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bool = False) -> ScimResponse:

@@ -83,3 +83,38 @@ def test_duplicate_account_is_refused(manage) -> None:  # type: ignore[no-untype
     assert manage("accounts", "create", account).returncode == 0
     again = manage("accounts", "create", account)
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_scopes_roles_and_access_from_the_command_line(manage, azurite: Azurite, table_prefix: str) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from shared.config import Settings
+    from shared.storage.clients import table_service
+    from shared.storage.tables import Tables
+    from shared.storage.users_table import TableUserStore
+
+    account = "cli-" + uuid.uuid4().hex[:6]
+    assert manage("accounts", "create", account).returncode == 0
+    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
+    user = TableUserStore(Tables(table_service(settings), table_prefix)).create(
+        account, str(uuid.uuid4()), {"userName": "pat@contoso.test", "active": True}, datetime.now(UTC))
+    for scope in (f"{account}:eng", f"{account}:eng:web"):
+        created = manage("scopes", "create", account, scope)
+        assert created.returncode == 0 and created.stdout.strip() == scope, created.stderr
+    assert manage("scopes", "create", account, "elsewhere:eng").returncode == 1
+    assert manage("scopes", "list", account).stdout.split() == [f"{account}:eng", "eng", f"{account}:eng:web", "web"]
+    assigned = manage("roles", "assign", account, f"{account}:eng:web", "_project_admin", "_all_project_level_resources",
+                      "--user", user.id)
+    assert assigned.returncode == 0, assigned.stderr
+    admin = manage("roles", "assign", account, account, "_account_admin", "_all_account_level_resources", "--user", user.id)
+    assert admin.returncode == 0, admin.stderr
+    answer = json.loads(manage("access", account, user.id, "--scope", f"{account}:eng:web").stdout)
+    assert {(a["role"], a["inheritedFrom"]) for a in answer["assignments"]} == {("_project_admin", None),
+                                                                                ("_account_admin", account)}
+    refused = manage("roles", "revoke", account, admin.stdout.strip())
+    assert refused.returncode == 1 and "last account admin" in refused.stderr
+    assert manage("scopes", "delete", account, f"{account}:eng").returncode == 0
+    listed = manage("roles", "list", account).stdout
+    assert "_account_admin" in listed and "_project_admin" not in listed
+    audit = manage("activity", account, "--operation", "CLI.").stdout
+    assert "CLI.Scopes.Create" in audit and "CLI.RoleAssignments.Create" in audit and "CLI.Scopes.Delete" in audit

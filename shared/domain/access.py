@@ -10,7 +10,9 @@ step. Rows that no longer hold anything are deleted by the request that removed 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,7 +43,9 @@ from shared.domain.scopes import (
     ScopeRecord,
 )
 from shared.domain.work import JobQueue
-from shared.errors import InvalidValue, LastAccountAdmin, ManagedByEntra, NotFound, Uniqueness
+from shared.errors import InvalidValue, LastAccountAdmin, ManagedByEntra, NotFound, ServiceUnavailable, Uniqueness
+
+log = logging.getLogger("scim.access")
 
 PLACEMENTS_LOCKED = ("Group {name!r} is placed by its identity provider (harnessScopes): change its scopes there. "
                      "Admins may place a provisioned group only when the identity provider sends no harnessScopes.")
@@ -54,8 +58,9 @@ _reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scim-access")
 
 
 def _parallel(*calls: Callable[[], Any]) -> list[Any]:
-    """The reads of one answer, issued at once: they are independent, so the answer costs one round trip's time."""
-    futures = [_reads.submit(call) for call in calls]
+    """The reads of one answer, issued at once: they are independent, so the answer costs one round trip's time.
+    Each runs in a copy of the caller's context, so the request's round-trip count and trace include it."""
+    futures = [_reads.submit(contextvars.copy_context().run, call) for call in calls]
     return [f.result() for f in futures]
 
 
@@ -146,6 +151,19 @@ def placements_view(account: Account, group: StoredGroup | StoredGroupPlacement,
     placed = scopes.effective_placements(group.placements, group.created, group.managed_by)
     return [{"scope": scopes.render(account.id, p.scope), "state": scopes.placement_state(p, alive), "owner": p.owner,
              "since": _iso(p.since)} for p in placed]
+
+
+def group_access_view(access: AccessStore, account: Account,
+                      group: StoredGroup) -> dict[str, Any]:
+    """What the management API's group view adds: placements with their state and the group's assignments."""
+    alive, held = _parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
+                            lambda: access.group_assignments(account.id))
+    placed = {group.id: StoredGroupPlacement(group.created, group.managed_by, group.placements)}
+    return {"placements": placements_view(account, group, alive),
+            "harnessScopes": scopes.format_harness_scopes(account.id, sent)
+            if (sent := scopes.idp_scopes(group.placements)) else None,
+            "roleAssignments": [assignment_view(account, a) for a in held
+                                if a.principal.id == group.id and _in_effect(a, alive, placed)]}
 
 
 def pending_placements(access: AccessStore, groups: GroupStore, account: Account) -> list[dict[str, Any]]:
@@ -414,32 +432,52 @@ def _active(user: StoredUser) -> bool:
     return user.attributes.get("active", True) is not False
 
 
-def guard_user_removal(access: AccessStore, users: UserStore, groups: GroupStore,
-                       account: Account) -> Callable[[StoredUser, dict[str, Any] | None], None]:
-    """For the user write path: refuses (409) deleting or deactivating the last holder of `_account_admin`.
-    `attributes` is the user's new state, or None for a delete. Costs nothing unless the user is being removed."""
+def before_user_removal(access: AccessStore, users: UserStore, groups: GroupStore,
+                        account: Account) -> Callable[[StoredUser, dict[str, Any] | None], None]:
+    """For the user write path, before a user is deleted or deactivated (`attributes` is the new state, None for a
+    delete): refuses (409) removing the last holder of `_account_admin`, then removes the user's direct scope
+    memberships and role assignments (§2.3). Before the write, so a cut leaves the user as they were (Entra retries)
+    or without those rows and then removed on the retry; never removed with them left to come back on a
+    reactivation. Costs nothing for any other write."""
     def guard(current: StoredUser, attributes: dict[str, Any] | None) -> None:
         removing = attributes is None or (_active(current) and attributes.get("active", True) is False)
         if not removing:
             return
-        holders = _admin_holders(access, users, groups, account)
-        if any(current.id in held for held in holders.values()) and not _others_hold(holders, exclude_user=current.id):
-            what = "Deleting this user" if attributes is None else "Deactivating this user"
-            raise LastAccountAdmin(LAST_ADMIN.format(what=what, role=ACCOUNT_ADMIN))
+        own, memberships = access.assignments_of(account.id, current.id)
+        if any(a.role == ACCOUNT_ADMIN for a in own) or _in_admin_group(access, account, current):
+            holders = _admin_holders(access, users, groups, account)
+            if any(current.id in held for held in holders.values()) \
+                    and not _others_hold(holders, exclude_user=current.id):
+                what = "Deleting this user" if attributes is None else "Deactivating this user"
+                raise LastAccountAdmin(LAST_ADMIN.format(what=what, role=ACCOUNT_ADMIN))
+        if own:
+            access.delete_assignments(account.id, own)
+        if memberships:
+            access.delete_memberships(account.id, memberships)
     return guard
+
+
+def _in_admin_group(access: AccessStore, account: Account, user: StoredUser) -> bool:
+    in_groups = {g.id for g in user.groups}
+    return bool(in_groups) and any(a.role == ACCOUNT_ADMIN and a.principal.id in in_groups
+                                   for a in access.group_assignments(account.id))
 
 
 # --- cleanup of rows that no longer hold -------------------------------------------------------------------
 
-def forget_user(access: AccessStore, account: Account, user_id: str) -> None:
-    """A deleted or deactivated user's direct memberships and assignments are removed (§2.3)."""
-    own, memberships = access.assignments_of(account.id, user_id)
-    if own:
-        access.delete_assignments(account.id, own)
-    if memberships:
-        access.delete_memberships(account.id, memberships)
+def _hygiene(cleanup: Callable[..., None]) -> Callable[..., None]:
+    """Cleanups after a write: correctness never waits on them (what no longer holds is out of effect already), so
+    a storage failure here is logged, and the rows go when next read (`list_assignments`)."""
+    def run(*args: Any) -> None:
+        try:
+            cleanup(*args)
+        except ServiceUnavailable as failure:
+            log.warning("%s left for later: %s", cleanup.__name__, failure.detail)
+    run.__doc__ = cleanup.__doc__
+    return run
 
 
+@_hygiene
 def forget_group(access: AccessStore, account: Account, group_id: str) -> None:
     """A deleted group's role assignments go with it (a later group of the same identifier would not have them in
     any case: they hang on the group's creation time)."""
@@ -448,6 +486,7 @@ def forget_group(access: AccessStore, account: Account, group_id: str) -> None:
         access.delete_assignments(account.id, stale)
 
 
+@_hygiene
 def prune_group(access: AccessStore, groups: GroupStore, account: Account, group: StoredGroup) -> None:
     """After a group's placements changed: its assignments no placement reaches any more are deleted."""
     mine = [a for a in access.group_assignments(account.id) if a.principal.id == group.id]

@@ -40,6 +40,8 @@ class WriteResult:
     """The group as it was read just before the write (its id; re-read it for the new state)."""
     outcome: Settled
     """Ignored member ids, and whether part of the change was left to the retry queue."""
+    placed: bool = False
+    """The write changed where the group is placed."""
 
 
 def check_if_match(if_match: str | None, group: StoredGroup) -> None:
@@ -223,8 +225,11 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     """Every change of a group but its deletion goes through here: compute the new state from the group as read,
     write it in turn (`_in_turn`), then settle the work the write recorded. `read` picks which groups the caller
     may write (SCIM groups by default)."""
+    placed: list[bool] = []
+
     def write(group: StoredGroup) -> GroupWrite:
         attributes, change, placements = compute(group)
+        placed[:] = [placements is not None and placements != group.placements]
         return store.update(account.id, group, attributes, change, datetime.now(UTC), placements=placements)
 
     current, written = _in_turn(store, account, group_id, if_match, read, write,
@@ -232,7 +237,7 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
     _log_ignored(current.id, ignored)
-    return WriteResult(current, Settled(ignored, outcome.queued))
+    return WriteResult(current, Settled(ignored, outcome.queued), placed=bool(placed and placed[0]))
 
 
 Written = TypeVar("Written")

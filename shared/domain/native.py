@@ -116,7 +116,8 @@ def create_user(users: UserStore, account: Account, body: Any) -> StoredUser:
     return users.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), MANAGED_BY_NATIVE)
 
 
-def edit_user(users: UserStore, account: Account, user_id: str, body: Any) -> StoredUser:
+def edit_user(users: UserStore, account: Account, user_id: str, body: Any,
+              guard: scim_users.RemovalGuard | None = None) -> StoredUser:
     """Email and full name (not for a user in a SCIM group); `active` (only for a user no identity provider manages:
     the others are disabled and enabled there)."""
     email = _text(body, "email", False)
@@ -139,14 +140,17 @@ def edit_user(users: UserStore, account: Account, user_id: str, body: Any) -> St
         attributes["emails"] = [{"value": email, "type": "work", "primary": True}]
     if name is not None:
         attributes["displayName"] = name
+    if guard is not None:
+        guard(current, attributes)
     return users.update(account.id, current, attributes, datetime.now(UTC))
 
 
-def delete_user(users: UserStore, account: Account, user_id: str, queue: JobQueue | None = None) -> None:
+def delete_user(users: UserStore, account: Account, user_id: str, queue: JobQueue | None = None,
+                guard: scim_users.RemovalGuard | None = None) -> None:
     current = users.get(account.id, user_id)
     if managed_by_idp(current):
         raise ManagedByEntra(USER_DELETE_LOCKED.format(email=current.user_name))
-    scim_users.delete_user(users, account, user_id, queue=queue)
+    scim_users.delete_user(users, account, user_id, queue=queue, guard=guard)
 
 
 def create_group(groups: GroupStore, account: Account, body: Any) -> StoredGroup:

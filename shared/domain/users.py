@@ -80,8 +80,13 @@ def matching_users(store: UserStore, account: Account, query_filter: Filter | No
             yield user
 
 
+RemovalGuard = Callable[[StoredUser, dict[str, Any] | None], None]
+"""Called before a user write with the user as read and its new attributes (None for a delete); raises to refuse
+(the last account admin cannot be removed: shared/domain/access.py)."""
+
+
 def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
-                 integration: str = "current", idp: str = "entra") -> StoredUser:
+                 integration: str = "current", idp: str = "entra", guard: RemovalGuard | None = None) -> StoredUser:
     """PUT: the body replaces every writable attribute; id and server-owned attributes are kept, and so is `active`
     when the body leaves it out (our PUT rule: a full-update template without it neither activates nor
     deactivates anyone)."""
@@ -97,11 +102,11 @@ def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if
                 _keep_stored(attributes, current.attributes, name, current.id)
         return attributes
 
-    return _write(store, account, user_id, if_match, compute, integration, idp)
+    return _write(store, account, user_id, if_match, compute, integration, idp, guard)
 
 
 def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
-               integration: str = "current", idp: str = "entra") -> StoredUser:
+               integration: str = "current", idp: str = "entra", guard: RemovalGuard | None = None) -> StoredUser:
     operations = parse_operations(body)
     protected = _email_guard(account)
 
@@ -112,16 +117,18 @@ def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_m
                      current.id, ", ".join(patched.skipped))
         return _validated(patched.attributes)
 
-    return _write(store, account, user_id, if_match, compute, integration, idp)
+    return _write(store, account, user_id, if_match, compute, integration, idp, guard)
 
 
 def delete_user(store: UserStore, account: Account, user_id: str, if_match: str | None = None,
-                queue: JobQueue | None = None) -> Settled:
+                queue: JobQueue | None = None, guard: RemovalGuard | None = None) -> Settled:
     """Deletes the user with its index rows and memberships; a user in very many groups leaves the purge of its
     memberships recorded, settled like any recorded work (shared/domain/work.py)."""
     for _ in range(MAX_CONFLICT_RETRIES):
         current = store.get(account.id, user_id)
         check_if_match(if_match, current)
+        if guard is not None:
+            guard(current, None)
         try:
             recorded = store.delete(account.id, current, datetime.now(UTC))
             return settle(store.pending, queue, account.id, recorded, account.notification_email or "")
@@ -132,7 +139,8 @@ def delete_user(store: UserStore, account: Account, user_id: str, if_match: str 
 
 
 def _write(store: UserStore, account: Account, user_id: str, if_match: str | None,
-           compute: Callable[[StoredUser], dict[str, Any]], integration: str, idp: str) -> StoredUser:
+           compute: Callable[[StoredUser], dict[str, Any]], integration: str, idp: str,
+           guard: RemovalGuard | None = None) -> StoredUser:
     """Read, compute new attributes, write if changed, conditioned on the ETag read; redo on conflict. The app
     integration whose token made the request is recorded on the user (for the SSO precedence check); a native
     user's first SCIM write records its adoption by that identity provider."""
@@ -143,6 +151,8 @@ def _write(store: UserStore, account: Account, user_id: str, if_match: str | Non
         integrations = current.integrations | {integration}
         if attributes == current.attributes and integrations == current.integrations:
             return current  # nothing changed: meta.version and lastModified stay as they are
+        if guard is not None:
+            guard(current, attributes)
         now = datetime.now(UTC)
         adopted = Adoption(idp, integration, now) if current.source != "scim" and current.adopted is None else None
         try:

@@ -42,7 +42,10 @@ def test_scim_provisioned_groups_cannot_be_managed_natively(scim: ScimClient, ad
     direct = scim_user(scim, "direct@contoso.test")
     group_id = scim_group(scim, "Engineering", [member])
     group = admin.request("GET", f"/groups/{group_id}").json()
-    assert group == {"identifier": group_id, "name": "Engineering", "managedBy": "scim", "members": [member]}
+    assert group == {"identifier": group_id, "name": "Engineering", "managedBy": "scim", "members": [member],
+                     "placements": [{"scope": scim.account_id, "state": "active", "owner": "idp",
+                                     "since": group["placements"][0]["since"]}],
+                     "harnessScopes": None, "roleAssignments": []}
     assert "Engineering" in refused(admin.request("PUT", f"/groups/{group_id}/members/{direct}"))
     refused(admin.request("DELETE", f"/groups/{group_id}/members/{member}"))
     refused(admin.request("PATCH", f"/groups/{group_id}", json={"name": "Renamed"}))

@@ -14,6 +14,7 @@ import pytest
 
 from shared.config import Settings
 from shared.domain.ports import (
+    AccessStore,
     DriftStore,
     Failure,
     FailureLog,
@@ -23,13 +24,16 @@ from shared.domain.ports import (
     UserStore,
     VersionConflict,
 )
+from shared.domain.scopes import DirectMembership, Placement, Principal, RoleAssignment, ScopeRecord
 from shared.errors import NotFound, Uniqueness
+from shared.storage.access_table import TableAccessStore
 from shared.storage.clients import table_service
 from shared.storage.drift import TableDriftStore
 from shared.storage.failures_table import FailureStore
 from shared.storage.groups_table import TableGroupStore
 from shared.storage.lease import LeaseStore
 from shared.storage.memory import (
+    MemoryAccessStore,
     MemoryDriftStore,
     MemoryFailureLog,
     MemoryGroupStore,
@@ -51,6 +55,7 @@ class Stores:
     drift: DriftStore
     failures: FailureLog
     lease: ReconcileLease
+    access: AccessStore
     account: str
 
 
@@ -60,13 +65,13 @@ def stores(request: pytest.FixtureRequest, azurite: Azurite, table_prefix: str) 
     if request.param == "memory":
         state = MemoryState()
         yield Stores(MemoryUserStore(state), MemoryGroupStore(state), MemoryDriftStore(state), MemoryFailureLog(state),
-                     MemoryLease(), account)
+                     MemoryLease(), MemoryAccessStore(state), account)
         return
     settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
     tables = Tables(table_service(settings), table_prefix)
     tables.get(RESOURCES)
     yield Stores(TableUserStore(tables), TableGroupStore(tables), TableDriftStore(tables), FailureStore(tables),
-                 LeaseStore(tables), account)
+                 LeaseStore(tables), TableAccessStore(tables), account)
 
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -281,3 +286,82 @@ def test_one_reconcile_lease_at_a_time_and_its_checkpoint(stores: Stores) -> Non
     assert again is not None and again.checkpoint == "acct-5"
     expired = stores.lease.acquire(NOW + timedelta(minutes=20), timedelta(minutes=10))  # the holder died
     assert expired is not None
+
+
+# --- scopes and access --------------------------------------------------------------------------------------
+
+def test_placements_are_written_with_the_group_and_kept_by_writes_that_do_not_name_them(stores: Stores) -> None:
+    now = datetime.now(UTC)
+    placed = (Placement("o1", "idp", now), Placement("o1:p1", "idp", now - timedelta(days=1)))
+    group, _ = stores.groups.create(stores.account, {"displayName": "Placed"}, now, placements=placed)
+    assert stores.groups.get(stores.account, group.id).placements == placed
+    stores.groups.update(stores.account, group, {"displayName": "Renamed"}, MembershipChange({}, set()), now)
+    stores.groups.pending.run(stores.account, stores.groups.get(stores.account, group.id).pending or "")
+    current = stores.groups.get(stores.account, group.id)
+    assert current.placements == placed  # a write that does not name placements keeps them
+    moved = (Placement("o2", "admin", now),)
+    stores.groups.update(stores.account, current, current.attributes, MembershipChange({}, set()), now, moved)
+    current = stores.groups.get(stores.account, group.id)
+    assert current.placements == moved
+    with pytest.raises(VersionConflict):  # placements are conditioned on the group row like every other change
+        stores.groups.update(stores.account, group, group.attributes, MembershipChange({}, set()), now, ())
+    other, _ = stores.groups.create(stores.account, {"displayName": "Unplaced"}, now)
+    index = stores.groups.placements(stores.account)
+    assert index[current.id].placements == moved and index[other.id].placements == ()
+    assert index[other.id].created == other.created and index[other.id].managed_by == "scim"
+    stores.groups.pending.run(stores.account, stores.groups.delete(stores.account, current, now).id)
+    assert current.id not in stores.groups.placements(stores.account)
+
+
+def test_scopes_are_unique_and_listed_and_deleted(stores: Stores) -> None:
+    now = datetime.now(UTC)
+    stores.access.create_scope(stores.account, ScopeRecord("o1", "Org One", now))
+    stores.access.create_scope(stores.account, ScopeRecord("o1:p1", "P", now))
+    with pytest.raises(Uniqueness):
+        stores.access.create_scope(stores.account, ScopeRecord("o1", "Again", now))
+    assert [(r.scope, r.name) for r in stores.access.scopes(stores.account)] == [("o1", "Org One"), ("o1:p1", "P")]
+    assert stores.access.scopes("other-" + stores.account) == []
+    assert stores.access.delete_scope(stores.account, "o1:p1") is True
+    assert stores.access.delete_scope(stores.account, "o1:p1") is False
+    assert [r.scope for r in stores.access.scopes(stores.account)] == ["o1"]
+
+
+def test_assignments_are_unique_by_id_and_found_by_principal(stores: Stores) -> None:
+    now = datetime.now(UTC)
+    user_id = str(uuid.uuid4())
+    mine = RoleAssignment("a1", "o1", "_organization_admin", "_all_organization_level_resources",
+                          Principal("user", user_id), now, now)
+    theirs = RoleAssignment("a2", "", "_account_viewer", "_all_account_level_resources", Principal("group", "Team"),
+                            now, now)
+    stores.access.add_assignment(stores.account, mine)
+    stores.access.add_assignment(stores.account, theirs)
+    with pytest.raises(Uniqueness):
+        stores.access.add_assignment(stores.account, mine)
+    assert stores.access.get_assignment(stores.account, "a1") == mine
+    with pytest.raises(NotFound):
+        stores.access.get_assignment(stores.account, "a1x")
+    with pytest.raises(NotFound):
+        stores.access.get_assignment("other-" + stores.account, "a1")
+    assert sorted(a.id for a in stores.access.assignments(stores.account)) == ["a1", "a2"]
+    stores.access.add_membership(stores.account, DirectMembership("o1:p1", user_id, now))
+    own, memberships = stores.access.assignments_of(stores.account, user_id)
+    assert own == [mine] and memberships == [DirectMembership("o1:p1", user_id, now)]
+    assert stores.access.group_assignments(stores.account) == [theirs]
+    stores.access.delete_assignments(stores.account, [mine, mine])
+    assert stores.access.assignments_of(stores.account, user_id) == ([], memberships)
+    assert [a.id for a in stores.access.assignments(stores.account)] == ["a2"]
+
+
+def test_direct_memberships_of_an_org_are_not_its_projects(stores: Stores) -> None:
+    now = datetime.now(UTC)
+    pat, sam = str(uuid.uuid4()), str(uuid.uuid4())
+    stores.access.add_membership(stores.account, DirectMembership("o1", pat, now))
+    stores.access.add_membership(stores.account, DirectMembership("o1:p1", sam, now))
+    stores.access.add_membership(stores.account, DirectMembership("o1", pat, now))  # idempotent
+    assert [m.user_id for m in stores.access.scope_memberships(stores.account, "o1")] == [pat]
+    assert [m.user_id for m in stores.access.scope_memberships(stores.account, "o1:p1")] == [sam]
+    assert stores.access.remove_membership(stores.account, "o1", pat) is True
+    assert stores.access.remove_membership(stores.account, "o1", pat) is False
+    assert stores.access.assignments_of(stores.account, pat) == ([], [])
+    stores.access.delete_memberships(stores.account, stores.access.scope_memberships(stores.account, "o1:p1"))
+    assert stores.access.assignments_of(stores.account, sam) == ([], [])

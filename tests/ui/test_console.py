@@ -110,6 +110,40 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     assert page.locator("tr", has_text="Native Team, renamed").locator("td").nth(2).inner_text() == "0"
     shot(page, "groups")
 
+    page.click("nav button[data-page=scopes]")  # orgs and projects, a group placed there, a role, a person's access
+    page.fill("#new-org", "eng")
+    page.click("button:has-text('Create org')")
+    page.wait_for_selector(f"td:text-is('{account.id}:eng')")
+    page.select_option("#project-org", "eng")
+    page.fill("#new-project", "web")
+    page.click("button:has-text('Create project')")
+    page.wait_for_selector(f"td:text-is('{account.id}:eng:web')")
+    placed = requests.post(f"{tenant}/Groups", headers=scim, timeout=30, json={
+        "displayName": "Web Team", "harnessScopes": f"{account.id}:eng:web,{account.id}:ops",
+        "members": [{"value": provisioned}]}).json()["id"]
+    page.select_option("#assign-scope", f"{account.id}:eng:web")
+    page.select_option("#assign-role", "_project_admin")
+    page.select_option("#assign-resource-group", "_all_project_level_resources")
+    page.select_option("#assign-type", "group")
+    page.fill("#assign-principal", placed)
+    page.click("button:has-text('Assign')")
+    page.wait_for_selector("#message:has-text('Role assigned')")
+    assert page.locator("tr", has_text=f"group {placed}").locator("td").nth(1).inner_text() == "_project_admin"
+    shot(page, "scopes")
+    page.click("nav button[data-page=groups]")
+    page.click("button:has-text('Web Team')")
+    page.wait_for_selector("h2:has-text('Group Web Team')")
+    assert "pending" in page.locator("tr", has_text=f"{account.id}:ops").inner_text()
+    assert "active" in page.locator("tr", has_text=f"{account.id}:eng:web").first.inner_text()
+    assert page.locator("#placement-scopes").count() == 0  # placed by the IdP: not editable here
+    shot(page, "group")
+    page.click("nav button[data-page=users]")
+    page.click("text=entra.user@contoso.test")
+    page.wait_for_selector("td:text-is('_project_admin')")
+    assert page.locator("tr", has_text="_project_admin").locator("td").nth(3).inner_text() == "group Web Team"
+    assert page.locator("tr", has_text=f"{account.id}:eng:web").first.locator("td").nth(1).inner_text() == "group Web Team"
+    shot(page, "user-access")
+
     page.click("nav button[data-page=activity]")
     page.select_option("#activity-outcome", "failure")
     page.click("button:has-text('Filter')")

@@ -1,0 +1,201 @@
+"""Blueprint: scopes and access in the management API (admin token, /api/manage/account/{accountId}/...): orgs and
+projects, where a group is placed, who is a member of a scope, role assignments, and a user's effective access with
+its reasons (shared/domain/access.py). Scopes are written as in harnessScopes: `A`, `A:O`, `A:O:P`."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from scim_handlers.http_io import ScimRequest, ScimResponse, paging, run_manage
+from shared.domain import access, scopes
+from shared.domain.access import AssignmentFilter
+from shared.errors import InvalidValue, NotFound
+
+bp = func.Blueprint()
+
+BASE = "manage/account/{accountId}"
+ANONYMOUS = func.AuthLevel.ANONYMOUS
+
+
+@bp.route(route=f"{BASE}/orgs", methods=["GET"], auth_level=ANONYMOUS)
+def manage_orgs_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Orgs.List", _orgs)
+
+
+@bp.route(route=f"{BASE}/orgs", methods=["POST"], auth_level=ANONYMOUS)
+def manage_orgs_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Orgs.Create", _create_org)
+
+
+@bp.route(route=f"{BASE}/orgs/{{org}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_org_delete(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Orgs.Delete", _delete_org)
+
+
+@bp.route(route=f"{BASE}/orgs/{{org}}/projects", methods=["GET"], auth_level=ANONYMOUS)
+def manage_projects_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Projects.List", _projects)
+
+
+@bp.route(route=f"{BASE}/orgs/{{org}}/projects", methods=["POST"], auth_level=ANONYMOUS)
+def manage_projects_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Projects.Create", _create_project)
+
+
+@bp.route(route=f"{BASE}/orgs/{{org}}/projects/{{project}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_project_delete(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Projects.Delete", _delete_project)
+
+
+@bp.route(route=f"{BASE}/groups/{{id}}/placements", methods=["PUT"], auth_level=ANONYMOUS)
+def manage_group_placements_set(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.Place", _place_group)
+
+
+@bp.route(route=f"{BASE}/scopes/{{scope}}/members", methods=["GET"], auth_level=ANONYMOUS)
+def manage_scope_members_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Scopes.Members", _scope_members)
+
+
+@bp.route(route=f"{BASE}/scopes/{{scope}}/members/{{userId}}", methods=["PUT"], auth_level=ANONYMOUS)
+def manage_scope_member_add(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Scopes.AddMember", _add_scope_member)
+
+
+@bp.route(route=f"{BASE}/scopes/{{scope}}/members/{{userId}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_scope_member_remove(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Scopes.RemoveMember", _remove_scope_member)
+
+
+@bp.route(route=f"{BASE}/role-assignments", methods=["GET"], auth_level=ANONYMOUS)
+def manage_role_assignments_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.RoleAssignments.List", _assignments)
+
+
+@bp.route(route=f"{BASE}/role-assignments", methods=["POST"], auth_level=ANONYMOUS)
+def manage_role_assignments_create(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.RoleAssignments.Create", _create_assignment)
+
+
+@bp.route(route=f"{BASE}/role-assignments/{{id}}", methods=["DELETE"], auth_level=ANONYMOUS)
+def manage_role_assignment_delete(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.RoleAssignments.Delete", _delete_assignment)
+
+
+@bp.route(route=f"{BASE}/users/{{id}}/access", methods=["GET"], auth_level=ANONYMOUS)
+def manage_user_access(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.Access", _user_access)
+
+
+@bp.route(route=f"{BASE}/roles", methods=["GET"], auth_level=ANONYMOUS)
+def manage_roles_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Roles.List", lambda r: ScimResponse(200, {"roles": access.roles_view()}))
+
+
+@bp.route(route=f"{BASE}/resource-groups", methods=["GET"], auth_level=ANONYMOUS)
+def manage_resource_groups_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.ResourceGroups.List",
+                      lambda r: ScimResponse(200, {"resourceGroups": access.resource_groups_view()}))
+
+
+def _orgs(req: ScimRequest) -> ScimResponse:
+    found = access.list_scopes(req.services.access, req.account)
+    return ScimResponse(200, {"orgs": [access.scope_view(req.account, r) for r in found]})
+
+
+def _create_org(req: ScimRequest) -> ScimResponse:
+    record = access.create_org(req.services.access, req.account, req.json())
+    return ScimResponse(201, access.scope_view(req.account, record))
+
+
+def _delete_org(req: ScimRequest) -> ScimResponse:
+    _delete_scope(req, _route_identifier(req, "org"))
+    return ScimResponse(204)
+
+
+def _projects(req: ScimRequest) -> ScimResponse:
+    found = access.list_scopes(req.services.access, req.account, _route_identifier(req, "org"))
+    return ScimResponse(200, {"projects": [access.scope_view(req.account, r) for r in found]})
+
+
+def _create_project(req: ScimRequest) -> ScimResponse:
+    record = access.create_project(req.services.access, req.account, _route_identifier(req, "org"), req.json())
+    return ScimResponse(201, access.scope_view(req.account, record))
+
+
+def _delete_project(req: ScimRequest) -> ScimResponse:
+    _delete_scope(req, f"{_route_identifier(req, 'org')}:{_route_identifier(req, 'project')}")
+    return ScimResponse(204)
+
+
+def _delete_scope(req: ScimRequest, scope: str) -> None:
+    svc = req.services
+    access.delete_scope(svc.access, svc.groups, req.account, scope, svc.retry_queue)
+
+
+def _route_identifier(req: ScimRequest, name: str) -> str:
+    value = req.route[name]
+    if not scopes.IDENTIFIER.fullmatch(value):
+        raise NotFound(f"No {name} {value!r}.")
+    return value
+
+
+def _scope(req: ScimRequest) -> str:
+    return scopes.parse_scope(req.route["scope"], req.account.id)
+
+
+def _place_group(req: ScimRequest) -> ScimResponse:
+    svc = req.services
+    group = access.set_admin_placements(svc.groups, svc.access, req.account, req.route["id"], req.json(),
+                                        svc.retry_queue)
+    alive = scopes.live_scopes(svc.access.scopes(req.account.id))
+    return ScimResponse(200, {"identifier": group.id, "placements": access.placements_view(req.account, group, alive)})
+
+
+def _scope_members(req: ScimRequest) -> ScimResponse:
+    svc = req.services
+    start, count = paging(req)
+    page = access.scope_members(svc.access, svc.groups, svc.users, req.account, _scope(req), start, count)
+    return ScimResponse(200, {"scope": req.route["scope"], "members": page.items, "totalResults": page.total,
+                              "startIndex": page.start_index, "itemsPerPage": len(page.items)})
+
+
+def _add_scope_member(req: ScimRequest) -> ScimResponse:
+    access.add_scope_member(req.services.access, req.services.users, req.account, _scope(req), req.route["userId"])
+    return ScimResponse(204)
+
+
+def _remove_scope_member(req: ScimRequest) -> ScimResponse:
+    access.remove_scope_member(req.services.access, req.account, _scope(req), req.route["userId"])
+    return ScimResponse(204)
+
+
+def _assignments(req: ScimRequest) -> ScimResponse:
+    query = req.query
+    principal_type = query.get("principalType")
+    if principal_type not in (None, "user", "group"):
+        raise InvalidValue("principalType must be user or group.")
+    wanted = AssignmentFilter(scope=scopes.parse_scope(query.get("scope"), req.account.id) if query.get("scope") else None,
+                              principal_type=principal_type, principal_id=query.get("principalId"),
+                              role=query.get("role"))
+    svc = req.services
+    found = access.list_assignments(svc.access, svc.users, svc.groups, req.account, wanted)
+    return ScimResponse(200, {"roleAssignments": [access.assignment_view(req.account, a) for a in found]})
+
+
+def _create_assignment(req: ScimRequest) -> ScimResponse:
+    svc = req.services
+    created = access.create_assignment(svc.access, svc.users, svc.groups, req.account, req.json())
+    return ScimResponse(201, access.assignment_view(req.account, created))
+
+
+def _delete_assignment(req: ScimRequest) -> ScimResponse:
+    svc = req.services
+    access.delete_assignment(svc.access, svc.users, svc.groups, req.account, req.route["id"])
+    return ScimResponse(204)
+
+
+def _user_access(req: ScimRequest) -> ScimResponse:
+    svc = req.services
+    return ScimResponse(200, access.user_access(svc.access, svc.users, svc.groups, req.account, req.route["id"],
+                                                req.query.get("scope")))
