@@ -59,7 +59,7 @@ var deploymentContainer = 'deploymentpackage'
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // the host: its leases, timer status, deployment package
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // scim-retry, scim-retry-poison, host queues
-  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // <prefix>accounts, resources, activity
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // <prefix>accounts, resources, activity, access
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault references in app settings
 }
 

@@ -155,7 +155,7 @@ def _place_group(req: ScimRequest) -> ScimResponse:
 def _scope_members(req: ScimRequest) -> ScimResponse:
     svc = req.services
     start, count = paging(req)
-    page = access.scope_members(svc.access, svc.groups, svc.users, req.account, _scope(req), start, count)
+    page = access.scope_members(svc.access, svc.groups, req.account, _scope(req), start, count)
     return ScimResponse(200, {"scope": req.route["scope"], "members": page.items, "totalResults": page.total,
                               "startIndex": page.start_index, "itemsPerPage": len(page.items)})
 

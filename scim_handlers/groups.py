@@ -87,7 +87,7 @@ def _replace(req: ScimRequest) -> ScimResponse:
                                   req.services.retry_queue)
     group = groups.get_group(req.services.groups, req.account, req.route["id"])
     if result.placed:
-        access.prune_group(req.services.access, req.services.groups, req.account, group)
+        access.prune_group(req.services.access, req.account, group)
     response = _group_response(req, group, 200)
     response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
     return response
@@ -98,7 +98,7 @@ def _patch(req: ScimRequest) -> ScimResponse:
                                 req.services.retry_queue)
     if result.placed:
         group = req.services.groups.get(req.account.id, result.before.id)
-        access.prune_group(req.services.access, req.services.groups, req.account, group)
+        access.prune_group(req.services.access, req.account, group)
     return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored)
 
 

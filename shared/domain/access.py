@@ -194,7 +194,7 @@ def set_admin_placements(groups: GroupStore, access: AccessStore, account: Accou
 
     _write_placements(groups, account, group_id, compute, queue)
     updated = groups.get(account.id, group_id)
-    prune_group(access, groups, account, updated)
+    prune_group(access, account, updated)
     return updated
 
 
@@ -228,7 +228,7 @@ def remove_scope_member(access: AccessStore, account: Account, scope: str, user_
         raise NotFound(f"User {user_id!r} is no direct member of {scopes.render(account.id, scope)!r}.")
 
 
-def scope_members(access: AccessStore, groups: GroupStore, users: UserStore, account: Account, scope: str,
+def scope_members(access: AccessStore, groups: GroupStore, account: Account, scope: str,
                   start_index: int, count: int) -> Page:
     """Who is a member of the scope and why: directly (at it, or at one of its projects), through each group placed
     at it or below it, or through a role assignment there. Items: {"userId", "via": [...]}."""
@@ -487,7 +487,7 @@ def forget_group(access: AccessStore, account: Account, group_id: str) -> None:
 
 
 @_hygiene
-def prune_group(access: AccessStore, groups: GroupStore, account: Account, group: StoredGroup) -> None:
+def prune_group(access: AccessStore, account: Account, group: StoredGroup) -> None:
     """After a group's placements changed: its assignments no placement reaches any more are deleted."""
     mine = [a for a in access.group_assignments(account.id) if a.principal.id == group.id]
     if not mine:

@@ -24,7 +24,7 @@ import requests
 
 from shared.domain.accounts import Account
 from tests.support.azurite import Azurite
-from tests.support.chains import client_of, fault_host, members_patch, until_acknowledged, wait_until_settled
+from tests.support.chains import client_of, fault_hosts, members_patch, until_acknowledged, wait_until_settled
 from tests.support.devhost import DevHost
 from tests.support.proxy import CuttableProxy
 from tests.support.scim import account_store, new_token
@@ -48,10 +48,8 @@ def prefix() -> str:
 @pytest.fixture(scope="module")
 def hosts(storage: Azurite, proxy: CuttableProxy, prefix: str,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[DevHost]]:
-    started = [fault_host(storage, proxy, prefix, tmp_path_factory.mktemp(f"ordering-host-{n}")) for n in range(2)]
-    yield started
-    for host in started:
-        host.stop()
+    with fault_hosts(storage, proxy, prefix, tmp_path_factory.mktemp, "ordering") as started:
+        yield started
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -226,18 +226,26 @@ def test_scim_discovery_and_unknown_routes(target: Target, path: str, extra: str
                               ("PATCH", "/users/{user}"), ("GET", "/groups"), ("POST", "/groups"),
                               ("GET", "/groups/{group}"), ("PATCH", "/groups/{group}"),
                               ("PUT", "/groups/{group}/members/{user}"), ("DELETE", "/groups/{group}/members/{user}"),
-                              ("POST", "/sso/check"), ("GET", "/activity"), ("GET", "/nothing-here")]),
-       user=ids, group=ids, body=st.one_of(bodies, st.fixed_dictionaries({}, optional={
+                              ("POST", "/sso/check"), ("GET", "/activity"), ("GET", "/nothing-here"),
+                              ("GET", "/orgs"), ("POST", "/orgs"), ("DELETE", "/orgs/{group}"),
+                              ("POST", "/orgs/{group}/projects"), ("PUT", "/groups/{group}/placements"),
+                              ("GET", "/scopes/{scope}/members"), ("PUT", "/scopes/{scope}/members/{user}"),
+                              ("GET", "/role-assignments"), ("POST", "/role-assignments"),
+                              ("DELETE", "/role-assignments/{group}"), ("GET", "/users/{user}/access")]),
+       user=ids, group=ids, scope=st.one_of(hostile_text, st.sampled_from(["{a}", "{a}:o1", "{a}:o1:p1", "x:o1"])),
+       body=st.one_of(bodies, st.fixed_dictionaries({}, optional={
            "name": json_values, "email": json_values, "userName": json_values, "displayName": json_values,
-           "identifier": json_values}).map(encoded)),
+           "identifier": json_values, "scopes": json_values, "scope": json_values, "role": json_values,
+           "resourceGroup": json_values, "principal": json_values}).map(encoded)),
        params=st.fixed_dictionaries({}, optional={"since": hostile_text | iso_times, "until": hostile_text | iso_times,
                                                   "cursor": hostile_text,
                                                   "count": hostile_text, "outcome": hostile_text,
                                                   "resourceId": hostile_text}))
-def test_management_routes(target: Target, route: tuple[str, str], user: str, group: str, body: bytes,
+def test_management_routes(target: Target, route: tuple[str, str], user: str, group: str, scope: str, body: bytes,
                            params: dict[str, str]) -> None:
     method, template = route
-    path = template.format(user=resource_id(target, "user", user), group=resource_id(target, "group", group))
+    path = template.format(user=resource_id(target, "user", user), group=resource_id(target, "group", group),
+                           scope=url_part(scope.replace("{a}", target.account_id)))
     target.check("manage", method, path, body if method in ("POST", "PATCH", "PUT") else None, params)
 
 

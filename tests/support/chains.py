@@ -5,6 +5,8 @@ left. Shared by the `faults` tier's scenarios."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,18 @@ def fault_host(storage: Azurite, proxy: CuttableProxy, prefix: str, state: Path)
         "RECONCILE_SCHEDULE": "*/4 * * * * *",  # reconcile keeps running beside the chains and the retries
     }
     return DevHost(ROOT, env, state / "devhost.log")
+
+
+@contextmanager
+def fault_hosts(storage: Azurite, proxy: CuttableProxy, prefix: str, folders: Callable[[str], Path],
+                name: str) -> Iterator[list[DevHost]]:
+    """Two hosts on one prefix, both behind the cuttable proxy, stopped afterwards."""
+    started = [fault_host(storage, proxy, prefix, folders(f"{name}-host-{n}")) for n in range(2)]
+    try:
+        yield started
+    finally:
+        for host in started:
+            host.stop()
 
 
 def client_of(host: DevHost, account_id: str, token: str) -> ScimClient:
