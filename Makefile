@@ -1,10 +1,12 @@
 # Two commands for a newcomer: `make run` (local service) and `make test` (everything CI runs).
-# Both create .venv (Python 3.11) and node_modules (Azurite) when missing.
+# Both create .venv and node_modules (Azurite) when missing. Python: the newest of 3.13, 3.12 and 3.11 found
+# (scripts/find-python.sh), or PYTHON=/path/to/python; .venv is made again when it holds another version.
 
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+PYTHON ?= $(shell scripts/find-python.sh)
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
-DEPS_STAMP := $(VENV)/.deps-stamp
+DEPS_STAMP := $(VENV)/.deps-stamp-$(PY_VERSION)
 NODE_STAMP := node_modules/.install-stamp
 HOST ?= 127.0.0.1
 PORT ?= 7071
@@ -14,7 +16,10 @@ PORT ?= 7071
 deps: $(DEPS_STAMP) $(NODE_STAMP)
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
+	@case "$(PY_VERSION)" in 3.13|3.12|3.11) ;; *) echo "Python 3.13, 3.12 or 3.11 is required; PYTHON=$(PYTHON)" \
+		"is '$(PY_VERSION)'. Set PYTHON=/path/to/python3.13 (README, Two commands)." >&2; exit 1;; esac
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PY_VERSION)" ]; then \
+		echo "$(VENV) holds another Python; making it again with $(PY_VERSION)"; rm -rf $(VENV); fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
