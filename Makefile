@@ -1,9 +1,10 @@
 # Two commands for a newcomer: `make run` (local service) and `make test` (everything CI runs).
 # Both create .venv and node_modules (Azurite) when missing. Python: the newest of 3.13, 3.12 and 3.11 found
-# (scripts/find-python.sh), or PYTHON=/path/to/python; .venv is made again when it holds another version.
+# (scripts/find-python.sh), or PYTHON=python3.12 or a path (a pyenv shim that refuses is looked past); .venv is
+# made again when it holds another version.
 
-PYTHON ?= $(shell scripts/find-python.sh)
-PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHON_PATH := $(shell scripts/find-python.sh $(PYTHON))
+PY_VERSION := $(shell $(PYTHON_PATH) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-stamp-$(PY_VERSION)
@@ -20,7 +21,7 @@ $(DEPS_STAMP): requirements.txt requirements-dev.txt
 		"is '$(PY_VERSION)'. Set PYTHON=/path/to/python3.13 (README, Two commands)." >&2; exit 1;; esac
 	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PY_VERSION)" ]; then \
 		echo "$(VENV) holds another Python; making it again with $(PY_VERSION)"; rm -rf $(VENV); fi
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON_PATH) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
