@@ -184,14 +184,14 @@ def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, i
 
     def compute(current: StoredGroup) -> tuple[dict[str, Any], MembershipChange, tuple[Placement, ...] | None]:
         sent = scopes.idp_scopes(current.placements)
-        seeded = _with_scopes(current.attributes, scopes.format_harness_scopes(account.id, sent) if sent else None)
-        patched = apply_patch(seeded, attribute_ops, GROUP, resource_id=current.id)
+        sent_text = scopes.format_harness_scopes(account.id, sent) if sent else None
+        patched = apply_patch(_with_scopes(current.attributes, sent_text), attribute_ops, GROUP, resource_id=current.id)
         if not isinstance(patched.attributes.get("displayName"), str) or not patched.attributes["displayName"].strip():
             raise InvalidValue("displayName cannot be removed: a group needs a name.")
         attributes = patched.attributes
         text = _take_scopes(attributes)
         placements = None
-        if text != _take_scopes(seeded):
+        if text != sent_text:
             placements = _placements_from_idp(account, current, text, datetime.now(UTC))
         return attributes, change, placements
 
