@@ -158,12 +158,16 @@ def group_access_view(access: AccessStore, account: Account,
     """What the management API's group view adds: placements with their state and the group's assignments."""
     alive, held = _parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
                             lambda: access.group_assignments(account.id))
-    placed = {group.id: StoredGroupPlacement(group.created, group.managed_by, group.placements)}
+    placed = {group.id: _placed(group)}
     return {"placements": placements_view(account, group, alive),
-            "harnessScopes": scopes.format_harness_scopes(account.id, sent)
-            if (sent := scopes.idp_scopes(group.placements)) else None,
+            "harnessScopes": scopes.sent_harness_scopes(account.id, group.placements),
             "roleAssignments": [assignment_view(account, a) for a in held
                                 if a.principal.id == group.id and _in_effect(a, alive, placed)]}
+
+
+def _placed(group: StoredGroup) -> StoredGroupPlacement:
+    """What validity needs of a group just read (as `GroupStore.placements` gives it for every group)."""
+    return StoredGroupPlacement(group.created, group.managed_by, group.placements)
 
 
 def pending_placements(access: AccessStore, groups: GroupStore, account: Account) -> list[dict[str, Any]]:
@@ -493,7 +497,7 @@ def prune_group(access: AccessStore, account: Account, group: StoredGroup) -> No
     if not mine:
         return
     alive = scopes.live_scopes(access.scopes(account.id))
-    placed = {group.id: StoredGroupPlacement(group.created, group.managed_by, group.placements)}
+    placed = {group.id: _placed(group)}
     stale = [a for a in mine if not _in_effect(a, alive, placed)]
     if stale:
         access.delete_assignments(account.id, stale)

@@ -183,8 +183,7 @@ def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, i
     change = _net_change(member_ops)
 
     def compute(current: StoredGroup) -> tuple[dict[str, Any], MembershipChange, tuple[Placement, ...] | None]:
-        sent = scopes.idp_scopes(current.placements)
-        sent_text = scopes.format_harness_scopes(account.id, sent) if sent else None
+        sent_text = scopes.sent_harness_scopes(account.id, current.placements)
         patched = apply_patch(_with_scopes(current.attributes, sent_text), attribute_ops, GROUP, resource_id=current.id)
         if not isinstance(patched.attributes.get("displayName"), str) or not patched.attributes["displayName"].strip():
             raise InvalidValue("displayName cannot be removed: a group needs a name.")
@@ -350,10 +349,10 @@ def render_group(group: StoredGroup, tenant_url: str, members: Iterable[tuple[st
     """The representation; `members` omitted (not read) when None, for `excludedAttributes=members`. harnessScopes
     as the IdP sent it, normalised, under our extension (when it sent any)."""
     body: dict[str, Any] = {"schemas": [discovery.GROUP_SCHEMA], "id": group.id, **group.attributes}
-    sent = scopes.idp_scopes(group.placements)
+    sent = scopes.sent_harness_scopes(account_id, group.placements)
     if sent:
         body["schemas"].append(scopes.HARNESS_GROUP_SCHEMA)
-        body[scopes.HARNESS_GROUP_SCHEMA] = {scopes.HARNESS_SCOPES: scopes.format_harness_scopes(account_id, sent)}
+        body[scopes.HARNESS_GROUP_SCHEMA] = {scopes.HARNESS_SCOPES: sent}
     if members is not None:
         body["members"] = list(_member_values(members, tenant_url))
     body["meta"] = {"resourceType": "Group", "created": _iso(group.created), "lastModified": _iso(group.last_modified),

@@ -147,6 +147,12 @@ def idp_scopes(placements: tuple[Placement, ...]) -> tuple[str, ...] | None:
     return None
 
 
+def sent_harness_scopes(account_id: str, placements: tuple[Placement, ...]) -> str | None:
+    """harnessScopes as the IdP last sent it, normalised (`A:o1,A:o1:p1`), or None when it sent none."""
+    sent = idp_scopes(placements)
+    return format_harness_scopes(account_id, sent) if sent else None
+
+
 def encode_placements(placements: tuple[Placement, ...]) -> str:
     import json
 
