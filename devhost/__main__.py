@@ -1,8 +1,10 @@
 """`python -m devhost [--host H] [--port P] [--app-dir DIR]`: run a v2 Functions app as `func start` does.
 
-Azure Functions Core Tools cannot be installed on our machines, so this host loads `function_app.app` the way
-the Python worker indexes it and serves its HTTP, timer and queue triggers with the host's semantics. Its known
-gaps (no function keys, no functionTimeout, no cross-instance timer lease, no output bindings) are listed in
+Azure Functions Core Tools cannot be installed on our machines, so this host plays the Functions host's part
+(HTTP front end and routing, timer schedules, queue polling, retries and poison handling) and hands every
+invocation to a worker: on Python 3.13 azure-functions-runtime, the library the host's proxy worker loads in Azure,
+through its own handlers; on 3.11 and 3.12 the bundled worker's steps in process (devhost/worker.py). What it does
+not emulate (function keys, functionTimeout, the cross-instance timer lease, output bindings) is listed in
 docs/architecture.md.
 """
 
@@ -16,12 +18,11 @@ import sys
 import threading
 from pathlib import Path
 
-from devhost.app_loader import load_app
 from devhost.http_server import DEFAULT_BODY_LIMIT, DevHttpServer, HttpRoutes
 from devhost.local_settings import load_host_json, load_local_settings
 from devhost.queues import QueueSettings, start_queues
-from devhost.telemetry import configure_like_the_worker
 from devhost.timers import start_timers
+from devhost.worker import start_worker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("devhost")
     app_dir = args.app_dir.resolve()
     settings_file = load_local_settings(app_dir)
-    configure_like_the_worker()
     host_json = load_host_json(app_dir)
-    functions = load_app(app_dir, os.environ.get("PYTHON_SCRIPT_FILE_NAME", "function_app.py"))
-    log.info("settings from %s; %d functions: %s", settings_file, len(functions),
-             ", ".join(f"{f.name} ({f.trigger_type})" for f in functions))
+    worker = start_worker(app_dir, os.environ.get("PYTHON_SCRIPT_FILE_NAME", "function_app.py"))
+    log.info("settings from %s; worker: %s; %d functions: %s", settings_file, worker.description,
+             len(worker.functions), ", ".join(f"{f.name} ({f.trigger_type})" for f in worker.functions))
 
     prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
     limit = int(os.environ.get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT") or DEFAULT_BODY_LIMIT)
-    server = DevHttpServer((args.host, args.port), HttpRoutes(functions, prefix), functions, str(app_dir), limit)
+    server = DevHttpServer((args.host, args.port), HttpRoutes(worker.functions, prefix), worker, limit)
     stop = threading.Event()
-    start_timers(functions, str(app_dir), stop)
-    start_queues(functions, str(app_dir), QueueSettings.from_host_json(host_json), stop)
+    start_timers(worker, app_dir, stop)
+    start_queues(worker, QueueSettings.from_host_json(host_json), stop)
 
     def shutdown(signum: int, frame: object) -> None:
         stop.set()

@@ -1,4 +1,7 @@
-"""Serves the app's HTTP functions (and the local admin endpoint) the way `func start` does."""
+"""Serves the app's HTTP functions (and the local admin endpoint) the way `func start` does: the host's front end.
+
+Routing, the URL and body limits and the admin endpoint are the host's and stay here; the request is handed to the
+worker as the host converts it (`HttpCall`), and the worker's answer is written back as it comes."""
 
 from __future__ import annotations
 
@@ -9,11 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import azure.functions as func
-
-from devhost.app_loader import IndexedFunction
-from devhost.invoker import invoke
 from devhost.routes import RouteTemplate, compile_template
+from devhost.worker import HttpCall, IndexedFunction, InvocationFailed, QueueCall, TimerCall, Worker, invoke
 
 log = logging.getLogger("devhost")
 
@@ -54,12 +54,11 @@ class DevHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], routes: HttpRoutes, functions: list[IndexedFunction],
-                 app_dir: str, body_limit: int) -> None:
+    def __init__(self, address: tuple[str, int], routes: HttpRoutes, worker: Worker, body_limit: int) -> None:
         super().__init__(address, _Handler)
         self.routes = routes
-        self.functions = {f.name.lower(): f for f in functions}
-        self.app_dir = app_dir
+        self.worker = worker
+        self.functions = {f.name.lower(): f for f in worker.functions}
         self.body_limit = body_limit
 
 
@@ -78,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         if length > self.server.body_limit or len(self.path) > MAX_URL_CHARS:
-            self._send(413 if length > self.server.body_limit else 414, {}, b"")
+            self._send(413 if length > self.server.body_limit else 414, [], b"")
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""
@@ -88,55 +87,42 @@ class _Handler(BaseHTTPRequestHandler):
             return
         found = self.server.routes.find(self.command.upper(), parts.path)
         if found is None:
-            self._send(404, {}, b"")
+            self._send(404, [], b"")
             return
         function, route_params = found
         host = self.headers.get("Host") or f"{self.server.server_address[0]!s}:{self.server.server_address[1]}"
-        request = func.HttpRequest(
-            method=self.command.upper(), url=f"http://{host}{self.path}",
-            headers=dict(self.headers.items()), params=dict(parse_qsl(parts.query, keep_blank_values=True)),
-            route_params=route_params, body=body)
+        call = HttpCall.from_http(self.command, f"http://{host}{self.path}", list(self.headers.items()),
+                                  parse_qsl(parts.query, keep_blank_values=True), route_params, body)
         try:
-            result = invoke(function, request, "This function was programmatically called via the host APIs.",
-                            self.server.app_dir)
-        except Exception:
-            self._send(500, {}, b"")
+            answer = invoke(self.server.worker, function, call,
+                            "This function was programmatically called via the host APIs.")
+        except InvocationFailed:
+            self._send(500, [], b"")  # the host's answer to a failed invocation: an empty 500
             return
-        self._send_result(result)
-
-    def _send_result(self, result: Any) -> None:
-        if result is None:
-            self._send(204, {}, b"")
-            return
-        datum = func.get_binding_registry().get("http").encode(result, expected_type=None)  # the worker's encoder
-        if datum.type == "string":
-            self._send(200, {"Content-Type": "text/plain; charset=utf-8"}, str(datum.value).encode())
-            return
-        value = datum.value
-        headers = {name: header.value for name, header in value["headers"].items()}
-        self._send(int(value["status_code"].value), headers, value["body"].value or b"")
+        assert answer is not None
+        self._send(answer.status, answer.headers, answer.body)
 
     def _admin(self, name: str, body: bytes) -> None:
         """`POST /admin/functions/{name}` with {"input": "..."} runs a non-HTTP function once: 202."""
         function = self.server.functions.get(name.lower())
         if self.command != "POST" or function is None:
-            self._send(404, {}, b"")
+            self._send(404, [], b"")
             return
         if function.trigger_type == "httpTrigger":
-            self._send(400, {"Content-Type": "text/plain"}, b"HTTP functions are called on their own route.")
+            self._send(400, [("Content-Type", "text/plain")], b"HTTP functions are called on their own route.")
             return
         try:
             payload = json.loads(body or b"{}")
             data = str(payload.get("input", "")) if isinstance(payload, dict) else ""
         except ValueError:
-            self._send(400, {"Content-Type": "text/plain"}, b"body must be JSON like {\"input\": \"...\"}")
+            self._send(400, [("Content-Type", "text/plain")], b"body must be JSON like {\"input\": \"...\"}")
             return
-        threading.Thread(target=_run_manually, args=(function, data, self.server.app_dir), daemon=True).start()
-        self._send(202, {}, b"")
+        threading.Thread(target=_run_manually, args=(self.server.worker, function, data), daemon=True).start()
+        self._send(202, [], b"")
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
-        for name, value in headers.items():
+        for name, value in headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
@@ -147,19 +133,18 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
-def _run_manually(function: IndexedFunction, data: str, app_dir: str) -> None:
-    from devhost.queues import manual_message
-    from devhost.timers import manual_timer_request
+def _run_manually(worker: Worker, function: IndexedFunction, data: str) -> None:
+    from datetime import UTC, datetime
 
-    value: Any
+    call: TimerCall | QueueCall
     if function.trigger_type == "timerTrigger":
-        value = manual_timer_request()
+        call = TimerCall(past_due=False)
     elif function.trigger_type == "queueTrigger":
-        value = manual_message(data)
+        call = QueueCall(id="manual", body=data.encode("utf-8"), dequeue_count=1, insertion_time=datetime.now(UTC))
     else:
         log.warning("manual run of %s (%s) is not supported", function.name, function.trigger_type)
         return
     try:
-        invoke(function, value, "This function was programmatically called via the host APIs.", app_dir)
-    except Exception:
+        invoke(worker, function, call, "This function was programmatically called via the host APIs.")
+    except InvocationFailed:
         pass  # logged by invoke

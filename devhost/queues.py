@@ -23,11 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import azure.functions.queue as queue_types
-
-from devhost.app_loader import IndexedFunction
-from devhost.invoker import invoke
 from devhost.local_settings import resolve, timespan_seconds
+from devhost.worker import IndexedFunction, InvocationFailed, QueueCall, Worker, invoke
 
 log = logging.getLogger("devhost")
 
@@ -72,14 +69,11 @@ def queue_client(connection: str, queue_name: str) -> Any:
                        credential=DefaultAzureCredential())
 
 
-def manual_message(data: str) -> queue_types.QueueMessage:
-    return queue_types.QueueMessage(id="manual", body=data.encode("utf-8"), dequeue_count=1)
-
-
 class QueueRunner:
-    def __init__(self, function: IndexedFunction, app_dir: str, settings: QueueSettings, stop: threading.Event) -> None:
+    def __init__(self, worker: Worker, function: IndexedFunction, settings: QueueSettings,
+                 stop: threading.Event) -> None:
+        self.worker = worker
         self.function = function
-        self.app_dir = app_dir
         self.settings = settings
         self.stop = stop
         self.queue_name = resolve(str(function.trigger["queueName"]))
@@ -127,13 +121,12 @@ class QueueRunner:
         except (binascii.Error, ValueError):
             self._to_poison(message, "message is not valid base64")
             return
-        trigger = queue_types.QueueMessage(
-            id=message.id, body=body, dequeue_count=message.dequeue_count, expiration_time=message.expires_on,
-            insertion_time=message.inserted_on, time_next_visible=message.next_visible_on,
-            pop_receipt=message.pop_receipt)
+        call = QueueCall(id=message.id, body=body, dequeue_count=message.dequeue_count,
+                         insertion_time=message.inserted_on, expiration_time=message.expires_on,
+                         next_visible_time=message.next_visible_on, pop_receipt=message.pop_receipt)
         try:
-            invoke(self.function, trigger, f"New queue message detected on '{self.queue_name}'.", self.app_dir)
-        except Exception:
+            invoke(self.worker, self.function, call, f"New queue message detected on '{self.queue_name}'.")
+        except InvocationFailed:
             if message.dequeue_count >= self.settings.max_dequeue_count:
                 self._to_poison(message, f"reached MaxDequeueCount of {self.settings.max_dequeue_count}")
             else:
@@ -153,13 +146,12 @@ class QueueRunner:
         self.client.delete_message(message)
 
 
-def start_queues(functions: list[IndexedFunction], app_dir: str, settings: QueueSettings,
-                 stop: threading.Event) -> list[threading.Thread]:
+def start_queues(worker: Worker, settings: QueueSettings, stop: threading.Event) -> list[threading.Thread]:
     threads = []
-    for function in functions:
+    for function in worker.functions:
         if function.trigger_type != "queueTrigger":
             continue
-        runner = QueueRunner(function, app_dir, settings, stop)
+        runner = QueueRunner(worker, function, settings, stop)
         thread = threading.Thread(target=runner.run, name=f"queue-{function.name}", daemon=True)
         thread.start()
         threads.append(thread)

@@ -18,12 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import azure.functions.timer as timer_types
 from croniter import croniter
 
-from devhost.app_loader import IndexedFunction
-from devhost.invoker import RetryContext, invoke
-from devhost.local_settings import resolve, timespan_seconds
+from devhost.local_settings import resolve
+from devhost.worker import Attempt, IndexedFunction, InvocationFailed, TimerCall, Worker, invoke
 
 log = logging.getLogger("devhost")
 
@@ -34,10 +32,6 @@ def schedule_iterator(expression: str, start: datetime) -> croniter:
     if len(fields) not in (5, 6):
         raise ValueError(f"NCRONTAB expression needs 5 or 6 fields: {expression!r}")
     return croniter(expression, start, second_at_beginning=len(fields) == 6)
-
-
-def manual_timer_request() -> timer_types.TimerRequest:
-    return timer_types.TimerRequest(past_due=False)
 
 
 class ScheduleMonitor:
@@ -51,6 +45,11 @@ class ScheduleMonitor:
         with self._lock:
             status = self._read().get(name)
         return datetime.fromisoformat(status["next"]) if status else None
+
+    def last(self, name: str) -> datetime | None:
+        with self._lock:
+            status = self._read().get(name)
+        return datetime.fromisoformat(status["last"]) if status else None
 
     def record(self, name: str, last: datetime, following: datetime) -> None:
         with self._lock:
@@ -67,9 +66,10 @@ class ScheduleMonitor:
 
 
 class TimerRunner:
-    def __init__(self, function: IndexedFunction, app_dir: str, stop: threading.Event, monitor: ScheduleMonitor) -> None:
+    def __init__(self, worker: Worker, function: IndexedFunction, stop: threading.Event,
+                 monitor: ScheduleMonitor) -> None:
+        self.worker = worker
         self.function = function
-        self.app_dir = app_dir
         self.stop = stop
         self.monitor = monitor
         self.expression = resolve(str(function.trigger["schedule"]))
@@ -92,52 +92,40 @@ class TimerRunner:
             self._fire(past_due=False, reason=f"Timer fired at {due.isoformat()}", due=due)
 
     def _fire(self, past_due: bool, reason: str, due: datetime) -> None:
+        last = self.monitor.last(self.function.name) if self.use_monitor else None
         try:
-            self._invoke_with_retries(timer_types.TimerRequest(past_due=past_due), reason)
+            self._invoke_with_retries(TimerCall(past_due=past_due, last=last, next=due), reason)
         finally:
             if self.use_monitor:
                 following = schedule_iterator(self.expression, datetime.now(UTC)).get_next(datetime)
                 self.monitor.record(self.function.name, due, following)
 
-    def _invoke_with_retries(self, request: timer_types.TimerRequest, reason: str) -> None:
-        policy = self.function.settings.get("retry") or {}
-        max_retries, delays = _retry_plan(policy)
-        attempt = 0
+    def _invoke_with_retries(self, call: TimerCall, reason: str) -> None:
+        """`@app.retry` as the host applies it: the same value again after the policy's delay, the attempt in
+        `context.retry_context`, until it succeeds or `max_retry_count` retries failed (-1: never gives up)."""
+        policy = self.function.retry
+        retry = 0
         while True:
+            attempt = Attempt(retry, policy.max_retry_count if policy else 0)
             try:
-                invoke(self.function, request, reason, self.app_dir, RetryContext(attempt, max_retries))
+                invoke(self.worker, self.function, call, reason, attempt)
                 return
-            except Exception:
-                if attempt >= max_retries and max_retries != -1:
+            except InvocationFailed:
+                if policy is None or (retry >= policy.max_retry_count and policy.max_retry_count != -1):
                     return
-                delay = delays(attempt)
-                attempt += 1
-                if self.stop.wait(delay):
+                if self.stop.wait(policy.delay_before(retry)):
                     return
+                retry += 1
 
 
-
-
-def _retry_plan(policy: dict[str, Any]) -> tuple[int, Any]:
-    if not policy:
-        return 0, lambda attempt: 0.0
-    max_retries = int(policy.get("max_retry_count", 0))
-    if policy.get("strategy") == "exponential_backoff":
-        low = timespan_seconds(policy.get("minimum_interval"), 1.0)
-        high = timespan_seconds(policy.get("maximum_interval"), 60.0)
-        return max_retries, lambda attempt: min(high, low * (2 ** attempt))
-    fixed = timespan_seconds(policy.get("delay_interval"), 1.0)
-    return max_retries, lambda attempt: fixed
-
-
-def start_timers(functions: list[IndexedFunction], app_dir: str, stop: threading.Event) -> list[threading.Thread]:
+def start_timers(worker: Worker, app_dir: Path, stop: threading.Event) -> list[threading.Thread]:
     threads = []
-    state_dir = Path(os.environ.get("DEVHOST_STATE_DIR") or Path(app_dir) / ".devhost")
+    state_dir = Path(os.environ.get("DEVHOST_STATE_DIR") or app_dir / ".devhost")
     monitor = ScheduleMonitor(state_dir / "timer-status.json")
-    for function in functions:
+    for function in worker.functions:
         if function.trigger_type != "timerTrigger":
             continue
-        runner = TimerRunner(function, app_dir, stop, monitor)
+        runner = TimerRunner(worker, function, stop, monitor)
         thread = threading.Thread(target=runner.run, name=f"timer-{function.name}", daemon=True)
         thread.start()
         threads.append(thread)

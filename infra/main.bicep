@@ -1,4 +1,4 @@
-// The SCIM service in one resource group: a Flex Consumption Function App (Python 3.11) reaching its storage account
+// The SCIM service in one resource group: a Flex Consumption Function App (Python 3.13) reaching its storage account
 // with a user-assigned managed identity only (shared keys disabled), Application Insights on a Log Analytics
 // workspace, a Key Vault for the mail secrets, and the alert rules of docs/operations.md.
 // Deployed by `azd up` (azure.yaml) or `az deployment group create` (docs/deploy.md).
@@ -246,7 +246,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identity.id }
         }
       }
-      runtime: { name: 'python', version: '3.11' }
+      // The newest Python GA on Flex Consumption (docs/deploy.md cites it); requirements.txt pins its worker library.
+      runtime: { name: 'python', version: '3.13' }
       scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
     }
   }

@@ -157,6 +157,12 @@ def run_manage(req: func.HttpRequest, context: func.Context | None, operation: s
 
 
 def _run(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler, edge: Edge) -> func.HttpResponse:
+    with telemetry.invocation_trace(context):
+        return _run_in_trace(req, context, operation, handler, edge)
+
+
+def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler,
+                  edge: Edge) -> func.HttpResponse:
     invocation_id = getattr(context, "invocation_id", None) or str(uuid.uuid4())
     account_id = req.route_params.get("accountId", "")
     started = time.perf_counter()

@@ -24,6 +24,11 @@ log = logging.getLogger("scim.jobs")
 
 @bp.queue_trigger(arg_name="msg", queue_name=RETRY_QUEUE, connection="AzureWebJobsStorage")
 def retry_operations(msg: func.QueueMessage, context: func.Context) -> None:
+    with telemetry.invocation_trace(context):
+        _retry_operations(msg, context)
+
+
+def _retry_operations(msg: func.QueueMessage, context: func.Context) -> None:
     started = time.perf_counter()
     with telemetry.tracer.start_as_current_span("retry_operations"), counting() as trips, \
             invocation("retry_operations", context.invocation_id):
@@ -38,6 +43,11 @@ def retry_operations(msg: func.QueueMessage, context: func.Context) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name=POISON_QUEUE, connection="AzureWebJobsStorage")
 def notify_failed_operations(msg: func.QueueMessage, context: func.Context) -> None:
+    with telemetry.invocation_trace(context):
+        _notify_failed_operations(msg, context)
+
+
+def _notify_failed_operations(msg: func.QueueMessage, context: func.Context) -> None:
     started = time.perf_counter()
     with telemetry.tracer.start_as_current_span("notify_failed_operations"), \
             counting() as trips, invocation("notify_failed_operations", context.invocation_id):

@@ -29,6 +29,11 @@ SCHEDULE = os.environ.get("RECONCILE_SCHEDULE", "").strip() or DEFAULT_SCHEDULE
 
 @bp.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
+    with telemetry.invocation_trace(context):
+        _reconcile(timer, context)
+
+
+def _reconcile(timer: func.TimerRequest, context: func.Context) -> None:
     started = time.perf_counter()
     svc = services()
     with telemetry.tracer.start_as_current_span("reconcile"), counting() as trips, \

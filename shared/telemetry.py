@@ -14,9 +14,13 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 ACCOUNT = "scim.account_id"
 OPERATION = "scim.operation"
@@ -65,6 +69,26 @@ log = logging.getLogger("scim.telemetry")
 
 def verbose() -> bool:
     return os.environ.get("TELEMETRY_VERBOSE", "").strip().lower() in ("1", "true", "yes")
+
+
+@contextmanager
+def invocation_trace(context: Any) -> Iterator[None]:
+    """Runs an invocation inside the trace the host started for it (`context.trace_context.trace_parent`), so its
+    spans and log records share the host's operation id. The worker bundled for Python 3.11/3.12 attaches that trace
+    in the thread that runs a sync function; azure-functions-runtime (3.13) attaches it only on its event loop, and
+    sync functions run on its thread pool without it. Attaching it here makes every worker behave the same."""
+    parent = getattr(getattr(context, "trace_context", None), "trace_parent", "") or ""
+    if not parent:
+        yield
+        return
+    token = otel_context.attach(_PROPAGATOR.extract({"traceparent": parent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def invocation_record(message: str, fields: dict[str, Any]) -> None:

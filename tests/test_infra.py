@@ -83,3 +83,16 @@ def test_every_recommended_alert_is_a_rule_on_fields_the_app_records() -> None:
     assert fields <= known, sorted(fields - known)
     metric_names = set(re.findall(r'"(scim\.[a-z_.]+)"', BICEP)) - fields
     assert metric_names <= telemetry.METRICS, sorted(metric_names - telemetry.METRICS)
+
+
+def test_azure_runs_the_python_and_worker_library_the_local_host_tests() -> None:
+    """The deployed Python is the newest the project supports (scripts/find-python.sh tries it first), and on it the
+    worker library Azure loads is the version requirements.txt pins: the one the local host invokes every function
+    through (devhost/library_worker.py), so a runtime upgrade is a reviewed change, not a surprise."""
+    [deployed] = re.findall(r"runtime: \{ name: 'python', version: '([\d.]+)' \}", BICEP)
+    newest = re.search(r"for version in ([\d. ]+);", (ROOT / "scripts" / "find-python.sh").read_text())
+    assert newest is not None and deployed == newest.group(1).split()[0] == "3.13"
+    requirements = (ROOT / "requirements.txt").read_text()
+    pinned = re.search(r'^azure-functions-runtime==([\d.]+); python_version >= "3\.13"$', requirements, re.MULTILINE)
+    assert pinned is not None, "requirements.txt pins azure-functions-runtime for 3.13"
+    assert f"azure-functions-runtime {pinned.group(1)}" in (ROOT / "docs" / "deploy.md").read_text()

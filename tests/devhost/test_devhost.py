@@ -69,7 +69,7 @@ def test_http_request_carries_route_params_query_headers_and_body(host: DevHost)
     body = response.json()
     assert body["method"] == "POST"
     assert body["route"] == {"name": "alice", "id": guid}
-    assert body["params"] == {"q": "1", "flag": ""}
+    assert body["params"] == {"q": "1"}  # the host drops a query parameter without a value (ToRpcHttp)
     assert body["header"] == "hello"
     assert body["body"] == '{"x": 1}'
     assert body["url"] == f"{host.base_url}/api/echo/alice/{guid}?q=1&flag"

@@ -76,8 +76,12 @@ def host(azurite: Azurite, ingestion: Ingestion, table_prefix: str, tmp_path: Pa
     env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix,
            "DEVHOST_STATE_DIR": str(tmp_path),
            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-                                                    f"IngestionEndpoint=http://127.0.0.1:{ingestion.port}/",
+                                                    f"IngestionEndpoint=http://127.0.0.1:{ingestion.port}/;"
+                                                    f"LiveEndpoint=http://127.0.0.1:{ingestion.port}/",
            "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true",
+           # Nothing leaves the machine: azure-functions-runtime (3.13) configures the distro with its defaults, live
+           # metrics on (sent to the LiveEndpoint above), and the exporter's own statsbeat goes to a fixed Azure host.
+           "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
            # exported quickly, so the test does not wait for the default 5 s and 60 s intervals
            "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BLRP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
     instance = DevHost(ROOT, env, tmp_path / "devhost.log")
