@@ -43,9 +43,44 @@ async function api(method, path, body) {
 
 function badge(kind, text) { return el("span", { class: `badge ${kind}` }, text); }
 
+// Times: the admin's own time zone and a relative hint; the exact UTC time on hover and focus.
+const LOCAL_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const RELATIVE_TIME = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const TIME_UNITS = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600],
+  ["minute", 60], ["second", 1]];
+
+function relativeTime(date) {
+  const seconds = (date.getTime() - Date.now()) / 1000;
+  const [unit, size] = TIME_UNITS.find(([, length]) => Math.abs(seconds) >= length) || ["second", 1];
+  return RELATIVE_TIME.format(Math.round(seconds / size), unit);
+}
+
+function when(iso) {
+  const date = iso ? new Date(iso) : null;
+  if (!date || Number.isNaN(date.getTime())) return el("span", {}, iso || "—");
+  const utc = `${date.toISOString().replace("T", " ").replace(/\.\d+Z$/, "")} UTC`;
+  return el("time", { datetime: date.toISOString(), title: utc, "aria-label": `${LOCAL_TIME.format(date)}, ${utc}`,
+    tabindex: 0 }, `${LOCAL_TIME.format(date)} (${relativeTime(date)})`);
+}
+
+// Text from an identity provider can be anything, 8,000 characters without a space included: shown cut to its
+// cell with an ellipsis, the whole value on hover and on focus (and copyable), never widening the page.
+function clip(text) {
+  const value = text === undefined || text === null ? "" : String(text);
+  return el("span", { class: "clip", title: value, tabindex: 0 }, value);
+}
+
+function link(hash, text) { return el("a", { href: hash, class: "clip", title: text }, text); }
+
 function table(headings, rows) {
-  return el("table", {}, el("thead", {}, el("tr", {}, headings.map((h) => el("th", {}, h)))),
-    el("tbody", {}, rows.length ? rows : [el("tr", {}, el("td", { colspan: headings.length }, "Nothing here."))]));
+  return el("div", { class: "table-wrap" }, el("table", {},
+    el("thead", {}, el("tr", {}, headings.map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows.length ? rows : [el("tr", {}, el("td", { colspan: headings.length }, "Nothing here."))])));
+}
+
+function facts(pairs) {
+  return el("dl", { class: "facts" }, pairs.flatMap(([name, value]) => [el("dt", {}, name),
+    el("dd", {}, value instanceof Node ? value : clip(value === undefined || value === null || value === "" ? "—" : value))]));
 }
 
 function show(title, ...content) {
@@ -56,6 +91,7 @@ function show(title, ...content) {
 
 function pager(data, reload) {
   const start = data.startIndex, count = data.itemsPerPage, total = data.totalResults;
+  if (!total) return el("div", { class: "row" }, "0 of 0");
   return el("div", { class: "row" },
     el("button", { disabled: start <= 1, onclick: () => reload(Math.max(1, start - 50)) }, "Previous"),
     `${total ? start : 0}–${start + count - 1} of ${total}`,
@@ -92,8 +128,8 @@ async function showUsers(start = 1) {
   if (source) params.set("source", source);
   const data = await api("GET", `/users?${params}`);
   const rows = data.users.map((user) => el("tr", {},
-    el("td", {}, el("button", { onclick: () => run(() => showUser(user.id)) }, user.email)),
-    el("td", {}, user.fullName), el("td", {}, user.status), el("td", {}, userBadges(user))));
+    el("td", {}, link(`#user/${encodeURIComponent(user.id)}`, user.email)),
+    el("td", {}, clip(user.fullName)), el("td", {}, user.status), el("td", {}, userBadges(user))));
   show("Users",
     el("div", { class: "row" },
       el("input", { id: "user-filter", placeholder: "name or email", value: filter }),
@@ -104,29 +140,40 @@ async function showUsers(start = 1) {
 }
 
 async function showUser(id) {
-  const [user, access] = await Promise.all([api("GET", `/users/${encodeURIComponent(id)}`),
-    api("GET", `/users/${encodeURIComponent(id)}/access`)]);
+  setCurrent("users");
+  const path = `/users/${encodeURIComponent(id)}`;
+  const [user, access] = await Promise.all([api("GET", path), api("GET", `${path}/access`)]);
   const inScimGroup = user.groups.some((g) => g.managedBy === "scim");
   const managed = user.source === "scim" || Boolean(user.adopted);
   const locks = [];
   if (managed) locks.push("Deleted, disabled and enabled only in the identity provider (unassign them there).");
   if (inScimGroup) locks.push("In a group provisioned by Entra: email, full name and group assignments are changed in Entra.");
+  const changer = user.lastChangedBy;
+  const resource = el("pre", { id: "scim-resource" });
   show(`User ${user.email}`,
-    el("p", {}, userBadges(user), `status ${user.status}`),
+    facts([["Email", user.primaryEmail], ["Full name", user.fullName], ["userName", user.userName],
+      ["externalId", user.externalId], ["Status", user.status], ["Managed by", userBadges(user)],
+      ["Created", when(user.created)], ["Last changed", when(user.lastModified)],
+      ["Last changed through", changer ? `token ${changer.keyId} (${changer.idp})` : "not by an identity provider"]]),
     el("ul", {}, locks.map((text) => el("li", {}, text))),
+    el("h3", {}, "Groups"),
     table(["Group", "Identifier", "Managed by"], user.groups.map((g) =>
-      el("tr", {}, el("td", {}, g.name), el("td", {}, g.identifier), el("td", {}, g.managedBy)))),
+      el("tr", {}, el("td", {}, link(`#group/${encodeURIComponent(g.identifier)}`, g.name)), el("td", {}, clip(g.identifier)),
+        el("td", {}, g.managedBy)))),
     el("h3", {}, "Access"), accessView(access),
+    el("details", { ontoggle: (event) => { if (event.target.open && !resource.textContent) run(async () => {
+      resource.textContent = JSON.stringify(await api("GET", `${path}/scim`), null, 2);
+    }); } }, el("summary", {}, "The SCIM resource, as the identity provider reads it"), resource),
     el("div", { class: "row" },
       el("button", { onclick: () => run(async () => {
-        await api("PATCH", `/users/${encodeURIComponent(id)}`, { active: user.status !== "active" });
+        await api("PATCH", path, { active: user.status !== "active" });
         await showUser(id);
         say(`${user.email} is now ${user.status === "active" ? "disabled" : "active"}.`);
       }) }, user.status === "active" ? "Disable" : "Enable"),
       el("button", { onclick: () => run(async () => {
-        await api("DELETE", `/users/${encodeURIComponent(id)}`);
+        await api("DELETE", path);
         say(`Deleted ${user.email}.`);
-        await showUsers(1);
+        go("#users");
       }) }, "Delete")));
 }
 
@@ -141,7 +188,7 @@ async function showGroups(start = 1) {
   const rows = data.groups.map((group) => {
     const id = encodeURIComponent(group.identifier);
     const actions = group.managedBy === "scim"
-      ? el("td", {}, badge("locked", "SCIM-managed"), "No rename, delete or member changes here: change it in the identity provider.")
+      ? el("td", {}, badge("locked", "SCIM-managed"), "Change it in the identity provider.")
       : el("td", {}, badge("native", "native"),
         el("input", { "aria-label": `new name for ${group.name}`, placeholder: "new name", class: "rename" }),
         el("button", { onclick: (event) => run(async () => {
@@ -162,9 +209,8 @@ async function showGroups(start = 1) {
           await showGroups(start);
           say(`Removed from ${group.name}.`);
         }) }, "Remove member"));
-    return el("tr", {}, el("td", {}, el("button", { onclick: () => run(() => showGroup(group.identifier)) }, group.name)),
-      el("td", {}, group.identifier),
-      el("td", {}, String(group.members.length)), actions);
+    return el("tr", {}, el("td", {}, link(`#group/${id}`, group.name)), el("td", {}, clip(group.identifier)),
+      el("td", {}, String(group.memberCount)), actions);
   });
   show("Groups",
     el("div", { class: "row" }, el("input", { id: "group-filter", placeholder: "name", value: filter }),
@@ -172,19 +218,32 @@ async function showGroups(start = 1) {
     table(["Name", "Identifier (Harness)", "Members", ""], rows), pager(data, (s) => run(() => showGroups(s))));
 }
 
-async function showGroup(identifier) {
+async function showGroup(identifier, start = 1, search = "") {
+  setCurrent("groups");
   const id = encodeURIComponent(identifier);
-  const group = await api("GET", `/groups/${id}`);
+  const params = new URLSearchParams({ startIndex: start, count: 50 });
+  if (search) params.set("filter", search);
+  const [group, members] = await Promise.all([api("GET", `/groups/${id}`), api("GET", `/groups/${id}/members?${params}`)]);
   const placedByIdp = group.harnessScopes !== null;
+  const reload = (from) => run(() => showGroup(identifier, from, $("member-search").value.trim()));
   show(`Group ${group.name}`,
-    el("p", {}, badge(group.managedBy === "scim" ? "locked" : "native", group.managedBy === "scim" ? "SCIM-managed" : "native"),
-      `identifier ${group.identifier}, ${group.members.length} member(s)`),
+    facts([["Display name", group.name], ["Identifier (Harness)", group.identifier], ["externalId", group.externalId],
+      ["Managed by", badge(group.managedBy === "scim" ? "locked" : "native", group.managedBy === "scim" ? "SCIM-managed" : "native")],
+      ["Members", String(group.memberCount)], ["Created", when(group.created)], ["Last changed", when(group.lastModified)]]),
+    el("h3", {}, "Members"),
+    el("div", { class: "row" },
+      el("input", { id: "member-search", "aria-label": "search the members by email or name", placeholder: "email or name",
+        value: search, onkeydown: (event) => { if (event.key === "Enter") reload(1); } }),
+      el("button", { onclick: () => reload(1) }, "Search members")),
+    table(["Email", "Full name", "Status"], members.members.map((m) => el("tr", {},
+      el("td", {}, link(`#user/${encodeURIComponent(m.id)}`, m.email)), el("td", {}, clip(m.fullName)), el("td", {}, m.status)))),
+    pager(members, reload),
     el("h3", {}, "Placements"),
     el("p", {}, placedByIdp ? `Placed by the identity provider (harnessScopes ${group.harnessScopes}): change them there.`
       : "The identity provider sends no harnessScopes for this group: place it here."),
     table(["Scope", "State", "Owner", "Since"], group.placements.map((p) => el("tr", { class: p.state === "pending" ? "failure" : "" },
-      el("td", {}, p.scope), el("td", {}, p.state === "pending" ? "pending: the org or project does not exist yet" : "active"),
-      el("td", {}, p.owner), el("td", {}, p.since)))),
+      el("td", {}, clip(p.scope)), el("td", {}, p.state === "pending" ? "pending: the org or project does not exist yet" : "active"),
+      el("td", {}, p.owner), el("td", {}, when(p.since))))),
     placedByIdp ? "" : el("div", { class: "row" },
       el("input", { id: "placement-scopes", "aria-label": "scopes, comma-separated",
         placeholder: `${state.account}:org, ${state.account}:org:project`,
@@ -197,8 +256,8 @@ async function showGroup(identifier) {
       }) }, "Save placements")),
     el("h3", {}, "Role assignments"),
     table(["Scope", "Role", "Resource group"], group.roleAssignments.map((a) =>
-      el("tr", {}, el("td", {}, a.scope), el("td", {}, a.role), el("td", {}, a.resourceGroup)))),
-    el("button", { onclick: () => run(showScopes) }, "Assign roles on the Scopes page"));
+      el("tr", {}, el("td", {}, clip(a.scope)), el("td", {}, a.role), el("td", {}, a.resourceGroup)))),
+    el("button", { onclick: () => go("#scopes") }, "Assign roles on the Scopes page"));
 }
 
 function reason(via) {
@@ -234,7 +293,7 @@ async function showScopes() {
   const options = (id, values, label) => el("select", { id, "aria-label": label }, values.map((v) => el("option", { value: v }, v)));
   show("Scopes",
     table(["Scope", "Name", "Level", "Created", ""], scopes.map((x) => el("tr", {},
-      el("td", {}, x.scope), el("td", {}, x.name), el("td", {}, x.level), el("td", {}, x.created), el("td", {}, remove(x))))),
+      el("td", {}, clip(x.scope)), el("td", {}, clip(x.name)), el("td", {}, x.level), el("td", {}, when(x.created)), el("td", {}, remove(x))))),
     el("div", { class: "row" },
       el("input", { id: "new-org", "aria-label": "new org identifier", placeholder: "org identifier" }),
       el("button", { onclick: () => run(async () => {
@@ -251,8 +310,8 @@ async function showScopes() {
       }) }, "Create project")),
     el("h3", {}, "Role assignments"),
     table(["Scope", "Role", "Resource group", "Principal", ""], assignments.roleAssignments.map((a) => el("tr", {},
-      el("td", {}, a.scope), el("td", {}, a.role), el("td", {}, a.resourceGroup),
-      el("td", {}, `${a.principal.type} ${a.principal.id}`),
+      el("td", {}, clip(a.scope)), el("td", {}, a.role), el("td", {}, a.resourceGroup),
+      el("td", {}, clip(`${a.principal.type} ${a.principal.id}`)),
       el("td", {}, el("button", { onclick: () => run(async () => {
         await api("DELETE", `/role-assignments/${encodeURIComponent(a.id)}`);
         await showScopes();
@@ -287,12 +346,12 @@ async function showActivity(cursor = "") {
   const data = await api("GET", `/activity?${params}`);
   const field = (name, placeholder) => el("input", { id: `activity-${name}`, placeholder, value: values[name] || "" });
   const rows = data.activity.map((record) => el("tr", { class: record.status >= 400 ? "failure" : "" },
-    el("td", {}, record.time), el("td", {}, record.operation), el("td", {}, String(record.status)),
-    el("td", {}, `${record.resourceType} ${record.resourceId}`), el("td", {}, record.idp || record.actor),
-    el("td", {}, el("details", {}, el("summary", {}, record.detail || "details"),
+    el("td", {}, when(record.time)), el("td", {}, record.operation), el("td", {}, String(record.status)),
+    el("td", {}, clip(`${record.resourceType} ${record.resourceId}`)), el("td", {}, clip(record.idp || record.actor)),
+    el("td", {}, el("details", {}, el("summary", {}, clip(record.detail || "details")),
       el("pre", {}, JSON.stringify(record, null, 2))),
       record.queued || record.status >= 500
-        ? el("button", { onclick: () => run(showFailures) }, "See failures") : "")));
+        ? el("button", { onclick: () => go("#failures") }, "See failures") : "")));
   show("Activity",
     el("div", { class: "row" }, field("since", "since (ISO time)"), field("until", "until (ISO time)"),
       el("select", { id: "activity-outcome" }, ["", "success", "failure"].map((o) =>
@@ -310,8 +369,8 @@ async function showActivity(cursor = "") {
 async function showFailures() {
   setCurrent("failures");
   const data = await api("GET", "/failures");
-  const failureRows = (items) => items.map((f) => el("tr", {}, el("td", {}, f.lastAttempt), el("td", {}, f.operation),
-    el("td", {}, `${f.resourceType} ${f.resourceId}`), el("td", {}, f.lastError)));
+  const failureRows = (items) => items.map((f) => el("tr", {}, el("td", {}, when(f.lastAttempt)), el("td", {}, f.operation),
+    el("td", {}, clip(`${f.resourceType} ${f.resourceId}`)), el("td", {}, clip(f.lastError))));
   show("Failures",
     el("div", { class: "row" }, el("button", { id: "redrive", onclick: () => run(async () => {
       const result = await api("POST", "/failures/redrive");
@@ -319,18 +378,18 @@ async function showFailures() {
     }) }, "Re-drive pending work"), el("button", { onclick: () => run(showFailures) }, "Refresh")),
     el("h3", {}, `Pending work (${data.pending.length})`),
     table(["Since", "Kind", "Resource", "Operation"], data.pending.map((w) => el("tr", {},
-      el("td", {}, w.created), el("td", {}, w.kind), el("td", {}, `${w.resourceType} ${w.resourceId}`),
+      el("td", {}, when(w.created)), el("td", {}, w.kind), el("td", {}, clip(`${w.resourceType} ${w.resourceId}`)),
       el("td", {}, w.operation)))),
     el("h3", {}, `Placements waiting for their org or project (${data.pendingPlacements.length})`),
     table(["Group", "Scope", "Owner", "Since"], data.pendingPlacements.map((p) => el("tr", {},
-      el("td", {}, p.group), el("td", {}, p.scope), el("td", {}, p.owner), el("td", {}, p.since)))),
+      el("td", {}, clip(p.group)), el("td", {}, clip(p.scope)), el("td", {}, p.owner), el("td", {}, when(p.since))))),
     el("h3", {}, `Given up, not yet reported (${data.unreported.length})`),
     table(["Last attempt", "Operation", "Resource", "Last error"], failureRows(data.unreported)),
     el("h3", {}, `Given up, reported (${data.reported.length})`),
     table(["Last attempt", "Operation", "Resource", "Last error"], failureRows(data.reported)),
     el("h3", {}, "Digest emails sent"),
     table(["Sent", "Digest", "Failures"], data.digests.map((d) => el("tr", {},
-      el("td", {}, d.sentAt), el("td", {}, d.digestId), el("td", {}, String(d.failures))))));
+      el("td", {}, when(d.sentAt)), el("td", {}, clip(d.digestId)), el("td", {}, String(d.failures))))));
 }
 
 // Settings and tokens ---------------------------------------------------------------------------------------
@@ -353,7 +412,8 @@ async function showSettings(secret = "") {
     secret ? el("div", {}, el("p", {}, "Copy the new token now: it is shown this once."), el("p", { class: "secret", id: "new-token" }, secret)) : "",
     table(["Key id", "Scope", "Integration", "IdP", "Created", "Last used", "Expires", "State", ""], tokens.tokens.map((t) =>
       el("tr", {}, el("td", {}, t.keyId), el("td", {}, t.scope), el("td", {}, t.integration), el("td", {}, t.idp),
-        el("td", {}, t.created), el("td", {}, t.lastUsed || "not recently"), el("td", {}, t.expires || "never"),
+        el("td", {}, when(t.created)), el("td", {}, t.lastUsed ? when(t.lastUsed) : "not recently"),
+        el("td", {}, t.expires ? when(t.expires) : "never"),
         el("td", {}, t.state),
         el("td", {}, t.state === "active" ? el("button", { onclick: () => run(async () => {
           await api("DELETE", `/tokens/${encodeURIComponent(t.keyId)}`);
@@ -393,8 +453,24 @@ function showConnection() {
 
 // Sign in and out -------------------------------------------------------------------------------------------
 
-const pages = { users: showUsers, groups: showGroups, scopes: showScopes, activity: showActivity, failures: showFailures,
-  settings: showSettings, connection: showConnection };
+const pages = { users: () => showUsers(1), groups: () => showGroups(1), scopes: showScopes,
+  activity: () => showActivity(), failures: showFailures, settings: () => showSettings(), connection: showConnection };
+
+// Every page has its own URL fragment (#users, #user/<id>, #group/<identifier>, ...): links are real links, and the
+// back button and a reload return to the page. Never the token: it stays in sessionStorage.
+function go(hash) {
+  if (window.location.hash === hash) run(route);
+  else window.location.hash = hash;
+}
+
+async function route() {
+  if (!state.token) return;
+  const [name, ...rest] = window.location.hash.replace(/^#/, "").split("/");
+  const id = decodeURIComponent(rest.join("/"));
+  if (name === "user" && id) return showUser(id);
+  if (name === "group" && id) return showGroup(id);
+  return (pages[name] || pages.users)();
+}
 
 function signedIn() {
   $("sign-in").hidden = true;
@@ -430,14 +506,15 @@ async function signIn() {
   store.setItem("scimAdminToken", state.token);
   signedIn();
   say("");
-  await run(() => showUsers(1));
+  go(window.location.hash || "#users");
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("sign-in-button").addEventListener("click", () => signIn());
   $("sign-out").addEventListener("click", () => { signOut(); say("Signed out."); });
   for (const button of document.querySelectorAll("nav button[data-page]")) {
-    button.addEventListener("click", () => { say(""); run(() => pages[button.dataset.page]()); });
+    button.addEventListener("click", () => { say(""); go(`#${button.dataset.page}`); });
   }
-  if (state.token && state.account) { signedIn(); run(() => showUsers(1)); }
+  window.addEventListener("hashchange", () => run(route));
+  if (state.token && state.account) { signedIn(); run(route); }
 });

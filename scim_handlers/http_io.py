@@ -73,6 +73,8 @@ class ScimRequest:
     """The app integration (current = NextGen, legacy = FirstGen) whose token made the request."""
     idp: str = "entra"
     """The identity provider the token was given to."""
+    key_id: str = ""
+    """The key id of the token that made the request (recorded on the users it changes)."""
 
     def json(self) -> Any:
         """The body parsed as JSON; InvalidSyntax when it is not JSON, 415 for a non-JSON media type."""
@@ -186,7 +188,7 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params), headers=req.headers,
                 body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=integration,
-                idp=idp)
+                idp=idp, key_id=token.key_id)
             result = handler(request)
             result_body = result.body
             queued, ignored = result.queued, result.ignored

@@ -35,6 +35,11 @@ def manage_user_get(req: func.HttpRequest, context: func.Context) -> func.HttpRe
     return run_manage(req, context, "Manage.Users.Get", _user)
 
 
+@bp.route(route=f"{BASE}/users/{{id}}/scim", methods=["GET"], auth_level=ANONYMOUS)
+def manage_user_scim(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.Scim", _user_scim)
+
+
 @bp.route(route=f"{BASE}/users/{{id}}", methods=["PATCH"], auth_level=ANONYMOUS)
 def manage_user_edit(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return run_manage(req, context, "Manage.Users.Edit", _edit_user)
@@ -58,6 +63,11 @@ def manage_groups_create(req: func.HttpRequest, context: func.Context) -> func.H
 @bp.route(route=f"{BASE}/groups/{{id}}", methods=["GET"], auth_level=ANONYMOUS)
 def manage_group_get(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return run_manage(req, context, "Manage.Groups.Get", _group)
+
+
+@bp.route(route=f"{BASE}/groups/{{id}}/members", methods=["GET"], auth_level=ANONYMOUS)
+def manage_group_members(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Groups.Members", _group_members)
 
 
 @bp.route(route=f"{BASE}/groups/{{id}}", methods=["PATCH"], auth_level=ANONYMOUS)
@@ -145,6 +155,12 @@ def _user(req: ScimRequest) -> ScimResponse:
     return ScimResponse(200, native.user_view(req.services.users.get(req.account.id, req.route["id"])))
 
 
+def _user_scim(req: ScimRequest) -> ScimResponse:
+    """The user as the identity provider reads it over SCIM (the same rendering, read with the admin token)."""
+    tenant = req.tenant_url.replace("/manage/account/", "/scim/account/")
+    return ScimResponse(200, users.render_user(users.get_user(req.services.users, req.account, req.route["id"]), tenant))
+
+
 def _create_user(req: ScimRequest) -> ScimResponse:
     return ScimResponse(201, native.user_view(native.create_user(req.services.users, req.account, req.json())))
 
@@ -176,16 +192,24 @@ def _page_fields(page: Page) -> dict[str, int]:
 
 
 def _group(req: ScimRequest) -> ScimResponse:
-    """The group with its members, its placements (active or pending) and the role assignments it holds."""
+    """The group with how many members it has (a page of them: /members), its placements (active or pending) and
+    the role assignments it holds."""
     svc = req.services
     group = svc.groups.get(req.account.id, req.route["id"])
-    view = native.group_view(group, native.members_of(svc.groups, req.account, group.id))
+    view = native.group_view(group, native.member_count(svc.groups, req.account, group.id))
     view.update(access.group_access_view(svc.access, req.account, group))
     return ScimResponse(200, view)
 
 
+def _group_members(req: ScimRequest) -> ScimResponse:
+    start, count = paging(req)
+    page = native.group_members(req.services.groups, req.services.users, req.account, req.route["id"],
+                                req.query.get("filter"), start, count)
+    return ScimResponse(200, {"members": [native.member_view(u) for u in page.items], **_page_fields(page)})
+
+
 def _create_group(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(201, native.group_view(native.create_group(req.services.groups, req.account, req.json()), []))
+    return ScimResponse(201, native.group_view(native.create_group(req.services.groups, req.account, req.json()), 0))
 
 
 def _rename_group(req: ScimRequest) -> ScimResponse:

@@ -65,7 +65,7 @@ def _search(req: ScimRequest) -> ScimResponse:
 
 
 def _create(req: ScimRequest) -> ScimResponse:
-    user = users.create_user(req.services.users, req.account, req.json(), req.integration)
+    user = users.create_user(req.services.users, req.account, req.json(), req.integration, req.idp, req.key_id)
     return _user_response(req, user, 201, location=True)
 
 
@@ -75,13 +75,13 @@ def _get(req: ScimRequest) -> ScimResponse:
 
 def _replace(req: ScimRequest) -> ScimResponse:
     user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                              req.integration, req.idp, _before_removal(req))
+                              req.integration, req.idp, _before_removal(req), req.key_id)
     return _user_response(req, user, 200)
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
     user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                            req.integration, req.idp, _before_removal(req))
+                            req.integration, req.idp, _before_removal(req), req.key_id)
     return _user_response(req, user, 200)
 
 

@@ -39,6 +39,14 @@ class Adoption:
 
 
 @dataclass(frozen=True)
+class ChangedBy:
+    """Which token (key id) of which identity provider made a user's latest change through SCIM."""
+
+    key_id: str
+    idp: str
+
+
+@dataclass(frozen=True)
 class StoredUser:
     id: str
     attributes: dict[str, Any]
@@ -53,6 +61,8 @@ class StoredUser:
     """The app integrations (current/legacy) whose tokens have provisioned this user."""
     adopted: Adoption | None = None
     """For a native user: when and by which identity provider SCIM first changed it."""
+    changed_by: ChangedBy | None = None
+    """The token and identity provider of the latest SCIM write (None: never written through SCIM)."""
 
     @property
     def user_name(self) -> str:
@@ -181,7 +191,7 @@ class UserStore(Protocol):
         """The account's recorded work (shared by users and groups)."""
 
     def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime, source: str = "scim",
-               integrations: frozenset[str] = frozenset()) -> StoredUser:
+               integrations: frozenset[str] = frozenset(), changed_by: ChangedBy | None = None) -> StoredUser:
         """Creates the user and its index rows atomically; raises Uniqueness if the userName is taken."""
 
     def get(self, account_id: str, user_id: str) -> StoredUser:
@@ -196,11 +206,16 @@ class UserStore(Protocol):
     def scan(self, account_id: str) -> Iterator[StoredUser]:
         """Every user of the account in a stable order (by id), streamed page by page."""
 
+    def get_many(self, account_id: str, user_ids: list[str]) -> list[StoredUser]:
+        """The users among `user_ids` that exist, in that order: one read per user, made in parallel (for a page of
+        a group's members: one wave of round trips, however large the group)."""
+
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
-               integrations: frozenset[str] | None = None, adopted: Adoption | None = None) -> StoredUser:
+               integrations: frozenset[str] | None = None, adopted: Adoption | None = None,
+               changed_by: ChangedBy | None = None) -> StoredUser:
         """Replaces the attributes if the user is still at `current.etag` (else VersionConflict), moving index rows
         in the same transaction; raises Uniqueness if a new userName is taken. `adopted` is recorded if the user
-        has no adoption yet (the first one is kept)."""
+        has no adoption yet (the first one is kept); `changed_by` replaces the stored one (None keeps it)."""
 
     def delete(self, account_id: str, current: StoredUser, now: datetime) -> PendingWork | None:
         """Deletes the user, its index rows and memberships if still at `current.etag` (else VersionConflict); a

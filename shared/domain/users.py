@@ -18,7 +18,7 @@ from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
 from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import apply_patch, parse_operations
-from shared.domain.ports import Adoption, StoredUser, UserStore, VersionConflict
+from shared.domain.ports import Adoption, ChangedBy, StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
 from shared.domain.work import JobQueue, Settled, settle
 from shared.errors import InvalidValue, PreconditionFailed, ServiceUnavailable
@@ -53,11 +53,13 @@ def _validated(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def create_user(store: UserStore, account: Account, body: Any, integration: str = "current") -> StoredUser:
+def create_user(store: UserStore, account: Account, body: Any, integration: str = "current", idp: str = "entra",
+                key_id: str = "") -> StoredUser:
     """A user created without `active` is active (OneLogin's template sends none; Okta requires it back)."""
     attributes = _validated(resource.normalize(body, USER))
     attributes.setdefault("active", True)
-    return store.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), "scim", frozenset({integration}))
+    return store.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), "scim", frozenset({integration}),
+                        ChangedBy(key_id, idp) if key_id else None)
 
 
 def get_user(store: UserStore, account: Account, user_id: str) -> StoredUser:
@@ -86,7 +88,8 @@ RemovalGuard = Callable[[StoredUser, dict[str, Any] | None], None]
 
 
 def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
-                 integration: str = "current", idp: str = "entra", guard: RemovalGuard | None = None) -> StoredUser:
+                 integration: str = "current", idp: str = "entra", guard: RemovalGuard | None = None,
+                 key_id: str = "") -> StoredUser:
     """PUT: the body replaces every writable attribute; id and server-owned attributes are kept, and so is `active`
     when the body leaves it out (our PUT rule: a full-update template without it neither activates nor
     deactivates anyone)."""
@@ -102,11 +105,12 @@ def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if
                 _keep_stored(attributes, current.attributes, name, current.id)
         return attributes
 
-    return _write(store, account, user_id, if_match, compute, integration, idp, guard)
+    return _write(store, account, user_id, if_match, compute, integration, idp, guard, key_id)
 
 
 def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,
-               integration: str = "current", idp: str = "entra", guard: RemovalGuard | None = None) -> StoredUser:
+               integration: str = "current", idp: str = "entra", guard: RemovalGuard | None = None,
+               key_id: str = "") -> StoredUser:
     operations = parse_operations(body)
     protected = _email_guard(account)
 
@@ -117,7 +121,7 @@ def patch_user(store: UserStore, account: Account, user_id: str, body: Any, if_m
                      current.id, ", ".join(patched.skipped))
         return _validated(patched.attributes)
 
-    return _write(store, account, user_id, if_match, compute, integration, idp, guard)
+    return _write(store, account, user_id, if_match, compute, integration, idp, guard, key_id)
 
 
 def delete_user(store: UserStore, account: Account, user_id: str, if_match: str | None = None,
@@ -140,9 +144,10 @@ def delete_user(store: UserStore, account: Account, user_id: str, if_match: str 
 
 def _write(store: UserStore, account: Account, user_id: str, if_match: str | None,
            compute: Callable[[StoredUser], dict[str, Any]], integration: str, idp: str,
-           guard: RemovalGuard | None = None) -> StoredUser:
+           guard: RemovalGuard | None = None, key_id: str = "") -> StoredUser:
     """Read, compute new attributes, write if changed, conditioned on the ETag read; redo on conflict. The app
-    integration whose token made the request is recorded on the user (for the SSO precedence check); a native
+    integration whose token made the request is recorded on the user (for the SSO precedence check), and with it
+    the token's key id and identity provider (what the console shows as the last change's source); a native
     user's first SCIM write records its adoption by that identity provider."""
     for _ in range(MAX_CONFLICT_RETRIES):
         current = store.get(account.id, user_id)
@@ -156,7 +161,8 @@ def _write(store: UserStore, account: Account, user_id: str, if_match: str | Non
         now = datetime.now(UTC)
         adopted = Adoption(idp, integration, now) if current.source != "scim" and current.adopted is None else None
         try:
-            return store.update(account.id, current, attributes, now, integrations, adopted)
+            return store.update(account.id, current, attributes, now, integrations, adopted,
+                                ChangedBy(key_id, idp) if key_id else None)
         except VersionConflict:
             if if_match:
                 raise PreconditionFailed("The user changed since the version given in If-Match; read it again.") from None

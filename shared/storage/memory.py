@@ -32,6 +32,7 @@ from shared.domain.ports import (
     ActivityRecord,
     ActivityStore,
     Adoption,
+    ChangedBy,
     DriftStore,
     Failure,
     FailureLog,
@@ -85,6 +86,7 @@ class _User:
     source: str
     integrations: frozenset[str]
     adopted: Adoption | None = None
+    changed_by: ChangedBy | None = None
     groups: dict[str, tuple[str, str]] = field(default_factory=dict)
     """group id -> (display, managed by): the reverse rows"""
 
@@ -233,19 +235,20 @@ class MemoryUserStore:
     def _stored(self, user_id: str, user: _User) -> StoredUser:
         return StoredUser(user_id, _copy(user.attributes), user.created, user.modified, user.version, user.etag,
                           [GroupRef(g, d, m) for g, (d, m) in sorted(user.groups.items())], user.source,
-                          user.integrations, user.adopted)
+                          user.integrations, user.adopted, user.changed_by)
 
     def _name_taken(self, account_id: str, user_name: str, besides: str | None = None) -> bool:
         return any(account == account_id and uid != besides and u.attributes["userName"].lower() == user_name.lower()
                    for (account, uid), u in self._state.users.items())
 
     def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime, source: str = SCIM,
-               integrations: frozenset[str] = frozenset()) -> StoredUser:
+               integrations: frozenset[str] = frozenset(), changed_by: ChangedBy | None = None) -> StoredUser:
         with self._state.lock:
             self._state.call()
             if self._name_taken(account_id, attributes["userName"]):
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.")
-            user = _User(_copy(attributes), now, now, 1, self._state.etag(), source, integrations)
+            user = _User(_copy(attributes), now, now, 1, self._state.etag(), source, integrations,
+                         changed_by=changed_by)
             self._state.users[(account_id, user_id)] = user
             return self._stored(user_id, user)
 
@@ -277,8 +280,15 @@ class MemoryUserStore:
             found = [self._stored(uid, u) for (account, uid), u in sorted(self._state.users.items()) if account == account_id]
         yield from found
 
+    def get_many(self, account_id: str, user_ids: list[str]) -> list[StoredUser]:
+        with self._state.lock:
+            self._state.call()
+            return [self._stored(uid, self._state.users[(account_id, uid)]) for uid in user_ids
+                    if (account_id, uid) in self._state.users]
+
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
-               integrations: frozenset[str] | None = None, adopted: Adoption | None = None) -> StoredUser:
+               integrations: frozenset[str] | None = None, adopted: Adoption | None = None,
+               changed_by: ChangedBy | None = None) -> StoredUser:
         with self._state.lock:
             self._state.call()
             user = self._state.users.get((account_id, current.id))
@@ -289,6 +299,7 @@ class MemoryUserStore:
             user.attributes, user.modified, user.version = _copy(attributes), now, user.version + 1
             user.integrations = current.integrations if integrations is None else integrations
             user.adopted = user.adopted or adopted
+            user.changed_by = changed_by or user.changed_by
             user.etag = self._state.etag()
             return self._stored(current.id, user)
 

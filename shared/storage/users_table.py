@@ -12,11 +12,13 @@ share the partition, so a create or an update writes the user and its index rows
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import PURGE_USER, Adoption, GroupRef, PendingWork, StoredUser, VersionConflict
+from shared.domain.ports import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import ISSUED_USER_ID, USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
@@ -46,12 +48,14 @@ def external_id_prefix(external_id: str) -> str:
 
 def _user_entity(account_id: str, user_id: str, attributes: dict[str, Any], created: datetime, modified: datetime,
                  version: int, source: str = "scim", integrations: frozenset[str] = frozenset(),
-                 adopted: Adoption | None = None) -> dict[str, Any]:
+                 adopted: Adoption | None = None, changed_by: ChangedBy | None = None) -> dict[str, Any]:
     entity = {"PartitionKey": account_id, "RowKey": user_key(user_id), "Kind": "user", "Created": created,
               "LastModified": modified, "Version": version, "Source": source,
               "Integrations": ",".join(sorted(integrations)), **pack(attributes)}
     if adopted is not None:
         entity.update(AdoptedBy=adopted.idp, AdoptedIntegration=adopted.integration, AdoptedAt=adopted.at)
+    if changed_by is not None:
+        entity.update(ChangedByKey=changed_by.key_id, ChangedByIdp=changed_by.idp)
     return entity
 
 
@@ -74,8 +78,8 @@ class TableUserStore:
 
     @storage_errors
     def create(self, account_id: str, user_id: str, attributes: dict[str, Any], now: datetime, source: str = "scim",
-               integrations: frozenset[str] = frozenset()) -> StoredUser:
-        entity = _user_entity(account_id, user_id, attributes, now, now, 1, source, integrations)
+               integrations: frozenset[str] = frozenset(), changed_by: ChangedBy | None = None) -> StoredUser:
+        entity = _user_entity(account_id, user_id, attributes, now, now, 1, source, integrations, None, changed_by)
         operations: list[tuple[Any, ...]] = [("create", entity)]
         operations += [("create", row) for row in _index_rows(account_id, user_id, attributes)]
         try:
@@ -84,7 +88,8 @@ class TableUserStore:
             if failed.error_code == "EntityAlreadyExists" and failed.index == 1:
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
             raise
-        return StoredUser(user_id, attributes, now, now, 1, results[0]["etag"], [], source, integrations)
+        return StoredUser(user_id, attributes, now, now, 1, results[0]["etag"], [], source, integrations,
+                          changed_by=changed_by)
 
     @storage_errors
     def get(self, account_id: str, user_id: str) -> StoredUser:
@@ -130,14 +135,29 @@ class TableUserStore:
         yield from _assemble(rows)
 
     @storage_errors
+    def get_many(self, account_id: str, user_ids: list[str]) -> list[StoredUser]:
+        def read(user_id: str) -> StoredUser | None:
+            try:
+                return self._read(account_id, user_id)
+            except NotFound:
+                return None
+
+        # each read in a copy of the caller's context, so the request's round-trip count includes it
+        found = _reads().map(lambda pair: pair[0].run(read, pair[1]),
+                             [(contextvars.copy_context(), user_id) for user_id in user_ids])
+        return [user for user in found if user is not None]
+
+    @storage_errors
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
-               integrations: frozenset[str] | None = None, adopted: Adoption | None = None) -> StoredUser:
+               integrations: frozenset[str] | None = None, adopted: Adoption | None = None,
+               changed_by: ChangedBy | None = None) -> StoredUser:
         from azure.core import MatchConditions
 
         integrations = current.integrations if integrations is None else integrations
         adopted = current.adopted or adopted
+        changed_by = changed_by or current.changed_by
         entity = _user_entity(account_id, current.id, attributes, current.created, now, current.version + 1,
-                              current.source, integrations, adopted)
+                              current.source, integrations, adopted, changed_by)
         operations: list[tuple[Any, ...]] = [
             ("update", entity, {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes)}
@@ -154,7 +174,7 @@ class TableUserStore:
                 raise Uniqueness(f"A user with userName {attributes['userName']!r} already exists in this account.") from None
             raise
         return StoredUser(current.id, attributes, current.created, now, current.version + 1, results[0]["etag"],
-                          current.groups, current.source, integrations, adopted)
+                          current.groups, current.source, integrations, adopted, changed_by)
 
     @storage_errors
     def delete(self, account_id: str, current: StoredUser, now: datetime) -> PendingWork | None:
@@ -183,6 +203,16 @@ class TableUserStore:
         return work
 
 
+_pool: ThreadPoolExecutor | None = None
+
+
+def _reads() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="scim-users")
+    return _pool
+
+
 def _assemble(rows: Any) -> Iterator[StoredUser]:
     """User rows followed by their `u:<id>:g:<group>` rows (RowKey order) -> StoredUser with groups."""
     pending: dict[str, Any] | None = None
@@ -208,4 +238,5 @@ def _stored(entity: Any, groups: list[GroupRef]) -> StoredUser:
         groups=sorted(groups, key=lambda g: g.id), source=entity.get("Source") or "scim",
         integrations=frozenset(i for i in (entity.get("Integrations") or "").split(",") if i),
         adopted=Adoption(entity["AdoptedBy"], entity.get("AdoptedIntegration", ""), entity["AdoptedAt"])
-        if entity.get("AdoptedBy") else None)
+        if entity.get("AdoptedBy") else None,
+        changed_by=ChangedBy(entity["ChangedByKey"], entity.get("ChangedByIdp", "")) if entity.get("ChangedByKey") else None)

@@ -231,7 +231,8 @@ def test_scim_discovery_and_unknown_routes(target: Target, path: str, extra: str
                               ("POST", "/orgs/{group}/projects"), ("PUT", "/groups/{group}/placements"),
                               ("GET", "/scopes/{scope}/members"), ("PUT", "/scopes/{scope}/members/{user}"),
                               ("GET", "/role-assignments"), ("POST", "/role-assignments"),
-                              ("DELETE", "/role-assignments/{group}"), ("GET", "/users/{user}/access")]),
+                              ("DELETE", "/role-assignments/{group}"), ("GET", "/users/{user}/access"),
+                              ("GET", "/users/{user}/scim"), ("GET", "/groups/{group}/members")]),
        user=ids, group=ids, scope=st.one_of(hostile_text, st.sampled_from(["{a}", "{a}:o1", "{a}:o1:p1", "x:o1"])),
        body=st.one_of(bodies, st.fixed_dictionaries({}, optional={
            "name": json_values, "email": json_values, "userName": json_values, "displayName": json_values,
@@ -240,7 +241,8 @@ def test_scim_discovery_and_unknown_routes(target: Target, path: str, extra: str
        params=st.fixed_dictionaries({}, optional={"since": hostile_text | iso_times, "until": hostile_text | iso_times,
                                                   "cursor": hostile_text,
                                                   "count": hostile_text, "outcome": hostile_text,
-                                                  "resourceId": hostile_text}))
+                                                  "resourceId": hostile_text, "filter": hostile_text,
+                                                  "startIndex": hostile_text}))
 def test_management_routes(target: Target, route: tuple[str, str], user: str, group: str, scope: str, body: bytes,
                            params: dict[str, str]) -> None:
     method, template = route

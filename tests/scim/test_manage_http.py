@@ -42,7 +42,8 @@ def test_scim_provisioned_groups_cannot_be_managed_natively(scim: ScimClient, ad
     direct = scim_user(scim, "direct@contoso.test")
     group_id = scim_group(scim, "Engineering", [member])
     group = admin.request("GET", f"/groups/{group_id}").json()
-    assert group == {"identifier": group_id, "name": "Engineering", "managedBy": "scim", "members": [member],
+    assert group == {"identifier": group_id, "name": "Engineering", "managedBy": "scim", "memberCount": 1,
+                     "externalId": None, "created": group["created"], "lastModified": group["lastModified"],
                      "placements": [{"scope": scim.account_id, "state": "active", "owner": "idp",
                                      "since": group["placements"][0]["since"]}],
                      "harnessScopes": None, "roleAssignments": []}
@@ -50,7 +51,8 @@ def test_scim_provisioned_groups_cannot_be_managed_natively(scim: ScimClient, ad
     refused(admin.request("DELETE", f"/groups/{group_id}/members/{member}"))
     refused(admin.request("PATCH", f"/groups/{group_id}", json={"name": "Renamed"}))
     refused(admin.request("DELETE", f"/groups/{group_id}"))
-    assert admin.request("GET", f"/groups/{group_id}").json()["members"] == [member]  # nothing changed
+    members = admin.request("GET", f"/groups/{group_id}/members").json()["members"]
+    assert [m["id"] for m in members] == [member]  # nothing changed
 
 
 def test_members_of_scim_groups_cannot_be_edited_natively(scim: ScimClient, admin: AdminClient) -> None:
@@ -211,3 +213,68 @@ def test_bad_input_gets_a_clear_json_4xx(admin: AdminClient, method: str, path: 
     assert response.headers["Content-Type"] == "application/json"
     error = response.json()["error"]
     assert error["status"] == status and error["message"] and error["code"]
+
+
+def test_a_users_page_shows_what_the_identity_provider_sent_and_which_token_changed_it(
+        scim: ScimClient, admin: AdminClient, accounts: AccountStore) -> None:
+    sent = {"userName": "pat.doe@contoso.test", "externalId": "00aa-pat", "active": True,
+            "name": {"givenName": "Pat", "familyName": "Doe", "formatted": "Pat Doe"},
+            "emails": [{"value": "pat.other@contoso.test", "type": "home"},
+                       {"value": "pat.work@contoso.test", "type": "work", "primary": True}]}
+    created = scim.post("/Users", sent)
+    assert created.status_code == 201, created.text
+    user_id = created.json()["id"]
+    view = admin.request("GET", f"/users/{user_id}").json()
+    assert (view["userName"], view["email"], view["primaryEmail"], view["fullName"], view["externalId"],
+            view["status"], view["source"]) == ("pat.doe@contoso.test", "pat.doe@contoso.test", "pat.work@contoso.test",
+                                                "Pat Doe", "00aa-pat", "active", "scim")
+    scim_key = scim.token.split(".")[1]
+    assert view["lastChangedBy"] == {"keyId": scim_key, "idp": "entra"}
+    assert view["created"] == created.json()["meta"]["created"] and view["lastModified"] == view["created"]
+
+    okta = new_token(accounts, scim.account_id, idp="okta")
+    changed = requests.patch(f"{scim.tenant_url}/Users/{user_id}", timeout=30, headers={
+        "Authorization": f"Bearer {okta}", "Content-Type": "application/scim+json"},
+        json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]})
+    assert changed.status_code == 200, changed.text
+    view = admin.request("GET", f"/users/{user_id}").json()
+    assert view["status"] == "disabled" and view["lastChangedBy"] == {"keyId": okta.split(".")[1], "idp": "okta"}
+    assert view["lastModified"] == changed.json()["meta"]["lastModified"] > view["created"]
+    unchanged = scim.patch(f"/Users/{user_id}", {"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "active", "value": False}]})  # changes nothing: the last change stays Okta's
+    assert unchanged.status_code == 200
+    assert admin.request("GET", f"/users/{user_id}").json()["lastChangedBy"]["idp"] == "okta"
+
+    as_scim = admin.request("GET", f"/users/{user_id}/scim")  # what the IdP reads, with the admin token
+    assert as_scim.status_code == 200 and as_scim.json() == scim.get(f"/Users/{user_id}").json()
+    assert requests.get(f"{scim.tenant_url.replace('/scim/', '/manage/')}/users/{user_id}/scim", timeout=30,
+                        headers={"Authorization": f"Bearer {scim.token}"}).status_code == 401  # never a SCIM token
+
+
+def test_a_groups_members_are_paged_and_searched_on_the_server(scim: ScimClient, admin: AdminClient,
+                                                               accounts: AccountStore) -> None:
+    people = [scim_user(scim, f"member{n}@contoso.test") for n in range(7)]
+    group_id = scim_group(scim, "Paged", people)
+    assert admin.request("GET", f"/groups/{group_id}").json()["memberCount"] == 7
+    first = admin.request("GET", f"/groups/{group_id}/members", params={"count": 3}).json()
+    second = admin.request("GET", f"/groups/{group_id}/members", params={"count": 3, "startIndex": 4}).json()
+    assert (first["totalResults"], first["startIndex"], first["itemsPerPage"]) == (7, 1, 3)
+    assert [m["id"] for m in first["members"] + second["members"]] == sorted(people)[:6]
+    assert first["members"][0] == {"id": sorted(people)[0], "status": "active",
+                                    "email": next(f"member{n}@contoso.test" for n in range(7)
+                                                  if people[n] == sorted(people)[0]),
+                                    "fullName": next(f"member{n}" for n in range(7) if people[n] == sorted(people)[0])}
+    found = admin.request("GET", f"/groups/{group_id}/members", params={"filter": "MEMBER5@"}).json()
+    assert [m["id"] for m in found["members"]] == [people[5]] and found["totalResults"] == 1
+    outsider = scim_user(scim, "member-not-in-group@contoso.test")
+    assert admin.request("GET", f"/groups/{group_id}/members", params={"filter": "not-in"}).json()["members"] == []
+    assert outsider not in {m["id"] for m in found["members"]}
+
+    missing = admin.request("GET", "/groups/no-such-group/members")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "notFound"
+    bad = admin.request("GET", f"/groups/{group_id}/members", params={"count": "ten"})
+    assert bad.status_code == 400 and "count" in bad.json()["error"]["message"]
+    other = new_account(accounts)  # another account's admin token never reads this group
+    other_admin = new_token(accounts, other.id, scope="admin")
+    assert requests.get(f"{admin.base.replace(scim.account_id, other.id)}/groups/{group_id}/members", timeout=30,
+                        headers={"Authorization": f"Bearer {other_admin}"}).status_code == 404

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,13 +23,16 @@ pytestmark = pytest.mark.ui
 playwright_api = pytest.importorskip("playwright.sync_api")
 SHOTS = ROOT / "docs" / "console"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ZONE = "Asia/Kolkata"
+ZONE_OFFSET = timedelta(hours=5, minutes=30)  # no daylight saving there
 
 
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        # a zone far from UTC, so a time shown in UTC instead of the browser's zone is caught
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id=ZONE)
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         # script errors and CSP violations (the browser also logs each refused request, 401/409, as an "error")
@@ -113,11 +117,11 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     page.click("nav button[data-page=scopes]")  # orgs and projects, a group placed there, a role, a person's access
     page.fill("#new-org", "eng")
     page.click("button:has-text('Create org')")
-    page.wait_for_selector(f"td:text-is('{account.id}:eng')")
+    page.wait_for_selector(f"td .clip:text-is('{account.id}:eng')")
     page.select_option("#project-org", "eng")
     page.fill("#new-project", "web")
     page.click("button:has-text('Create project')")
-    page.wait_for_selector(f"td:text-is('{account.id}:eng:web')")
+    page.wait_for_selector(f"td .clip:text-is('{account.id}:eng:web')")
     placed = requests.post(f"{tenant}/Groups", headers=scim, timeout=30, json={
         "displayName": "Web Team", "harnessScopes": f"{account.id}:eng:web,{account.id}:ops",
         "members": [{"value": provisioned}]}).json()["id"]
@@ -131,7 +135,7 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     assert page.locator("tr", has_text=f"group {placed}").locator("td").nth(1).inner_text() == "_project_admin"
     shot(page, "scopes")
     page.click("nav button[data-page=groups]")
-    page.click("button:has-text('Web Team')")
+    page.click("a:has-text('Web Team')")
     page.wait_for_selector("h2:has-text('Group Web Team')")
     assert "pending" in page.locator("tr", has_text=f"{account.id}:ops").inner_text()
     assert "active" in page.locator("tr", has_text=f"{account.id}:eng:web").first.inner_text()
@@ -184,4 +188,125 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     page.click("#sign-out")
     page.wait_for_selector("#sign-in:not([hidden])")
     assert page.evaluate("sessionStorage.length") == 0
+    assert page.errors == [], page.errors
+
+
+def local_time_text(iso: str) -> str:
+    """How the console must show a UTC time in the browser's zone (en-US, medium): e.g. 'Dec 6, 2026, 9:15:02 AM'."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")) + ZONE_OFFSET
+    return f"{moment:%b} {moment.day}, {moment.year}, {moment.hour % 12 or 12}:{moment:%M:%S} {moment:%p}"
+
+
+def fits(page: Any) -> tuple[int, int]:
+    """(document width, viewport width): a page wider than its viewport scrolls sideways."""
+    return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+
+
+def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
+        browser_page: Any, scim_host: DevHost, accounts: AccountStore) -> None:
+    page = browser_page
+    account = new_account(accounts)
+    admin_token = new_token(accounts, account.id, scope="admin")
+    scim_token = new_token(accounts, account.id)
+    tenant = f"{scim_host.base_url}/api/scim/account/{account.id}"
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {scim_token}", "Content-Type": SCIM})
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = session.post(f"{tenant}{path}", json=body, timeout=30)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    sent = {"userName": "pat.doe@contoso.test", "externalId": "7d1c-pat-ext", "active": True,
+            "name": {"givenName": "Pat", "familyName": "Doe", "formatted": "Pat Doe"},
+            "emails": [{"value": "pat.work@contoso.test", "type": "work", "primary": True}]}
+    pat = post("/Users", sent)
+    wide_name = "W" * 8000  # one unbroken word
+    wide = post("/Users", {"userName": "wide@contoso.test", "displayName": wide_name})
+    staff = [post("/Users", {"userName": f"m{n:03d}@contoso.test", "displayName": f"Member {n:03d}"})["id"]
+             for n in range(300)]
+    group = post("/Groups", {"displayName": "All Staff", "externalId": "grp-all-staff"})
+    for start in range(0, 300, 100):  # Entra's way: members added by PATCH, 100 at a time
+        response = session.patch(f"{tenant}/Groups/{group['id']}", timeout=60, json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in staff[start:start + 100]]}]})
+        assert response.status_code == 204, response.text
+    response = session.patch(f"{tenant}/Groups/{group['id']}", timeout=60, json={
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": pat["id"]}, {"value": wide["id"]}]}]})
+    assert response.status_code == 204, response.text
+
+    page.goto(f"{scim_host.base_url}/api/console/")
+    page.fill("#account", account.id)
+    page.fill("#token", admin_token)
+    page.click("#sign-in-button")
+    page.wait_for_selector("h2:has-text('Users')")
+
+    page.fill("#user-filter", "pat.doe")
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("text=1–1 of 1")
+    page.click("a:has-text('pat.doe@contoso.test')")
+    page.wait_for_selector("h2:has-text('User pat.doe@contoso.test')")
+    assert page.url.endswith(f"#user/{pat['id']}")
+    shown = dict(zip(page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts(), strict=True))
+    assert shown.get("Email") == "pat.work@contoso.test" and shown["Full name"] == "Pat Doe", shown
+    assert shown["userName"] == "pat.doe@contoso.test" and shown["externalId"] == "7d1c-pat-ext"
+    assert shown["Status"] == "active" and "SCIM-managed" in shown["Managed by"]
+    assert shown["Last changed through"] == f"token {scim_token.split('.')[1]} (entra)"
+    created = page.locator("dl.facts dd time").first
+    assert created.get_attribute("datetime")[:19] == pat["meta"]["created"][:19]
+    assert created.inner_text().replace("\u202f", " ").startswith(local_time_text(pat["meta"]["created"]))
+    assert created.get_attribute("title") == pat["meta"]["created"][:19].replace("T", " ") + " UTC"
+    page.click("summary:has-text('The SCIM resource')")
+    page.wait_for_selector("#scim-resource:has-text('7d1c-pat-ext')")
+    assert page.locator("#scim-resource").inner_text().count('"externalId": "7d1c-pat-ext"') == 1
+    shot(page, "user-page")
+
+    page.click("a:has-text('All Staff')")  # the user's group, by its link
+    page.wait_for_selector("h2:has-text('Group All Staff')")
+    assert page.url.endswith(f"#group/{group['id']}")
+    shown = dict(zip(page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts(), strict=True))
+    assert (shown["Display name"], shown["Identifier (Harness)"], shown["externalId"], shown["Members"]) == (
+        "All Staff", group["id"], "grp-all-staff", "302")
+    rows = page.locator("h3:has-text('Members') ~ div.table-wrap").first.locator("tbody tr")
+    assert rows.count() == 50 and "1–50 of 302" in page.inner_text("#page")
+    first_page = rows.locator("td:first-child").all_inner_texts()
+    page.click("button:has-text('Next')")
+    page.wait_for_selector("text=51–100 of 302")
+    assert not set(rows.locator("td:first-child").all_inner_texts()) & set(first_page)
+    shot(page, "group-page")
+
+    page.fill("#member-search", "m150@")
+    page.click("button:has-text('Search members')")
+    page.wait_for_selector("text=1–1 of 1")
+    page.click("a:has-text('m150@contoso.test')")
+    page.wait_for_selector("h2:has-text('User m150@contoso.test')")
+    assert page.url.endswith(f"#user/{staff[150]}")
+    page.go_back()  # the back button returns to the group page
+    page.wait_for_selector("h2:has-text('Group All Staff')")
+    page.reload()  # and so does a reload
+    page.wait_for_selector("h2:has-text('Group All Staff')")
+    assert page.url.endswith(f"#group/{group['id']}")
+
+    for width in (1280, 390):  # the 8,000-character name is in the group's members, the users list and its page
+        page.set_viewport_size({"width": width, "height": 800})
+        page.fill("#member-search", "wide@")
+        page.click("button:has-text('Search members')")
+        page.wait_for_selector("text=1–1 of 1")
+        assert fits(page)[0] <= fits(page)[1], (width, fits(page))
+        page.goto(f"{scim_host.base_url}/api/console/#users")
+        page.wait_for_selector("h2:has-text('Users')")
+        page.fill("#user-filter", "wide@")
+        page.click("button:has-text('Search')")
+        page.wait_for_selector("text=1–1 of 1")
+        assert fits(page)[0] <= fits(page)[1], (width, fits(page))
+        clipped = page.locator("tr", has_text="wide@contoso.test").locator(".clip").nth(1)
+        assert clipped.get_attribute("title") == wide_name  # the whole value on hover (and copyable)
+        page.click("a:has-text('wide@contoso.test')")
+        page.wait_for_selector("h2:has-text('User wide@contoso.test')")
+        assert fits(page)[0] <= fits(page)[1], (width, fits(page))
+        if width == 390:
+            shot(page, "user-page-narrow")
+        page.goto(f"{scim_host.base_url}/api/console/#group/{group['id']}")
+        page.wait_for_selector("h2:has-text('Group All Staff')")
     assert page.errors == [], page.errors
