@@ -132,8 +132,9 @@ async function showUsers(start = 1) {
     el("td", {}, clip(user.fullName)), el("td", {}, user.status), el("td", {}, userBadges(user))));
   show("Users",
     el("div", { class: "row" },
-      el("input", { id: "user-filter", placeholder: "name or email", value: filter }),
-      el("select", { id: "user-source" }, ["", "scim", "adopted", "native"].map((s) =>
+      el("input", { id: "user-filter", placeholder: "name or email", "aria-label": "search users by name or email",
+        value: filter }),
+      el("select", { id: "user-source", "aria-label": "managed by" }, ["", "scim", "adopted", "native"].map((s) =>
         el("option", { value: s, selected: s === source }, s || "any source"))),
       el("button", { onclick: () => run(() => showUsers(1)) }, "Search")),
     table(["Email", "Full name", "Status", "Managed by"], rows), pager(data, (s) => run(() => showUsers(s))));
@@ -213,7 +214,7 @@ async function showGroups(start = 1) {
       el("td", {}, String(group.memberCount)), actions);
   });
   show("Groups",
-    el("div", { class: "row" }, el("input", { id: "group-filter", placeholder: "name", value: filter }),
+    el("div", { class: "row" }, el("input", { id: "group-filter", placeholder: "name", "aria-label": "search groups by name", value: filter }),
       el("button", { onclick: () => run(() => showGroups(1)) }, "Search")),
     table(["Name", "Identifier (Harness)", "Members", ""], rows), pager(data, (s) => run(() => showGroups(s))));
 }
@@ -334,34 +335,134 @@ async function showScopes() {
 
 // Activity --------------------------------------------------------------------------------------------------
 
-async function showActivity(cursor = "") {
+const ACTIVITY_FILTERS = ["since", "until", "outcome", "operation", "resourceId", "idp"];
+const ACTIVITY_KINDS = [["provisioning", "Provisioning (SCIM)"], ["audit", "Admin audit"], ["all", "All"]];
+
+async function showActivity(cursor = "", preset = null) {
   setCurrent("activity");
   const values = {};
-  for (const name of ["since", "until", "outcome", "operation", "resourceId", "idp"]) {
+  for (const name of ACTIVITY_FILTERS) {
     const input = $(`activity-${name}`);
-    if (input && input.value) values[name] = input.value;
+    const value = preset ? preset.get(name) : input && input.value;
+    if (value) values[name] = value;
   }
-  const params = new URLSearchParams({ count: 50, ...values });
+  const kind = (preset && preset.get("kind")) || ($("activity-tabs") || { dataset: {} }).dataset.kind || "provisioning";
+  const params = new URLSearchParams({ count: 50, kind, ...values });
   if (cursor) params.set("cursor", cursor);
   const data = await api("GET", `/activity?${params}`);
-  const field = (name, placeholder) => el("input", { id: `activity-${name}`, placeholder, value: values[name] || "" });
+  const field = (name, label) => el("input", { id: `activity-${name}`, placeholder: label, "aria-label": label,
+    value: values[name] || "" });
   const rows = data.activity.map((record) => el("tr", { class: record.status >= 400 ? "failure" : "" },
-    el("td", {}, when(record.time)), el("td", {}, record.operation), el("td", {}, String(record.status)),
+    el("td", {}, when(record.time)), el("td", {}, record.operation),
+    el("td", {}, String(record.status) + (record.count > 1 ? ` ×${record.count}` : "")),
     el("td", {}, clip(`${record.resourceType} ${record.resourceId}`)), el("td", {}, clip(record.idp || record.actor)),
     el("td", {}, el("details", {}, el("summary", {}, clip(record.detail || "details")),
       el("pre", {}, JSON.stringify(record, null, 2))),
       record.queued || record.status >= 500
         ? el("button", { onclick: () => go("#failures") }, "See failures") : "")));
   show("Activity",
+    el("div", { id: "activity-tabs", role: "tablist", "aria-label": "which records", "data-kind": kind, class: "row" },
+      ACTIVITY_KINDS.map(([value, label]) => el("button", { role: "tab", "aria-selected": String(value === kind),
+        class: value === kind ? "tab current" : "tab", onclick: () => {
+          $("activity-tabs").dataset.kind = value;
+          run(() => showActivity());
+        } }, label))),
     el("div", { class: "row" }, field("since", "since (ISO time)"), field("until", "until (ISO time)"),
-      el("select", { id: "activity-outcome" }, ["", "success", "failure"].map((o) =>
+      el("select", { id: "activity-outcome", "aria-label": "outcome" }, ["", "success", "failure"].map((o) =>
         el("option", { value: o, selected: o === (values.outcome || "") }, o || "any outcome"))),
       field("operation", "operation prefix"), field("resourceId", "resource id"),
-      el("select", { id: "activity-idp" }, ["", "entra", "okta", "onelogin"].map((i) =>
+      el("select", { id: "activity-idp", "aria-label": "identity provider" }, ["", "entra", "okta", "onelogin"].map((i) =>
         el("option", { value: i, selected: i === (values.idp || "") }, i || "any identity provider"))),
       el("button", { onclick: () => run(() => showActivity()) }, "Filter")),
     table(["Time", "Operation", "Status", "Resource", "IdP / who", "Detail"], rows),
     data.nextCursor ? el("button", { onclick: () => run(() => showActivity(data.nextCursor)) }, "Older") : "");
+}
+
+// Overview ----------------------------------------------------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+// The chart is SVG drawn here (no library to load, nothing inline for the CSP to refuse): a bar per hour or day,
+// successes and failures stacked; each bar names its numbers on hover and focus, and the same figures are in the
+// table below it for screen readers.
+function chart(series, bucket) {
+  const width = 720, height = 180, left = 36, bottom = 20, top = 8;
+  const peak = Math.max(1, ...series.map((b) => b.succeeded + b.failed));
+  const step = (width - left) / Math.max(1, series.length);
+  const y = (value) => top + (height - top - bottom) * (1 - value / peak);
+  const label = (b) => {
+    const start = new Date(b.start);
+    const text = bucket === "hour" ? LOCAL_TIME.format(start) : start.toLocaleDateString();
+    return `${text}: ${b.succeeded} succeeded, ${b.failed} failed`;
+  };
+  const bars = series.map((b, n) => svg("g", { class: "bar", tabindex: 0, "data-start": b.start,
+    "data-succeeded": b.succeeded, "data-failed": b.failed, role: "img", "aria-label": label(b) },
+  svg("title", {}, label(b)),
+  svg("rect", { class: "ok", x: left + n * step + 1, width: Math.max(1, step - 2), y: y(b.succeeded + b.failed) + (y(0) - y(b.failed)),
+    height: y(0) - y(b.succeeded) }),
+  svg("rect", { class: "failed", x: left + n * step + 1, width: Math.max(1, step - 2), y: y(b.succeeded + b.failed),
+    height: y(0) - y(b.failed) })));
+  const axis = [svg("line", { class: "axis", x1: left, x2: width, y1: y(0), y2: y(0) }),
+    svg("text", { class: "tick", x: left - 4, y: y(peak) + 4, "text-anchor": "end" }, String(peak)),
+    svg("text", { class: "tick", x: left - 4, y: y(0), "text-anchor": "end" }, "0")];
+  return svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "group",
+    "aria-label": `Requests per ${bucket}, successes and failures` }, ...axis, ...bars);
+}
+
+function figure(label, value, hash, warn = false) {
+  return el("a", { class: warn ? "figure warn" : "figure", href: hash }, el("span", { class: "value" }, value),
+    el("span", { class: "label" }, label));
+}
+
+async function showOverview(preset = null) {
+  setCurrent("overview");
+  const window_ = (preset && preset.get("window")) || "24h";
+  const data = await api("GET", `/overview?window=${encodeURIComponent(window_)}`);
+  const since = encodeURIComponent(data.from);
+  const share = `${(data.requests.failureShare * 100).toFixed(1)} %`;
+  const work = data.work;
+  show("Overview",
+    el("div", { class: "row", role: "group", "aria-label": "time window" }, ["24h", "7d", "30d"].map((w) =>
+      el("a", { href: `#overview?window=${w}`, class: w === window_ ? "tab current" : "tab",
+        "aria-current": w === window_ ? "page" : false }, `last ${w}`))),
+    el("div", { class: "figures" },
+      figure("requests", data.requests.total.toLocaleString(), `#activity?since=${since}`),
+      figure("failed", data.requests.failed.toLocaleString(), `#activity?outcome=failure&since=${since}`,
+        data.requests.failed > 0),
+      figure("share of failures (Entra quarantines on a high one)", share, `#activity?outcome=failure&since=${since}`,
+        data.requests.failureShare >= 0.1),
+      figure("work queued", String(work.pending), "#failures", work.pending > 0),
+      figure("given up", String(work.givenUpUnreported + work.givenUpReported), "#failures",
+        work.givenUpUnreported + work.givenUpReported > 0),
+      figure("placements waiting for a scope", String(work.pendingPlacements), "#failures", work.pendingPlacements > 0),
+      figure("digest emails sent", String(work.digestsSent), "#failures")),
+    el("h3", {}, "Identity providers"),
+    table(["Identity provider", "Last request", "Token", ""], data.identityProviders.map((idp) => el("tr", {},
+      el("td", {}, idp.idp), el("td", {}, when(idp.lastSeen)), el("td", {}, clip(idp.keyId)),
+      el("td", {}, idp.quiet ? badge("locked", "quiet for over an hour") : "")))),
+    el("h3", {}, `Requests per ${data.bucket}`),
+    el("div", { class: "chart-box" }, chart(data.series, data.bucket)),
+    el("p", { class: "legend" }, el("span", { class: "swatch ok" }), " succeeded ", el("span", { class: "swatch failed" }),
+      " failed"),
+    el("details", {}, el("summary", {}, "The chart's figures"),
+      table(["From", "Succeeded", "Failed"], data.series.map((b) => el("tr", {}, el("td", {}, when(b.start)),
+        el("td", {}, String(b.succeeded)), el("td", {}, String(b.failed)))))),
+    el("h3", {}, "By operation"),
+    table(["Operation", "Succeeded", "Failed"], data.operations.map((o) => el("tr", {},
+      el("td", {}, el("a", { href: `#activity?operation=${encodeURIComponent(o.operation)}&since=${since}` }, o.operation)),
+      el("td", {}, o.succeeded.toLocaleString()),
+      el("td", {}, o.failed ? el("a", { href: `#activity?operation=${encodeURIComponent(o.operation)}&outcome=failure&since=${since}` },
+        o.failed.toLocaleString()) : "0")))),
+    el("h3", {}, "Tokens last seen"),
+    table(["Key id", "Identity provider", "Last request", "State"], data.tokens.map((t) => el("tr", {},
+      el("td", {}, clip(t.keyId)), el("td", {}, t.idp), el("td", {}, when(t.lastSeen)), el("td", {}, t.state)))));
 }
 
 // Failures --------------------------------------------------------------------------------------------------
@@ -398,7 +499,8 @@ async function showSettings(secret = "") {
   setCurrent("settings");
   const settings = await api("GET", "/settings");
   const tokens = await api("GET", "/tokens");
-  const choice = (id, options) => el("select", { id }, options.map((o) => el("option", { value: o }, o)));
+  const choice = (id, options, label) => el("select", { id, "aria-label": label },
+    options.map((o) => el("option", { value: o }, o)));
   show("Settings",
     el("label", {}, "Notification email", el("input", { id: "notification-email", value: settings.notificationEmail || "" })),
     el("label", {}, el("input", { id: "update-emails", type: "checkbox", checked: settings.updateEmailsViaScim }),
@@ -420,9 +522,10 @@ async function showSettings(secret = "") {
           await showSettings();
           say(`Token ${t.keyId} revoked.`);
         }) }, "Revoke") : "")))),
-    el("div", { class: "row" }, choice("token-scope", ["scim", "admin"]), choice("token-idp", ["entra", "okta", "onelogin"]),
-      choice("token-integration", ["current", "legacy"]),
-      el("input", { id: "token-days", placeholder: "expires in days (optional)" }),
+    el("div", { class: "row" }, choice("token-scope", ["scim", "admin"], "token scope"),
+      choice("token-idp", ["entra", "okta", "onelogin"], "identity provider"),
+      choice("token-integration", ["current", "legacy"], "app integration"),
+      el("input", { id: "token-days", placeholder: "expires in days (optional)", "aria-label": "expires in days (optional)" }),
       el("button", { onclick: () => run(async () => {
         const body = { scope: $("token-scope").value, idp: $("token-idp").value, integration: $("token-integration").value };
         if ($("token-days").value) body.expiresInDays = Number($("token-days").value);
@@ -453,8 +556,9 @@ function showConnection() {
 
 // Sign in and out -------------------------------------------------------------------------------------------
 
-const pages = { users: () => showUsers(1), groups: () => showGroups(1), scopes: showScopes,
-  activity: () => showActivity(), failures: showFailures, settings: () => showSettings(), connection: showConnection };
+const pages = { overview: (preset) => showOverview(preset), users: () => showUsers(1), groups: () => showGroups(1),
+  scopes: showScopes, activity: (preset) => showActivity("", preset), failures: showFailures,
+  settings: () => showSettings(), connection: showConnection };
 
 // Every page has its own URL fragment (#users, #user/<id>, #group/<identifier>, ...): links are real links, and the
 // back button and a reload return to the page. Never the token: it stays in sessionStorage.
@@ -465,11 +569,12 @@ function go(hash) {
 
 async function route() {
   if (!state.token) return;
-  const [name, ...rest] = window.location.hash.replace(/^#/, "").split("/");
+  const [path, query] = window.location.hash.replace(/^#/, "").split("?");
+  const [name, ...rest] = path.split("/");
   const id = decodeURIComponent(rest.join("/"));
   if (name === "user" && id) return showUser(id);
   if (name === "group" && id) return showGroup(id);
-  return (pages[name] || pages.users)();
+  return (pages[name] || pages.overview)(query === undefined ? null : new URLSearchParams(query));
 }
 
 function signedIn() {
@@ -506,7 +611,7 @@ async function signIn() {
   store.setItem("scimAdminToken", state.token);
   signedIn();
   say("");
-  go(window.location.hash || "#users");
+  go(window.location.hash || "#overview");
 }
 
 document.addEventListener("DOMContentLoaded", () => {

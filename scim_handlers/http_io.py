@@ -221,14 +221,24 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
     telemetry.requests_counter.add(1, metric_labels)
     telemetry.duration_histogram.record(duration_ms, metric_labels)
     telemetry.invocation_record(f"{edge.scope} {operation}", fields)
-    if account is not None:  # the activity log and admin audit (records are written in the background)
+    if account is not None:  # the log and the audit (written in the background); an admin's reads only counted
         services().activity.record(account.id, ActivityRecord(
             time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
             resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
             status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
             invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
-            ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor))
+            ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor), _logged(edge, req.method, operation, outcome[0]))
     return response
+
+
+AUDITED_READS = frozenset({"Manage.Settings.Get", "Manage.Tokens.List"})
+"""Management reads still recorded when they succeed: who looked at the account's settings and its tokens."""
+
+
+def _logged(edge: Edge, method: str, operation: str, status: int) -> bool:
+    """Every SCIM request, every change and every refusal is recorded; an admin's successful reads are not (reading
+    the log would otherwise fill it with its own records), except those of AUDITED_READS."""
+    return edge is not MANAGE or method.upper() != "GET" or status >= 400 or operation in AUDITED_READS
 
 
 def http_server_attributes(req: func.HttpRequest, status: int) -> dict[str, Any]:

@@ -50,6 +50,7 @@ EXPECTED_HTTP_ROUTES = {
     "manage_group_member_remove": ("manage/account/{accountId}/groups/{id}/members/{userId}", {"DELETE"}),
     "manage_sso_check": ("manage/account/{accountId}/sso/check", {"POST"}),
     "manage_activity": ("manage/account/{accountId}/activity", {"GET"}),
+    "manage_overview": ("manage/account/{accountId}/overview", {"GET"}),
     "manage_settings_get": ("manage/account/{accountId}/settings", {"GET"}),
     "manage_settings_change": ("manage/account/{accountId}/settings", {"PATCH"}),
     "manage_tokens_list": ("manage/account/{accountId}/tokens", {"GET"}),

@@ -57,7 +57,7 @@ SAME_INSTANT = timedelta(milliseconds=1)
 _reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scim-access")
 
 
-def _parallel(*calls: Callable[[], Any]) -> list[Any]:
+def parallel(*calls: Callable[[], Any]) -> list[Any]:
     """The reads of one answer, issued at once: they are independent, so the answer costs one round trip's time.
     Each runs in a copy of the caller's context, so the request's round-trip count and trace include it."""
     futures = [_reads.submit(contextvars.copy_context().run, call) for call in calls]
@@ -156,7 +156,7 @@ def placements_view(account: Account, group: StoredGroup | StoredGroupPlacement,
 def group_access_view(access: AccessStore, account: Account,
                       group: StoredGroup) -> dict[str, Any]:
     """What the management API's group view adds: placements with their state and the group's assignments."""
-    alive, held = _parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
+    alive, held = parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
                             lambda: access.group_assignments(account.id))
     placed = {group.id: _placed(group)}
     return {"placements": placements_view(account, group, alive),
@@ -172,7 +172,7 @@ def _placed(group: StoredGroup) -> StoredGroupPlacement:
 
 def pending_placements(access: AccessStore, groups: GroupStore, account: Account) -> list[dict[str, Any]]:
     """Placements waiting for their org or project to be created (the failures view lists them)."""
-    alive, placed = _parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
+    alive, placed = parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
                               lambda: groups.placements(account.id))
     return [{"group": group_id, "scope": scopes.render(account.id, p.scope), "owner": p.owner, "since": _iso(p.since)}
             for group_id, group in placed.items() for p in group.placements
@@ -236,7 +236,7 @@ def scope_members(access: AccessStore, groups: GroupStore, account: Account, sco
                   start_index: int, count: int) -> Page:
     """Who is a member of the scope and why: directly (at it, or at one of its projects), through each group placed
     at it or below it, or through a role assignment there. Items: {"userId", "via": [...]}."""
-    alive, placed, direct_rows, group_assignments = _parallel(
+    alive, placed, direct_rows, group_assignments = parallel(
         lambda: _existing_scope(access, account, scope), lambda: groups.placements(account.id),
         lambda: [m for s in _inner_scopes(access, account, scope) for m in access.scope_memberships(account.id, s)],
         lambda: access.group_assignments(account.id))
@@ -345,7 +345,7 @@ def list_assignments(access: AccessStore, users: UserStore, groups: GroupStore, 
                      wanted: AssignmentFilter) -> list[RoleAssignment]:
     """The assignments in effect (their scope, group placement and principal still hold), filtered; rows that no
     longer hold are deleted on the way."""
-    stored, alive, placed = _parallel(lambda: access.assignments(account.id),
+    stored, alive, placed = parallel(lambda: access.assignments(account.id),
                                       lambda: scopes.live_scopes(access.scopes(account.id)),
                                       lambda: groups.placements(account.id))
     user_ids = {a.principal.id for a in stored if a.principal.type == "user" and wanted.keeps(a)}
@@ -372,7 +372,7 @@ def _living_users(users: UserStore, account: Account, user_ids: set[str]) -> dic
         except NotFound:
             pass
 
-    _parallel(*[lambda u=u: read(u) for u in sorted(user_ids)])
+    parallel(*[lambda u=u: read(u) for u in sorted(user_ids)])
     return found
 
 
@@ -411,7 +411,7 @@ def delete_assignment(access: AccessStore, users: UserStore, groups: GroupStore,
 def _admin_holders(access: AccessStore, users: UserStore, groups: GroupStore,
                    account: Account) -> dict[str, set[str]]:
     """assignment id -> the active users holding `_account_admin` through it (account-scope assignments in effect)."""
-    stored, alive, placed = _parallel(lambda: access.assignments(account.id),
+    stored, alive, placed = parallel(lambda: access.assignments(account.id),
                                       lambda: scopes.live_scopes(access.scopes(account.id)),
                                       lambda: groups.placements(account.id))
     admin = [a for a in stored if a.role == ACCOUNT_ADMIN and a.scope == ACCOUNT_SCOPE and _in_effect(a, alive, placed)]
@@ -513,7 +513,7 @@ def user_access(access: AccessStore, users: UserStore, groups: GroupStore, accou
     group's placements (a projected scan), every group assignment, and the scopes (one round trip each per 1,000
     rows)."""
     focus = scopes.parse_scope(scope_text, account.id) if scope_text is not None else None
-    user, (own, memberships), placed, group_assignments, rows = _parallel(
+    user, (own, memberships), placed, group_assignments, rows = parallel(
         lambda: users.get(account.id, user_id), lambda: access.assignments_of(account.id, user_id),
         lambda: groups.placements(account.id), lambda: access.group_assignments(account.id),
         lambda: access.scopes(account.id))

@@ -5,11 +5,11 @@ SCIM tokens and its failed work. Every change here is a management request, so i
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account, AccountError, validate_email
-from shared.domain.ports import Failure, PendingWork, SentDigest
+from shared.domain.ports import Failure, HourCounts, PendingWork, SentDigest, hour_of
 from shared.domain.tokens import IDPS, INTEGRATIONS, SCOPES, MintedToken, TokenRecord, mint
 from shared.errors import InvalidValue
 
@@ -43,9 +43,19 @@ def changed_settings(account: Account, body: Any) -> Account:
     return changed if email else replace(changed, notification_email=None)
 
 
+def last_seen_by_token(hours: list[HourCounts]) -> dict[str, datetime]:
+    """When each token (key id) last made a request, from the activity log's hourly counts."""
+    seen: dict[str, datetime] = {}
+    for counts in hours:
+        for actor, (moment, _, _) in counts.actors.items():
+            if actor not in seen or moment > seen[actor]:
+                seen[actor] = moment
+    return seen
+
+
 def token_view(record: TokenRecord, now: datetime, last_used: datetime | None = None) -> dict[str, Any]:
-    """A token as the console lists it: never its secret or hash. `lastUsed` comes from the activity log's recent
-    records (null: not used recently)."""
+    """A token as the console lists it: never its secret or hash. `lastUsed` comes from the activity log's hourly
+    counts of the last 30 days (null: not used in that time)."""
     return {"keyId": record.key_id, "scope": record.scope, "integration": record.integration, "idp": record.idp,
             "created": _iso(record.created), "expires": _iso(record.expires), "revoked": _iso(record.revoked),
             "lastUsed": _iso(last_used), "state": record.state(now)}
@@ -80,3 +90,76 @@ def failure_view(failure: Failure) -> dict[str, Any]:
 
 def digest_view(digest: SentDigest) -> dict[str, Any]:
     return {"digestId": digest.digest_id, "sentAt": _iso(digest.sent_at), "failures": digest.failures}
+
+
+WINDOWS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"), "30d": (timedelta(days=30), "day")}
+"""The overview's windows and the width of their chart's bars."""
+QUIET_AFTER = timedelta(hours=1)
+"""An identity provider not heard from for longer than this is shown as quiet (Entra syncs every ~40 minutes)."""
+
+
+def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: list[TokenRecord],
+                  pending: int, unreported: int, reported: int, digests: list[SentDigest],
+                  pending_placements: int) -> dict[str, Any]:
+    """What the console's landing page shows, from the activity log's hourly counts (provisioning only: the admin
+    audit is left out) and the account's failures: requests and failures per hour or day by operation, the share of
+    failures (what Entra quarantines an application on), the last request of each identity provider and token,
+    and the work still queued or given up."""
+    if window not in WINDOWS:
+        raise InvalidValue(f"window must be one of {', '.join(WINDOWS)}; got {window!r}.")
+    span, step = WINDOWS[window]
+    start = now - span
+    buckets: dict[datetime, dict[str, list[int]]] = {}
+    operations: dict[str, list[int]] = {}
+    last_by_token: dict[str, tuple[datetime, str, str]] = {}
+    for counts in hours:
+        for actor, seen in counts.actors.items():  # every token seen in the 30 days read, whatever the window
+            if actor not in last_by_token or seen[0] > last_by_token[actor][0]:
+                last_by_token[actor] = seen
+        if counts.hour < hour_of(start):
+            continue
+        bucket = counts.hour if step == "hour" else counts.hour.replace(hour=0)
+        for operation, (ok, failed) in counts.operations.items():
+            if operation.startswith(("Manage.", "CLI.")):
+                continue
+            kind = operation.split(".")[0]
+            totals = buckets.setdefault(bucket, {}).setdefault(kind, [0, 0])
+            totals[0], totals[1] = totals[0] + ok, totals[1] + failed
+            per_operation = operations.setdefault(operation, [0, 0])
+            per_operation[0], per_operation[1] = per_operation[0] + ok, per_operation[1] + failed
+    first = hour_of(start) if step == "hour" else hour_of(start).replace(hour=0)
+    width = timedelta(hours=1) if step == "hour" else timedelta(days=1)
+    series = []
+    moment = first
+    while moment <= now:
+        kinds = buckets.get(moment, {})
+        series.append({"start": _iso(moment), "succeeded": sum(v[0] for v in kinds.values()),
+                       "failed": sum(v[1] for v in kinds.values()),
+                       "byKind": {kind: {"succeeded": v[0], "failed": v[1]} for kind, v in sorted(kinds.items())}})
+        moment += width
+    succeeded, failed = sum(v[0] for v in operations.values()), sum(v[1] for v in operations.values())
+    known = {t.key_id: t for t in tokens}
+    token_rows: list[dict[str, Any]] = []
+    by_idp: dict[str, dict[str, Any]] = {}
+    for key_id, (last_seen, seen_idp, operation) in sorted(last_by_token.items(), key=lambda item: item[1][0],
+                                                           reverse=True):
+        token = known.get(key_id)
+        idp = (token.idp if token.scope == "scim" else "admin") if token else seen_idp
+        token_rows.append({"keyId": key_id, "idp": idp, "lastSeen": _iso(last_seen), "lastOperation": operation,
+                           "scope": token.scope if token else None,
+                           "state": token.state(now) if token else "unknown key id"})
+        if token is not None and token.scope == "scim" and idp not in by_idp:  # newest first: the first is the last
+            by_idp[idp] = {"idp": idp, "lastSeen": _iso(last_seen), "keyId": key_id,
+                           "quiet": now - last_seen > QUIET_AFTER}
+    return {
+        "window": window, "from": _iso(start), "until": _iso(now), "bucket": step,
+        "requests": {"total": succeeded + failed, "succeeded": succeeded, "failed": failed,
+                     "failureShare": round(failed / (succeeded + failed), 4) if succeeded + failed else 0.0},
+        "series": series,
+        "operations": [{"operation": op, "succeeded": v[0], "failed": v[1]} for op, v in sorted(operations.items())],
+        "identityProviders": sorted(by_idp.values(), key=lambda row: str(row["idp"])),
+        "tokens": token_rows,
+        "work": {"pending": pending, "givenUpUnreported": unreported, "givenUpReported": reported,
+                 "pendingPlacements": pending_placements, "digestsSent": len(digests),
+                 "lastDigest": _iso(max((d.sent_at for d in digests), default=None))},
+    }

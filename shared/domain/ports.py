@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain.accounts import Account
@@ -425,6 +425,8 @@ class ActivityRecord:
     """The first MAX_IGNORED_LISTED of them."""
     actor: str = ""
     """Who: the key id of the token presented (never its secret), or `cli:<user>` for a command-line change."""
+    count: int = 1
+    """How many requests the record stands for: more than 1 for refused authentications aggregated per minute."""
 
     @property
     def succeeded(self) -> bool:
@@ -437,11 +439,52 @@ class ActivityRecord:
 
 
 class ActivityStore(Protocol):
-    def record(self, account_id: str, entry: ActivityRecord) -> None:
-        """Non-blocking; may lose the last moments' records in a crash (never the SCIM data)."""
+    def record(self, account_id: str, entry: ActivityRecord, logged: bool = True) -> None:
+        """Non-blocking; may lose the last moments' records in a crash (never the SCIM data). A record not `logged`
+        is only counted (hourly counts, when each token was last seen), not kept in the log."""
 
     def purge(self, account_id: str, before: datetime) -> int:
         """Deletes records older than `before`; how many."""
+
+
+MAX_ACTORS_PER_HOUR = 200
+"""Tokens remembered per hour and process (the most recent): a flood of made-up key ids cannot grow it unbounded."""
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class HourCounts:
+    """One account's counts for one hour (in one process, or summed over them)."""
+
+    hour: datetime
+    operations: dict[str, list[int]] = field(default_factory=dict)
+    """operation -> [succeeded, failed]"""
+    actors: dict[str, tuple[datetime, str, str]] = field(default_factory=dict)
+    """token key id -> (last seen, identity provider, operation)"""
+
+    def add(self, record: ActivityRecord) -> None:
+        counts = self.operations.setdefault(record.operation, [0, 0])
+        counts[0 if record.succeeded else 1] += record.count
+        if record.actor:
+            seen = self.actors.get(record.actor)
+            if seen is None or record.time > seen[0]:
+                self.actors[record.actor] = (record.time, record.idp if not record.operation.startswith(
+                    ("Manage.", "CLI.")) else "admin", record.operation)
+            if len(self.actors) > MAX_ACTORS_PER_HOUR:
+                oldest = min(self.actors, key=lambda key: self.actors[key][0])
+                del self.actors[oldest]
+
+    def merge(self, other: HourCounts) -> None:
+        for operation, (ok, failed) in other.operations.items():
+            counts = self.operations.setdefault(operation, [0, 0])
+            counts[0] += ok
+            counts[1] += failed
+        for actor, seen in other.actors.items():
+            if actor not in self.actors or seen[0] > self.actors[actor][0]:
+                self.actors[actor] = seen
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ records as JSON in Data0..). That is one plain upsert per account per flush, off
 no round trip to a request and little CPU (a batch of one row per record cost more CPU than serving the requests,
 in the Azure SDK's multipart parsing). Filters (outcome, resource id, exact times) are applied to the decoded
 records. A crash can lose the last half second of records; the SCIM data itself is never at risk.
+
+Refused authentications (401) are aggregated so a flood cannot push the provisioning records out of the log: per
+account, presented key id and minute, the first refusal is recorded at once and the rest of that minute's become one
+record with their count when the minute is over. Each flush also updates the hourly counts (activity_stats.py).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import json
 import logging
 import queue
 import threading
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.domain.ports import ActivityRecord
+from shared.storage.activity_stats import ActivityStats
 from shared.storage.entities import pack, unpack
 from shared.storage.tables import ACTIVITY, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, submit
@@ -31,6 +37,47 @@ _MAX_TICKS = 10**19
 FLUSH_SECONDS = 0.5
 PAGE_RECORDS = 400
 """Records per page entity: ~500 characters each, well inside the 450K-character document limit."""
+AUDIT_PREFIXES = ("Manage.", "CLI.")
+"""Operations of the admin audit (the management API and the command line); every other one is provisioning."""
+KINDS = ("provisioning", "audit", "all")
+
+
+def of_kind(record: ActivityRecord, kind: str) -> bool:
+    return kind == "all" or (kind == "audit") == record.operation.startswith(AUDIT_PREFIXES)
+
+
+class RefusalGate:
+    """Per (account, key id, minute): lets the first refused authentication through, counts the rest, and hands
+    them back as one record once their minute is over."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str, datetime], tuple[ActivityRecord, int]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, account_id: str, entry: ActivityRecord) -> bool:
+        """True: record it now; False: counted, recorded with its minute's others later."""
+        minute = entry.time.replace(second=0, microsecond=0)
+        key = (account_id, entry.actor, minute)
+        with self._lock:
+            if key not in self._held:
+                self._held[key] = (entry, 0)
+                return True
+            first, more = self._held[key]
+            self._held[key] = (first if more else entry, more + 1)
+            return False
+
+    def closed(self, now: datetime, everything: bool = False) -> list[tuple[str, ActivityRecord]]:
+        """The aggregated records of minutes over before `now` (all of them with `everything`)."""
+        done = []
+        with self._lock:
+            for key in [k for k in self._held if everything or k[2] + timedelta(minutes=1) <= now]:
+                sample, more = self._held.pop(key)
+                if more:
+                    done.append((key[0], replace(
+                        sample, count=more, invocation_id=f"refusals-{key[1] or 'nokey'}-{key[2]:%H%M}",
+                        detail=f"{more} more refused authentication(s) with this key id in this minute "
+                               f"(the first is recorded on its own). {sample.detail}".strip())))
+        return done
 
 
 def _ticks(moment: datetime) -> int:
@@ -44,16 +91,22 @@ def row_key(moment: datetime, invocation_id: str) -> str:
 class ActivityLog:
     def __init__(self, tables: Tables, flush_seconds: float = FLUSH_SECONDS) -> None:
         self._tables = tables
-        self._pending: queue.Queue[tuple[str, ActivityRecord]] = queue.Queue(maxsize=100_000)
+        self.stats = ActivityStats(tables)
+        self._refusals = RefusalGate()
+        self._pending: queue.Queue[tuple[str, ActivityRecord, bool, bool]] = queue.Queue(maxsize=100_000)
+        """(account, record, logged, counted): kept in the log, and added to the hourly counts."""
         self._flush_seconds = flush_seconds
         self._started = False
         self._lock = threading.Lock()
 
-    def record(self, account_id: str, entry: ActivityRecord) -> None:
-        """Non-blocking: queued for the background writer (dropped, with a warning, if the backlog is full)."""
+    def record(self, account_id: str, entry: ActivityRecord, logged: bool = True) -> None:
+        """Non-blocking: queued for the background writer (dropped, with a warning, if the backlog is full). A record
+        not `logged` is only counted (an admin's reads: when each token was last used, without filling the log)."""
         self._start()
+        if entry.status == 401 and not self._refusals.admit(account_id, entry):
+            logged = False  # counted now; logged with its minute's other refusals when the minute is over
         try:
-            self._pending.put_nowait((account_id, entry))
+            self._pending.put_nowait((account_id, entry, logged, True))
         except queue.Full:
             log.warning("activity backlog full; dropping the record of invocation %s", entry.invocation_id)
 
@@ -68,8 +121,12 @@ class ActivityLog:
 
     def _run(self) -> None:
         while True:
-            first = self._pending.get()
-            batch = [first]
+            try:
+                first = self._pending.get(timeout=5)
+            except queue.Empty:
+                self._write(self._closed_refusals())
+                continue
+            batch = [first, *self._closed_refusals()]
             deadline = threading.Event()
             deadline.wait(self._flush_seconds)
             while len(batch) < 10_000:
@@ -80,8 +137,8 @@ class ActivityLog:
             self._write(batch)
 
     def flush(self) -> None:
-        """Writes everything queued so far (used at exit and by tests)."""
-        batch = []
+        """Writes everything queued so far, refusals counted in the current minute too (at exit and by tests)."""
+        batch = self._closed_refusals(everything=True)
         while True:
             try:
                 batch.append(self._pending.get_nowait())
@@ -89,12 +146,20 @@ class ActivityLog:
                 break
         self._write(batch)
 
-    def _write(self, batch: list[tuple[str, ActivityRecord]]) -> None:
+    def _closed_refusals(self, everything: bool = False) -> list[tuple[str, ActivityRecord, bool, bool]]:
+        """The minutes' aggregated refusals, to log (each was counted when it was refused)."""
+        return [(account, entry, True, False) for account, entry in self._refusals.closed(datetime.now(UTC), everything)]
+
+    def _write(self, batch: list[tuple[str, ActivityRecord, bool, bool]]) -> None:
         if not batch:
             return
         by_account: dict[str, list[ActivityRecord]] = {}
-        for account_id, entry in batch:
-            by_account.setdefault(account_id, []).append(entry)
+        counted: dict[str, list[ActivityRecord]] = {}
+        for account_id, entry, logged, counts in batch:
+            if counts:
+                counted.setdefault(account_id, []).append(entry)
+            if logged:
+                by_account.setdefault(account_id, []).append(entry)
         try:
             table = self._tables.get(ACTIVITY)
         except Exception as exc:
@@ -108,12 +173,15 @@ class ActivityLog:
                     table.upsert_entity(_page_entity(account_id, page))
                 except Exception as exc:
                     log.warning("could not write %d activity record(s) of account %s: %s", len(page), account_id, exc)
+        for account_id, entries in counted.items():
+            self.stats.add(account_id, entries)
 
     def query(self, account_id: str, since: datetime | None, until: datetime | None, outcome: str | None,
               resource_id: str | None, count: int, cursor: str | None,
-              operation: str | None = None, idp: str | None = None) -> tuple[list[ActivityRecord], str | None]:
+              operation: str | None = None, idp: str | None = None,
+              kind: str = "all") -> tuple[list[ActivityRecord], str | None]:
         """Newest first, at most `count`; the returned cursor continues after the last record returned. `operation`
-        is a prefix (`Manage.` for the admin audit, `Users.Create`)."""
+        is a prefix (`Manage.` for the admin audit, `Users.Create`); `kind` is provisioning, audit or all."""
         after_page, after_index = _decode_cursor(cursor)
         clauses = ["PartitionKey eq @pk"]
         parameters: dict[str, Any] = {"pk": account_id}
@@ -134,27 +202,13 @@ class ActivityLog:
             for index, record in enumerate(records):
                 if row["RowKey"] == after_page and index <= after_index:
                     continue
-                if not _wanted(record, since, until, outcome, resource_id, operation) or idp and record.idp != idp:
+                if not _wanted(record, since, until, outcome, resource_id, operation) or idp and record.idp != idp \
+                        or not of_kind(record, kind):
                     continue
                 if len(found) == count:
                     return found, _encode_cursor(row["RowKey"], index - 1)
                 found.append(record)
         return found, None
-
-    def last_seen(self, account_id: str, actors: set[str], pages: int = 20) -> dict[str, datetime]:
-        """When each of `actors` (token key ids) last made a request, from the newest `pages` pages of the log:
-        derived from the audit records, so using a token costs no write of its own. An actor not seen in that window
-        is left out."""
-        seen: dict[str, datetime] = {}
-        rows = self._tables.get(ACTIVITY).query_entities("PartitionKey eq @pk", parameters={"pk": account_id},
-                                                         results_per_page=pages)
-        for number, row in enumerate(rows):
-            if number >= pages or seen.keys() >= actors:
-                break
-            for record in map(_record, unpack(row)):
-                if record.actor in actors and (record.actor not in seen or record.time > seen[record.actor]):
-                    seen[record.actor] = record.time
-        return seen
 
     def purge(self, account_id: str, before: datetime, limit: int = 10_000) -> int:
         """Deletes pages whose newest record is older than `before`."""
@@ -171,6 +225,7 @@ class ActivityLog:
         for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS):
             submit(table, [("delete", {"PartitionKey": account_id, "RowKey": key})
                            for key in keys[start:start + MAX_TRANSACTION_OPERATIONS]])
+        self.stats.purge(account_id, before)
         return records
 
 
@@ -197,7 +252,7 @@ def _document(entry: ActivityRecord) -> dict[str, Any]:
             "id": entry.resource_id, "x": entry.external_id, "s": entry.status, "st": entry.scim_type,
             "d": entry.detail[:2000], "ms": round(entry.duration_ms, 1), "inv": entry.invocation_id,
             "i": entry.integration, "q": entry.queued, "idp": entry.idp, "ig": entry.ignored,
-            "igi": list(entry.ignored_ids), "a": entry.actor}
+            "igi": list(entry.ignored_ids), "a": entry.actor, "n": entry.count}
 
 
 def _record(doc: dict[str, Any]) -> ActivityRecord:
@@ -205,7 +260,8 @@ def _record(doc: dict[str, Any]) -> ActivityRecord:
                           resource_type=doc["rt"], resource_id=doc["id"], external_id=doc["x"], status=int(doc["s"]),
                           scim_type=doc["st"], detail=doc["d"], duration_ms=float(doc["ms"]), invocation_id=doc["inv"],
                           integration=doc["i"], queued=bool(doc["q"]), idp=doc.get("idp", "entra"),
-                          ignored=int(doc.get("ig", 0)), ignored_ids=tuple(doc.get("igi", ())), actor=doc.get("a", ""))
+                          ignored=int(doc.get("ig", 0)), ignored_ids=tuple(doc.get("igi", ())), actor=doc.get("a", ""),
+                          count=int(doc.get("n", 1)))
 
 
 def _encode_cursor(page: str, index: int) -> str:

@@ -589,8 +589,9 @@ class MemoryActivity:
     def __init__(self) -> None:
         self.records: list[tuple[str, ActivityRecord]] = []
 
-    def record(self, account_id: str, entry: ActivityRecord) -> None:
-        self.records.append((account_id, entry))
+    def record(self, account_id: str, entry: ActivityRecord, logged: bool = True) -> None:
+        if logged:
+            self.records.append((account_id, entry))
 
     def purge(self, account_id: str, before: datetime) -> int:
         kept = [(a, r) for a, r in self.records if a != account_id or r.time >= before]

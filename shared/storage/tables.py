@@ -14,6 +14,8 @@ ACCOUNTS = "accounts"
 """Accounts and their tokens: PartitionKey = account id; RowKey `account` or `token:<key id>`."""
 ACTIVITY = "activity"
 """The provisioning activity log: PartitionKey = account id (shared/storage/activity_table.py)."""
+ACTIVITY_STATS = "activitystats"
+"""Hourly counts of the activity log per account and process (shared/storage/activity_stats.py)."""
 RESOURCES = "resources"
 """SCIM users, groups, memberships, index rows and pending work: PartitionKey = account id."""
 

@@ -232,7 +232,8 @@ def test_scim_discovery_and_unknown_routes(target: Target, path: str, extra: str
                               ("GET", "/scopes/{scope}/members"), ("PUT", "/scopes/{scope}/members/{user}"),
                               ("GET", "/role-assignments"), ("POST", "/role-assignments"),
                               ("DELETE", "/role-assignments/{group}"), ("GET", "/users/{user}/access"),
-                              ("GET", "/users/{user}/scim"), ("GET", "/groups/{group}/members")]),
+                              ("GET", "/users/{user}/scim"), ("GET", "/groups/{group}/members"),
+                              ("GET", "/overview")]),
        user=ids, group=ids, scope=st.one_of(hostile_text, st.sampled_from(["{a}", "{a}:o1", "{a}:o1:p1", "x:o1"])),
        body=st.one_of(bodies, st.fixed_dictionaries({}, optional={
            "name": json_values, "email": json_values, "userName": json_values, "displayName": json_values,
@@ -242,7 +243,8 @@ def test_scim_discovery_and_unknown_routes(target: Target, path: str, extra: str
                                                   "cursor": hostile_text,
                                                   "count": hostile_text, "outcome": hostile_text,
                                                   "resourceId": hostile_text, "filter": hostile_text,
-                                                  "startIndex": hostile_text}))
+                                                  "startIndex": hostile_text, "window": hostile_text,
+                                                  "kind": hostile_text}))
 def test_management_routes(target: Target, route: tuple[str, str], user: str, group: str, scope: str, body: bytes,
                            params: dict[str, str]) -> None:
     method, template = route

@@ -103,7 +103,7 @@ class AdminClient:
         return self.session.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
 
     def activity(self, **params: Any) -> list[dict[str, Any]]:
-        response = self.request("GET", "/activity", params={"count": 1000, **params})
+        response = self.request("GET", "/activity", params={"count": 1000, "kind": "all", **params})
         assert response.status_code == 200, response.text
         return list(response.json()["activity"])
 

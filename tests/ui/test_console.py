@@ -23,6 +23,7 @@ pytestmark = pytest.mark.ui
 playwright_api = pytest.importorskip("playwright.sync_api")
 SHOTS = ROOT / "docs" / "console"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ZONE = "Asia/Kolkata"
 ZONE_OFFSET = timedelta(hours=5, minutes=30)  # no daylight saving there
 
@@ -84,6 +85,8 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     shot(page, "sign-in-refused")
     page.fill("#token", admin_token)
     page.click("#sign-in-button")
+    page.wait_for_selector("h2:has-text('Overview')")  # the landing page
+    page.click("nav button[data-page=users]")
     page.wait_for_selector("text=entra.user@contoso.test")
     assert page.locator("tr", has_text="entra.user@contoso.test").locator(".badge.locked").count() == 1
     assert admin_token not in page.url
@@ -240,6 +243,8 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
     page.fill("#account", account.id)
     page.fill("#token", admin_token)
     page.click("#sign-in-button")
+    page.wait_for_selector("h2:has-text('Overview')")
+    page.click("nav button[data-page=users]")
     page.wait_for_selector("h2:has-text('Users')")
 
     page.fill("#user-filter", "pat.doe")
@@ -309,4 +314,91 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
             shot(page, "user-page-narrow")
         page.goto(f"{scim_host.base_url}/api/console/#group/{group['id']}")
         page.wait_for_selector("h2:has-text('Group All Staff')")
+    assert page.errors == [], page.errors
+
+
+def accessibility_problems(page: Any) -> list[str]:
+    """axe-core (from the npm registry, node_modules) run in the page: its serious and critical violations. Loaded
+    through the DevTools protocol, so the console's CSP (script-src 'self') stays as it is."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text() + "\n;0")
+    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`)""")
+    return list(found)
+
+
+def test_the_overview_shows_what_was_sent_and_every_page_passes_axe(
+        browser_page: Any, scim_host: DevHost, accounts: AccountStore) -> None:
+    page = browser_page
+    account = new_account(accounts)
+    admin_token = new_token(accounts, account.id, scope="admin")
+    scim_token = new_token(accounts, account.id)
+    tenant = f"{scim_host.base_url}/api/scim/account/{account.id}"
+    scim = {"Authorization": f"Bearer {scim_token}", "Content-Type": SCIM}
+    with requests.Session() as session:
+        ids = [session.post(f"{tenant}/Users", json={"userName": f"o{n}@contoso.test"}, headers=scim, timeout=30)
+               .json()["id"] for n in range(8)]
+        for _ in range(3):
+            assert session.post(f"{tenant}/Users", json={"userName": "o1@contoso.test"}, headers=scim,
+                                timeout=30).status_code == 409
+        group = session.post(f"{tenant}/Groups", headers=scim, timeout=30, json={
+            "displayName": "Overview Team", "members": [{"value": i} for i in ids]}).json()["id"]
+        for _ in range(2):  # refused: these count as failures, and as a quiet flood
+            assert session.get(f"{tenant}/Users", headers={"Authorization": "Bearer scim.0123456789abcdef.x"},
+                               timeout=30).status_code == 401
+    sent = {"succeeded": 9, "failed": 5}
+
+    page.goto(f"{scim_host.base_url}/api/console/")
+    page.fill("#account", account.id)
+    page.fill("#token", admin_token)
+    page.click("#sign-in-button")
+    page.wait_for_selector("h2:has-text('Overview')")  # the landing page
+    for _ in range(30):  # the counts are written in the background, every half second
+        bars = page.locator("svg.chart g.bar")
+        shown = {kind: sum(int(v) for v in bars.evaluate_all(f"(bars) => bars.map((b) => b.dataset.{kind})"))
+                 for kind in ("succeeded", "failed")}
+        if shown == sent:
+            break
+        page.wait_for_timeout(500)
+        page.click("nav button[data-page=overview]")
+        page.wait_for_selector("h2:has-text('Overview')")
+    assert shown == sent
+    figures = dict(zip(page.locator(".figure .label").all_inner_texts(), page.locator(".figure .value").all_inner_texts(),
+                       strict=True))
+    assert (figures["requests"], figures["failed"]) == ("14", "5")
+    assert figures["share of failures (Entra quarantines on a high one)"] == "35.7 %"
+    assert page.locator("tr", has_text="Users.Create").locator("td").nth(1).inner_text() == "8"
+    entra = page.locator("tr", has_text=scim_token.split(".")[1]).first
+    assert "entra" in entra.inner_text()
+    last = page.locator("h3:has-text('Identity providers') + div time").first
+    assert last.get_attribute("title", timeout=1000).endswith(" UTC")
+    assert accessibility_problems(page) == []
+    shot(page, "overview")
+
+    page.click("a.figure:has-text('failed')")  # a figure opens the filtered detail
+    page.wait_for_selector("h2:has-text('Activity')")
+    page.wait_for_selector("tr.failure")
+    assert page.locator("#activity-outcome").input_value() == "failure"
+    statuses = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert statuses and all(s.split(" ")[0] in ("409", "401") for s in statuses)
+    assert accessibility_problems(page) == []
+    page.click("button[role=tab]:has-text('Admin audit')")
+    page.wait_for_selector("button[role=tab][aria-selected=true]:has-text('Admin audit')")
+    assert all(op.startswith("Manage.") for op in page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+               if op != "Nothing here.")
+    shot(page, "activity-audit")
+
+    for hash_ in ("#users", f"#user/{ids[0]}", f"#group/{group}", "#groups", "#failures", "#settings", "#scopes",
+                  "#connection"):
+        page.goto(f"{scim_host.base_url}/api/console/{hash_}")
+        page.wait_for_selector("#page h2")
+        page.wait_for_timeout(300)
+        assert accessibility_problems(page) == [], hash_
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{scim_host.base_url}/api/console/#overview")
+    page.wait_for_selector("svg.chart")
+    assert fits(page)[0] <= fits(page)[1]
+    assert accessibility_problems(page) == []
+    shot(page, "overview-narrow")
     assert page.errors == [], page.errors
