@@ -162,6 +162,8 @@ async function showUser(id) {
       el("tr", {}, el("td", {}, link(`#group/${encodeURIComponent(g.identifier)}`, g.name)), el("td", {}, clip(g.identifier)),
         el("td", {}, g.managedBy)))),
     el("h3", {}, "Access"), accessView(access),
+    el("h3", {}, "History"), el("ol", { id: "history", class: "timeline" }),
+    el("div", { class: "row" }, el("button", { id: "history-older", hidden: true }, "Older events")),
     el("details", { ontoggle: (event) => { if (event.target.open && !resource.textContent) run(async () => {
       resource.textContent = JSON.stringify(await api("GET", `${path}/scim`), null, 2);
     }); } }, el("summary", {}, "The SCIM resource, as the identity provider reads it"), resource),
@@ -176,6 +178,30 @@ async function showUser(id) {
         say(`Deleted ${user.email}.`);
         go("#users");
       }) }, "Delete")));
+  await showHistory(id, "");
+}
+
+// A person's story from the activity log, newest first: created, changed, deactivated, groups joined and left,
+// refused requests that carried their externalId.
+async function showHistory(id, cursor) {
+  const params = new URLSearchParams({ count: 50 });
+  if (cursor) params.set("cursor", cursor);
+  const data = await api("GET", `/users/${encodeURIComponent(id)}/history?${params}`);
+  const list = $("history");
+  if (!list) return;
+  for (const event of data.history) {
+    const group = event.what.startsWith("joined group") || event.what.startsWith("left group");
+    list.append(el("li", { class: event.status >= 400 ? "failure" : "" }, when(event.time), " ",
+      el("strong", {}, group ? event.what.replace(/ group .*/, " group ") : event.what),
+      group ? link(`#group/${encodeURIComponent(event.resourceId)}`, event.resourceId) : "",
+      ` · ${event.idp || "admin"} ${event.actor ? `(token ${event.actor})` : ""}`,
+      event.externalId && event.status >= 400 ? ` · externalId ${event.externalId}` : "",
+      event.detail && event.status >= 400 ? el("div", {}, clip(event.detail)) : ""));
+  }
+  if (!list.children.length) list.append(el("li", {}, "Nothing in the activity log about this user."));
+  const older = $("history-older");
+  older.hidden = !data.nextCursor;
+  older.onclick = () => run(() => showHistory(id, data.nextCursor));
 }
 
 // Groups ----------------------------------------------------------------------------------------------------

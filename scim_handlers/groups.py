@@ -7,7 +7,7 @@ import azure.functions as func
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import access, groups
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
-from shared.domain.ports import StoredGroup
+from shared.domain.ports import MAX_MEMBERS_LISTED, StoredGroup
 from shared.domain.resource import attribute_list, project
 from shared.domain.schema import GROUP
 
@@ -74,7 +74,7 @@ def _create(req: ScimRequest) -> ScimResponse:
     created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
     group = result.before if created_empty else groups.get_group(req.services.groups, req.account, result.before.id)
     response = _group_response(req, group, 201, location=True, known_members=[] if created_empty else None)
-    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
+    response.queued, response.ignored, response.added = result.outcome.queued, result.outcome.ignored, result.added
     return response
 
 
@@ -89,7 +89,7 @@ def _replace(req: ScimRequest) -> ScimResponse:
     if result.placed:
         access.prune_group(req.services.access, req.account, group)
     response = _group_response(req, group, 200)
-    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
+    response.queued, response.ignored, response.added = result.outcome.queued, result.outcome.ignored, result.added
     return response
 
 
@@ -99,7 +99,15 @@ def _patch(req: ScimRequest) -> ScimResponse:
     if result.placed:
         group = req.services.groups.get(req.account.id, result.before.id)
         access.prune_group(req.services.access, req.account, group)
-    return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored)
+    return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored, added=result.added,
+                        removed=result.removed, note=_members_note(result.added, result.removed))
+
+
+def _members_note(added: tuple[str, ...], removed: tuple[str, ...]) -> str:
+    """How many users a write added and removed, when there are more than the activity record lists."""
+    if max(len(added), len(removed)) <= MAX_MEMBERS_LISTED:
+        return ""
+    return f"{len(added)} member(s) added, {len(removed)} removed (the first {MAX_MEMBERS_LISTED} of each listed)."
 
 
 def _delete(req: ScimRequest) -> ScimResponse:

@@ -26,7 +26,7 @@ from shared import telemetry
 from shared.domain import limits
 from shared.domain.accounts import Account
 from shared.domain.auth import presented_key_id
-from shared.domain.ports import MAX_IGNORED_LISTED, ActivityRecord
+from shared.domain.ports import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.errors import (
     InternalError,
     InvalidSyntax,
@@ -104,6 +104,11 @@ class ScimResponse:
     """Part of the change was left to the retry queue (shown in the activity log and telemetry)."""
     ignored: list[str] = field(default_factory=list)
     """Member ids the request named that are no users of the account (recorded in the activity log)."""
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    """Users the request added to or removed from a group (recorded: each user's history shows them)."""
+    note: str = ""
+    """What the activity record says of a success (e.g. a user's state after the change)."""
 
 
 Handler = Callable[[ScimRequest], ScimResponse]
@@ -174,6 +179,8 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
     result_body: Any = None
     queued = False
     ignored: list[str] = []
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
     content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
     with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
             counting() as round_trips, invocation(operation, invocation_id):
@@ -191,9 +198,9 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
                 idp=idp, key_id=token.key_id)
             result = handler(request)
             result_body = result.body
-            queued, ignored = result.queued, result.ignored
+            queued, ignored, added, removed = result.queued, result.ignored, result.added, result.removed
             response = _render(result.status, result.body, {"Content-Type": content_type, **result.headers})
-            outcome: tuple[int, str | None, str] = (result.status, None, "")
+            outcome: tuple[int, str | None, str] = (result.status, None, result.note)
         except ScimError as exc:
             response = _render(exc.status, edge.error_body(exc), {"Content-Type": content_type, **exc.headers})
             outcome = (exc.status, exc.scim_type, exc.detail)
@@ -227,7 +234,8 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
             resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
             status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
             invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
-            ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor), _logged(edge, req.method, operation, outcome[0]))
+            ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor, added=added[:MAX_MEMBERS_LISTED],
+            removed=removed[:MAX_MEMBERS_LISTED]), _logged(edge, req.method, operation, outcome[0]))
     return response
 
 

@@ -41,6 +41,11 @@ def manage_user_scim(req: func.HttpRequest, context: func.Context) -> func.HttpR
     return run_manage(req, context, "Manage.Users.Scim", _user_scim)
 
 
+@bp.route(route=f"{BASE}/users/{{id}}/history", methods=["GET"], auth_level=ANONYMOUS)
+def manage_user_history(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return run_manage(req, context, "Manage.Users.History", _user_history)
+
+
 @bp.route(route=f"{BASE}/users/{{id}}", methods=["PATCH"], auth_level=ANONYMOUS)
 def manage_user_edit(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return run_manage(req, context, "Manage.Users.Edit", _edit_user)
@@ -165,6 +170,27 @@ def _user_scim(req: ScimRequest) -> ScimResponse:
     """The user as the identity provider reads it over SCIM (the same rendering, read with the admin token)."""
     tenant = req.tenant_url.replace("/manage/account/", "/scim/account/")
     return ScimResponse(200, users.render_user(users.get_user(req.services.users, req.account, req.route["id"]), tenant))
+
+
+def _user_history(req: ScimRequest) -> ScimResponse:
+    """A person's story, newest first: created, changed, deactivated, groups joined and left, refused requests that
+    carried their externalId. At most HISTORY_PAGES pages of the log per request; `nextCursor` goes on. A deleted
+    user's id still finds their records."""
+    user_id = req.route["id"]
+    try:
+        external_id = req.services.users.get(req.account.id, user_id).attributes.get("externalId")
+    except NotFound:
+        external_id = None
+    count = int_parameter(req.query.get("count"), 50, 1, 200)
+    try:
+        records, cursor = req.services.activity.query(
+            req.account.id, None, None, None, None, count, req.query.get("cursor"), kind="all",
+            about=administration.about_user(user_id, external_id if isinstance(external_id, str) else None),
+            max_pages=administration.HISTORY_PAGES)
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+    return ScimResponse(200, {"history": [administration.history_entry(r, user_id) for r in records],
+                              "nextCursor": cursor})
 
 
 def _create_user(req: ScimRequest) -> ScimResponse:

@@ -66,7 +66,7 @@ def _search(req: ScimRequest) -> ScimResponse:
 
 def _create(req: ScimRequest) -> ScimResponse:
     user = users.create_user(req.services.users, req.account, req.json(), req.integration, req.idp, req.key_id)
-    return _user_response(req, user, 201, location=True)
+    return _user_response(req, user, 201, location=True, note=_state(user))
 
 
 def _get(req: ScimRequest) -> ScimResponse:
@@ -76,13 +76,18 @@ def _get(req: ScimRequest) -> ScimResponse:
 def _replace(req: ScimRequest) -> ScimResponse:
     user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
                               req.integration, req.idp, _before_removal(req), req.key_id)
-    return _user_response(req, user, 200)
+    return _user_response(req, user, 200, note=_state(user))
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
     user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
                             req.integration, req.idp, _before_removal(req), req.key_id)
-    return _user_response(req, user, 200)
+    return _user_response(req, user, 200, note=_state(user))
+
+
+def _state(user: StoredUser) -> str:
+    """The user's state after a write, for the activity log (a person's history shows when they were deactivated)."""
+    return "active" if user.attributes.get("active", True) is not False else "deactivated"
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
@@ -97,11 +102,12 @@ def _before_removal(req: ScimRequest) -> users.RemovalGuard:
     return access.before_user_removal(svc.access, svc.users, svc.groups, req.account)
 
 
-def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bool = False) -> ScimResponse:
+def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bool = False,
+                   note: str = "") -> ScimResponse:
     body = users.render_user(user, req.tenant_url)
     headers = {"ETag": body["meta"]["version"]}
     if location:
         headers["Location"] = body["meta"]["location"]
     projected = project(body, USER, attribute_list(req.query.get("attributes")),
                         attribute_list(req.query.get("excludedAttributes")))
-    return ScimResponse(status, projected, headers)
+    return ScimResponse(status, projected, headers, note=note)

@@ -38,6 +38,7 @@ EXPECTED_HTTP_ROUTES = {
     "manage_users_create": ("manage/account/{accountId}/users", {"POST"}),
     "manage_user_get": ("manage/account/{accountId}/users/{id}", {"GET"}),
     "manage_user_scim": ("manage/account/{accountId}/users/{id}/scim", {"GET"}),
+    "manage_user_history": ("manage/account/{accountId}/users/{id}/history", {"GET"}),
     "manage_user_edit": ("manage/account/{accountId}/users/{id}", {"PATCH"}),
     "manage_user_delete": ("manage/account/{accountId}/users/{id}", {"DELETE"}),
     "manage_groups_list": ("manage/account/{accountId}/groups", {"GET"}),

@@ -4,12 +4,13 @@ SCIM tokens and its failed work. Every change here is a management request, so i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account, AccountError, validate_email
-from shared.domain.ports import Failure, HourCounts, PendingWork, SentDigest, hour_of
+from shared.domain.ports import ActivityRecord, Failure, HourCounts, PendingWork, SentDigest, hour_of
 from shared.domain.tokens import IDPS, INTEGRATIONS, SCOPES, MintedToken, TokenRecord, mint
 from shared.errors import InvalidValue
 
@@ -163,3 +164,41 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
                  "pendingPlacements": pending_placements, "digestsSent": len(digests),
                  "lastDigest": _iso(max((d.sent_at for d in digests), default=None))},
     }
+
+
+HISTORY_PAGES = 50
+"""Activity log pages one history request reads at most (20,000 records); the answer's cursor continues from there."""
+
+
+def about_user(user_id: str, external_id: str | None) -> Callable[[ActivityRecord], bool]:
+    """Whether an activity record is part of a user's story: a request about them, a group write that added or
+    removed them, or a refused request that carried their externalId."""
+    def matches(record: ActivityRecord) -> bool:
+        return (record.resource_id == user_id or user_id in record.added or user_id in record.removed
+                or bool(external_id) and record.resource_type == "User" and record.external_id == external_id)
+    return matches
+
+
+def history_entry(record: ActivityRecord, user_id: str) -> dict[str, Any]:
+    """One event of a user's story, as the console's timeline shows it."""
+    operation = record.operation.removeprefix("Manage.")
+    if user_id in record.added:
+        what = f"joined group {record.resource_id}"
+    elif user_id in record.removed:
+        what = f"left group {record.resource_id}"
+    elif not record.succeeded:
+        what = f"refused ({record.status}{' ' + record.scim_type if record.scim_type else ''})"
+    elif operation.endswith(".Create"):
+        what = "created"
+    elif operation.endswith(".Delete"):
+        what = "deleted"
+    elif record.detail == "deactivated":
+        what = "changed, now deactivated"
+    elif operation.endswith((".Patch", ".Replace", ".Edit")):
+        what = "changed"
+    else:
+        what = operation
+    return {"time": _iso(record.time), "what": what, "operation": record.operation, "status": record.status,
+            "resourceType": record.resource_type, "resourceId": record.resource_id, "externalId": record.external_id,
+            "detail": record.detail, "idp": record.idp if not record.operation.startswith(("Manage.", "CLI.")) else None,
+            "actor": record.actor}

@@ -42,6 +42,10 @@ class WriteResult:
     """Ignored member ids, and whether part of the change was left to the retry queue."""
     placed: bool = False
     """The write changed where the group is placed."""
+    added: tuple[str, ...] = ()
+    """The users the write added (ids the request named that are users of the account)."""
+    removed: tuple[str, ...] = ()
+    """The users the write named for removal (a PUT's implicit removals are not listed)."""
 
 
 def check_if_match(if_match: str | None, group: StoredGroup) -> None:
@@ -124,7 +128,12 @@ def create_group(store: GroupStore, account: Account, body: Any, queue: JobQueue
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
     _log_ignored(group.id, ignored)
-    return WriteResult(group, Settled(ignored, outcome.queued))
+    return WriteResult(group, Settled(ignored, outcome.queued), added=_added(_members_of(body), ignored))
+
+
+def _added(adds: dict[str, str | None], ignored: list[str]) -> tuple[str, ...]:
+    skipped = set(ignored)
+    return tuple(sorted(user_id for user_id in adds if user_id not in skipped))
 
 
 def get_group(store: GroupStore, account: Account, group_id: str) -> StoredGroup:
@@ -225,10 +234,12 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     write it in turn (`_in_turn`), then settle the work the write recorded. `read` picks which groups the caller
     may write (SCIM groups by default)."""
     placed: list[bool] = []
+    changes: list[MembershipChange] = []
 
     def write(group: StoredGroup) -> GroupWrite:
         attributes, change, placements = compute(group)
         placed[:] = [placements is not None and placements != group.placements]
+        changes[:] = [change]
         return store.update(account.id, group, attributes, change, datetime.now(UTC), placements=placements)
 
     current, written = _in_turn(store, account, group_id, if_match, read, write,
@@ -236,7 +247,9 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
     _log_ignored(current.id, ignored)
-    return WriteResult(current, Settled(ignored, outcome.queued), placed=bool(placed and placed[0]))
+    change = changes[0] if changes else MembershipChange({}, set())
+    return WriteResult(current, Settled(ignored, outcome.queued), placed=bool(placed and placed[0]),
+                       added=_added(change.adds, ignored), removed=tuple(sorted(change.removes)))
 
 
 Written = TypeVar("Written")

@@ -399,6 +399,9 @@ class FailureLog(Protocol):
 
 
 MAX_IGNORED_LISTED = 20
+MAX_MEMBERS_LISTED = 100
+"""Users listed per group write in the activity log (Entra adds at most 100 per PATCH; a larger write lists its
+first 100 and says how many in its detail)."""
 
 
 @dataclass(frozen=True)
@@ -427,6 +430,9 @@ class ActivityRecord:
     """Who: the key id of the token presented (never its secret), or `cli:<user>` for a command-line change."""
     count: int = 1
     """How many requests the record stands for: more than 1 for refused authentications aggregated per minute."""
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    """Users a group write added and removed (the first MAX_MEMBERS_LISTED of each): each user's history."""
 
     @property
     def succeeded(self) -> bool:

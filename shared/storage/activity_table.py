@@ -21,6 +21,7 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +37,10 @@ log = logging.getLogger("scim.activity")
 _MAX_TICKS = 10**19
 FLUSH_SECONDS = 0.5
 PAGE_RECORDS = 400
-"""Records per page entity: ~500 characters each, well inside the 450K-character document limit."""
+"""Records per page entity at most (~500 characters each)."""
+PAGE_CHARACTERS = 300_000
+"""And at most this much JSON per page, well inside the 450K-character document limit: a group write's record lists
+up to 100 user ids (~4 KB)."""
 AUDIT_PREFIXES = ("Manage.", "CLI.")
 """Operations of the admin audit (the management API and the command line); every other one is provisioning."""
 KINDS = ("provisioning", "audit", "all")
@@ -167,8 +171,7 @@ class ActivityLog:
             return
         for account_id, entries in by_account.items():
             entries.sort(key=lambda e: e.time, reverse=True)
-            for start in range(0, len(entries), PAGE_RECORDS):
-                page = entries[start:start + PAGE_RECORDS]
+            for page in _pages(entries):
                 try:
                     table.upsert_entity(_page_entity(account_id, page))
                 except Exception as exc:
@@ -178,10 +181,13 @@ class ActivityLog:
 
     def query(self, account_id: str, since: datetime | None, until: datetime | None, outcome: str | None,
               resource_id: str | None, count: int, cursor: str | None,
-              operation: str | None = None, idp: str | None = None,
-              kind: str = "all") -> tuple[list[ActivityRecord], str | None]:
+              operation: str | None = None, idp: str | None = None, kind: str = "all",
+              about: Callable[[ActivityRecord], bool] | None = None,
+              max_pages: int | None = None) -> tuple[list[ActivityRecord], str | None]:
         """Newest first, at most `count`; the returned cursor continues after the last record returned. `operation`
-        is a prefix (`Manage.` for the admin audit, `Users.Create`); `kind` is provisioning, audit or all."""
+        is a prefix (`Manage.` for the admin audit, `Users.Create`); `kind` is provisioning, audit or all; `about`
+        any other test a record must pass. With `max_pages`, at most that many pages are read: the cursor then
+        continues after the last page read, so a search through a long log is bounded per request."""
         after_page, after_index = _decode_cursor(cursor)
         clauses = ["PartitionKey eq @pk"]
         parameters: dict[str, Any] = {"pk": account_id}
@@ -195,15 +201,17 @@ class ActivityLog:
         found: list[ActivityRecord] = []
         rows = self._tables.get(ACTIVITY).query_entities(" and ".join(clauses), parameters=parameters,
                                                          results_per_page=50)
-        for row in rows:
+        for number, row in enumerate(rows):
             records = [_record(r) for r in unpack(row)]
             if since is not None and records and max(r.time for r in records) < since:
                 break  # every later page is older
+            if max_pages is not None and number == max_pages:
+                return found, _encode_cursor(row["RowKey"], -1)
             for index, record in enumerate(records):
                 if row["RowKey"] == after_page and index <= after_index:
                     continue
                 if not _wanted(record, since, until, outcome, resource_id, operation) or idp and record.idp != idp \
-                        or not of_kind(record, kind):
+                        or not of_kind(record, kind) or about is not None and not about(record):
                     continue
                 if len(found) == count:
                     return found, _encode_cursor(row["RowKey"], index - 1)
@@ -229,6 +237,21 @@ class ActivityLog:
         return records
 
 
+def _pages(entries: list[ActivityRecord]) -> Iterator[list[ActivityRecord]]:
+    """The records in pages of at most PAGE_RECORDS and PAGE_CHARACTERS (estimated from each record's JSON)."""
+    page: list[ActivityRecord] = []
+    size = 0
+    for entry in entries:
+        length = len(json.dumps(_document(entry), separators=(",", ":")))
+        if page and (len(page) == PAGE_RECORDS or size + length > PAGE_CHARACTERS):
+            yield page
+            page, size = [], 0
+        page.append(entry)
+        size += length
+    if page:
+        yield page
+
+
 def _wanted(record: ActivityRecord, since: datetime | None, until: datetime | None, outcome: str | None,
             resource_id: str | None, operation: str | None) -> bool:
     if since is not None and record.time < since or until is not None and record.time > until:
@@ -252,7 +275,8 @@ def _document(entry: ActivityRecord) -> dict[str, Any]:
             "id": entry.resource_id, "x": entry.external_id, "s": entry.status, "st": entry.scim_type,
             "d": entry.detail[:2000], "ms": round(entry.duration_ms, 1), "inv": entry.invocation_id,
             "i": entry.integration, "q": entry.queued, "idp": entry.idp, "ig": entry.ignored,
-            "igi": list(entry.ignored_ids), "a": entry.actor, "n": entry.count}
+            "igi": list(entry.ignored_ids), "a": entry.actor, "n": entry.count, "ad": list(entry.added),
+            "rm": list(entry.removed)}
 
 
 def _record(doc: dict[str, Any]) -> ActivityRecord:
@@ -261,7 +285,8 @@ def _record(doc: dict[str, Any]) -> ActivityRecord:
                           scim_type=doc["st"], detail=doc["d"], duration_ms=float(doc["ms"]), invocation_id=doc["inv"],
                           integration=doc["i"], queued=bool(doc["q"]), idp=doc.get("idp", "entra"),
                           ignored=int(doc.get("ig", 0)), ignored_ids=tuple(doc.get("igi", ())), actor=doc.get("a", ""),
-                          count=int(doc.get("n", 1)))
+                          count=int(doc.get("n", 1)), added=tuple(doc.get("ad", ())),
+                          removed=tuple(doc.get("rm", ())))
 
 
 def _encode_cursor(page: str, index: int) -> str:

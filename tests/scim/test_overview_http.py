@@ -95,3 +95,39 @@ def test_a_flood_of_refused_authentications_cannot_push_provisioning_out_of_the_
     else:  # the flood straddled a minute: its first minute's aggregate is in too
         assert sum(r["count"] for r in refused) <= 300 and len(refused) <= 3
     assert any(r["operation"] == "Users.Create" for r in records[:5])  # the provisioning record is still on top
+
+
+def test_a_persons_story_is_told_from_the_log(scim: ScimClient, admin: AdminClient) -> None:
+    created = scim.post("/Users", {"userName": "story@contoso.test", "externalId": "story-ext"})
+    user_id = created.json()["id"]
+    assert scim.post("/Users", {"userName": "story@contoso.test", "externalId": "story-ext"}).status_code == 409
+    group = scim.post("/Groups", {"displayName": "Story Team"}).json()["id"]
+    patch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+    assert scim.patch(f"/Groups/{group}", {"schemas": [patch], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": user_id}]}]}).status_code == 204
+    assert scim.patch(f"/Users/{user_id}", {"schemas": [patch], "Operations": [
+        {"op": "replace", "path": "displayName", "value": "Story"}]}).status_code == 200
+    assert scim.patch(f"/Groups/{group}", {"schemas": [patch], "Operations": [
+        {"op": "remove", "path": "members", "value": [{"value": user_id}]}]}).status_code == 204
+    assert scim.patch(f"/Users/{user_id}", {"schemas": [patch], "Operations": [
+        {"op": "replace", "path": "active", "value": False}]}).status_code == 200
+    other = scim.post("/Users", {"userName": "not.in.story@contoso.test"}).json()["id"]  # someone else's record
+
+    deadline = time.monotonic() + 10
+    while True:
+        story = admin.request("GET", f"/users/{user_id}/history").json()
+        if len(story["history"]) >= 6 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert [event["what"] for event in story["history"]] == [
+        "changed, now deactivated", f"left group {group}", "changed", f"joined group {group}", "refused (409 uniqueness)",
+        "created"]
+    refused = story["history"][4]
+    assert refused["externalId"] == "story-ext" and refused["idp"] == "entra"
+    assert story["nextCursor"] is None and other not in str(story)
+    first = admin.request("GET", f"/users/{user_id}/history", params={"count": 2}).json()
+    assert len(first["history"]) == 2 and first["nextCursor"]
+    rest = admin.request("GET", f"/users/{user_id}/history", params={"count": 10, "cursor": first["nextCursor"]}).json()
+    assert [e["what"] for e in first["history"] + rest["history"]] == [e["what"] for e in story["history"]]
+    bad = admin.request("GET", f"/users/{user_id}/history", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400

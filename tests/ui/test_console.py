@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,10 +57,8 @@ def message(page: Any) -> str:
 def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHost, accounts: AccountStore,
                                             azurite: Azurite, scim_prefix: str) -> None:
     page = browser_page
-    account = new_account(accounts)
-    admin_token = new_token(accounts, account.id, scope="admin")
-    scim_token = new_token(accounts, account.id)
-    tenant = f"{scim_host.base_url}/api/scim/account/{account.id}"
+    account = console_account(accounts, scim_host)
+    admin_token, scim_token, tenant = account.admin_token, account.scim_token, account.tenant
     scim = {"Authorization": f"Bearer {scim_token}", "Content-Type": SCIM}
     manage = f"{scim_host.base_url}/api/manage/account/{account.id}"
     admin = {"Authorization": f"Bearer {admin_token}"}
@@ -194,10 +193,40 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     assert page.errors == [], page.errors
 
 
+@dataclass(frozen=True)
+class ConsoleAccount:
+    id: str
+    admin_token: str
+    scim_token: str
+    tenant: str
+
+
+def console_account(accounts: AccountStore, scim_host: DevHost) -> ConsoleAccount:
+    """A fresh account with an admin token (for the console) and a SCIM token (to provision it as an IdP would)."""
+    account = new_account(accounts)
+    return ConsoleAccount(account.id, new_token(accounts, account.id, scope="admin"), new_token(accounts, account.id),
+                          f"{scim_host.base_url}/api/scim/account/{account.id}")
+
+
+def sign_in(page: Any, scim_host: DevHost, account: ConsoleAccount) -> None:
+    """Signs in with the admin token and waits for the landing page, the overview."""
+    page.goto(f"{scim_host.base_url}/api/console/")
+    page.fill("#account", account.id)
+    page.fill("#token", account.admin_token)
+    page.click("#sign-in-button")
+    page.wait_for_selector("h2:has-text('Overview')")
+
+
 def local_time_text(iso: str) -> str:
     """How the console must show a UTC time in the browser's zone (en-US, medium): e.g. 'Dec 6, 2026, 9:15:02 AM'."""
     moment = datetime.fromisoformat(iso.replace("Z", "+00:00")) + ZONE_OFFSET
     return f"{moment:%b} {moment.day}, {moment.year}, {moment.hour % 12 or 12}:{moment:%M:%S} {moment:%p}"
+
+
+def facts_shown(page: Any) -> dict[str, str]:
+    """The page's facts (a user's or group's `dl`) as a person reads them: name -> value."""
+    return dict(zip(page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts(),
+                    strict=True))
 
 
 def fits(page: Any) -> tuple[int, int]:
@@ -208,10 +237,8 @@ def fits(page: Any) -> tuple[int, int]:
 def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
         browser_page: Any, scim_host: DevHost, accounts: AccountStore) -> None:
     page = browser_page
-    account = new_account(accounts)
-    admin_token = new_token(accounts, account.id, scope="admin")
-    scim_token = new_token(accounts, account.id)
-    tenant = f"{scim_host.base_url}/api/scim/account/{account.id}"
+    account = console_account(accounts, scim_host)
+    scim_token, tenant = account.scim_token, account.tenant
     session = requests.Session()
     session.headers.update({"Authorization": f"Bearer {scim_token}", "Content-Type": SCIM})
 
@@ -239,11 +266,7 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
         "Operations": [{"op": "add", "path": "members", "value": [{"value": pat["id"]}, {"value": wide["id"]}]}]})
     assert response.status_code == 204, response.text
 
-    page.goto(f"{scim_host.base_url}/api/console/")
-    page.fill("#account", account.id)
-    page.fill("#token", admin_token)
-    page.click("#sign-in-button")
-    page.wait_for_selector("h2:has-text('Overview')")
+    sign_in(page, scim_host, account)
     page.click("nav button[data-page=users]")
     page.wait_for_selector("h2:has-text('Users')")
 
@@ -253,7 +276,7 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
     page.click("a:has-text('pat.doe@contoso.test')")
     page.wait_for_selector("h2:has-text('User pat.doe@contoso.test')")
     assert page.url.endswith(f"#user/{pat['id']}")
-    shown = dict(zip(page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts(), strict=True))
+    shown = facts_shown(page)
     assert shown.get("Email") == "pat.work@contoso.test" and shown["Full name"] == "Pat Doe", shown
     assert shown["userName"] == "pat.doe@contoso.test" and shown["externalId"] == "7d1c-pat-ext"
     assert shown["Status"] == "active" and "SCIM-managed" in shown["Managed by"]
@@ -262,6 +285,9 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
     assert created.get_attribute("datetime")[:19] == pat["meta"]["created"][:19]
     assert created.inner_text().replace("\u202f", " ").startswith(local_time_text(pat["meta"]["created"]))
     assert created.get_attribute("title") == pat["meta"]["created"][:19].replace("T", " ") + " UTC"
+    page.wait_for_selector("#history li:has-text('joined group')")  # a person's story, newest first
+    assert [re.sub(r".*\) ", "", t, count=1).split(" · ")[0] for t in page.locator("#history li").all_inner_texts()] == [
+        f"joined group {group['id']}", "created"]
     page.click("summary:has-text('The SCIM resource')")
     page.wait_for_selector("#scim-resource:has-text('7d1c-pat-ext')")
     assert page.locator("#scim-resource").inner_text().count('"externalId": "7d1c-pat-ext"') == 1
@@ -270,7 +296,7 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
     page.click("a:has-text('All Staff')")  # the user's group, by its link
     page.wait_for_selector("h2:has-text('Group All Staff')")
     assert page.url.endswith(f"#group/{group['id']}")
-    shown = dict(zip(page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts(), strict=True))
+    shown = facts_shown(page)
     assert (shown["Display name"], shown["Identifier (Harness)"], shown["externalId"], shown["Members"]) == (
         "All Staff", group["id"], "grp-all-staff", "302")
     rows = page.locator("h3:has-text('Members') ~ div.table-wrap").first.locator("tbody tr")
@@ -331,10 +357,8 @@ def accessibility_problems(page: Any) -> list[str]:
 def test_the_overview_shows_what_was_sent_and_every_page_passes_axe(
         browser_page: Any, scim_host: DevHost, accounts: AccountStore) -> None:
     page = browser_page
-    account = new_account(accounts)
-    admin_token = new_token(accounts, account.id, scope="admin")
-    scim_token = new_token(accounts, account.id)
-    tenant = f"{scim_host.base_url}/api/scim/account/{account.id}"
+    account = console_account(accounts, scim_host)
+    scim_token, tenant = account.scim_token, account.tenant
     scim = {"Authorization": f"Bearer {scim_token}", "Content-Type": SCIM}
     with requests.Session() as session:
         ids = [session.post(f"{tenant}/Users", json={"userName": f"o{n}@contoso.test"}, headers=scim, timeout=30)
@@ -349,11 +373,7 @@ def test_the_overview_shows_what_was_sent_and_every_page_passes_axe(
                                timeout=30).status_code == 401
     sent = {"succeeded": 9, "failed": 5}
 
-    page.goto(f"{scim_host.base_url}/api/console/")
-    page.fill("#account", account.id)
-    page.fill("#token", admin_token)
-    page.click("#sign-in-button")
-    page.wait_for_selector("h2:has-text('Overview')")  # the landing page
+    sign_in(page, scim_host, account)
     for _ in range(30):  # the counts are written in the background, every half second
         bars = page.locator("svg.chart g.bar")
         shown = {kind: sum(int(v) for v in bars.evaluate_all(f"(bars) => bars.map((b) => b.dataset.{kind})"))
