@@ -196,6 +196,7 @@ async function showHistory(id, cursor) {
       group ? link(`#group/${encodeURIComponent(event.resourceId)}`, event.resourceId) : "",
       ` · ${event.idp || "admin"} ${event.actor ? `(token ${event.actor})` : ""}`,
       event.externalId && event.status >= 400 ? ` · externalId ${event.externalId}` : "",
+      event.access.length ? el("div", { class: "access-change" }, event.access.join("; ")) : "",
       event.detail && event.status >= 400 ? el("div", {}, clip(event.detail)) : ""));
   }
   if (!list.children.length) list.append(el("li", {}, "Nothing in the activity log about this user."));

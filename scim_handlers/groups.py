@@ -74,7 +74,8 @@ def _create(req: ScimRequest) -> ScimResponse:
     created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
     group = result.before if created_empty else groups.get_group(req.services.groups, req.account, result.before.id)
     response = _group_response(req, group, 201, location=True, known_members=[] if created_empty else None)
-    response.queued, response.ignored, response.added = result.outcome.queued, result.outcome.ignored, result.added
+    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
+    response.added, response.scopes = result.added, result.scopes
     return response
 
 
@@ -89,7 +90,8 @@ def _replace(req: ScimRequest) -> ScimResponse:
     if result.placed:
         access.prune_group(req.services.access, req.account, group)
     response = _group_response(req, group, 200)
-    response.queued, response.ignored, response.added = result.outcome.queued, result.outcome.ignored, result.added
+    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
+    response.added, response.scopes = result.added, result.scopes
     return response
 
 
@@ -100,7 +102,7 @@ def _patch(req: ScimRequest) -> ScimResponse:
         group = req.services.groups.get(req.account.id, result.before.id)
         access.prune_group(req.services.access, req.account, group)
     return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored, added=result.added,
-                        removed=result.removed, note=_members_note(result.added, result.removed))
+                        removed=result.removed, scopes=result.scopes, note=_members_note(result.added, result.removed))
 
 
 def _members_note(added: tuple[str, ...], removed: tuple[str, ...]) -> str:

@@ -107,6 +107,8 @@ class ScimResponse:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     """Users the request added to or removed from a group (recorded: each user's history shows them)."""
+    scopes: tuple[str, ...] = ()
+    """Where that group is placed: the scopes those users joined or left."""
     note: str = ""
     """What the activity record says of a success (e.g. a user's state after the change)."""
 
@@ -181,6 +183,7 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
     ignored: list[str] = []
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
     content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
     with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
             counting() as round_trips, invocation(operation, invocation_id):
@@ -198,7 +201,8 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
                 idp=idp, key_id=token.key_id)
             result = handler(request)
             result_body = result.body
-            queued, ignored, added, removed = result.queued, result.ignored, result.added, result.removed
+            queued, ignored, added, removed, scopes = (result.queued, result.ignored, result.added, result.removed,
+                                                       result.scopes)
             response = _render(result.status, result.body, {"Content-Type": content_type, **result.headers})
             outcome: tuple[int, str | None, str] = (result.status, None, result.note)
         except ScimError as exc:
@@ -235,7 +239,8 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
             status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
             invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
             ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor, added=added[:MAX_MEMBERS_LISTED],
-            removed=removed[:MAX_MEMBERS_LISTED]), _logged(edge, req.method, operation, outcome[0]))
+            removed=removed[:MAX_MEMBERS_LISTED], scopes=scopes if added or removed else ()),
+            _logged(edge, req.method, operation, outcome[0]))
     return response
 
 

@@ -182,10 +182,11 @@ def about_user(user_id: str, external_id: str | None) -> Callable[[ActivityRecor
 def history_entry(record: ActivityRecord, user_id: str) -> dict[str, Any]:
     """One event of a user's story, as the console's timeline shows it."""
     operation = record.operation.removeprefix("Manage.")
+    access: list[str] = []
     if user_id in record.added:
-        what = f"joined group {record.resource_id}"
+        what, access = f"joined group {record.resource_id}", [f"gained membership of {s}" for s in record.scopes]
     elif user_id in record.removed:
-        what = f"left group {record.resource_id}"
+        what, access = f"left group {record.resource_id}", [f"lost membership of {s} through it" for s in record.scopes]
     elif not record.succeeded:
         what = f"refused ({record.status}{' ' + record.scim_type if record.scim_type else ''})"
     elif operation.endswith(".Create"):
@@ -201,4 +202,4 @@ def history_entry(record: ActivityRecord, user_id: str) -> dict[str, Any]:
     return {"time": _iso(record.time), "what": what, "operation": record.operation, "status": record.status,
             "resourceType": record.resource_type, "resourceId": record.resource_id, "externalId": record.external_id,
             "detail": record.detail, "idp": record.idp if not record.operation.startswith(("Manage.", "CLI.")) else None,
-            "actor": record.actor}
+            "actor": record.actor, "access": access}

@@ -46,6 +46,8 @@ class WriteResult:
     """The users the write added (ids the request named that are users of the account)."""
     removed: tuple[str, ...] = ()
     """The users the write named for removal (a PUT's implicit removals are not listed)."""
+    scopes: tuple[str, ...] = ()
+    """Where the group is placed after the write (`A`, `A:O`, `A:O:P`): the scopes its members join and leave."""
 
 
 def check_if_match(if_match: str | None, group: StoredGroup) -> None:
@@ -128,7 +130,12 @@ def create_group(store: GroupStore, account: Account, body: Any, queue: JobQueue
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
     _log_ignored(group.id, ignored)
-    return WriteResult(group, Settled(ignored, outcome.queued), added=_added(_members_of(body), ignored))
+    return WriteResult(group, Settled(ignored, outcome.queued), added=_added(_members_of(body), ignored),
+                       scopes=_scopes_of(account, group.placements))
+
+
+def _scopes_of(account: Account, placements: tuple[Placement, ...]) -> tuple[str, ...]:
+    return tuple(scopes.render(account.id, p.scope) for p in placements) or (account.id,)
 
 
 def _added(adds: dict[str, str | None], ignored: list[str]) -> tuple[str, ...]:
@@ -235,11 +242,13 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     may write (SCIM groups by default)."""
     placed: list[bool] = []
     changes: list[MembershipChange] = []
+    where: list[tuple[Placement, ...]] = []
 
     def write(group: StoredGroup) -> GroupWrite:
         attributes, change, placements = compute(group)
         placed[:] = [placements is not None and placements != group.placements]
         changes[:] = [change]
+        where[:] = [group.placements if placements is None else placements]
         return store.update(account.id, group, attributes, change, datetime.now(UTC), placements=placements)
 
     current, written = _in_turn(store, account, group_id, if_match, read, write,
@@ -249,7 +258,8 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     _log_ignored(current.id, ignored)
     change = changes[0] if changes else MembershipChange({}, set())
     return WriteResult(current, Settled(ignored, outcome.queued), placed=bool(placed and placed[0]),
-                       added=_added(change.adds, ignored), removed=tuple(sorted(change.removes)))
+                       added=_added(change.adds, ignored), removed=tuple(sorted(change.removes)),
+                       scopes=_scopes_of(account, where[0] if where else current.placements))
 
 
 Written = TypeVar("Written")

@@ -433,6 +433,8 @@ class ActivityRecord:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     """Users a group write added and removed (the first MAX_MEMBERS_LISTED of each): each user's history."""
+    scopes: tuple[str, ...] = ()
+    """Where that group was placed: the scopes those users joined or left (their access gained or lost)."""
 
     @property
     def succeeded(self) -> bool:

@@ -276,7 +276,7 @@ def _document(entry: ActivityRecord) -> dict[str, Any]:
             "d": entry.detail[:2000], "ms": round(entry.duration_ms, 1), "inv": entry.invocation_id,
             "i": entry.integration, "q": entry.queued, "idp": entry.idp, "ig": entry.ignored,
             "igi": list(entry.ignored_ids), "a": entry.actor, "n": entry.count, "ad": list(entry.added),
-            "rm": list(entry.removed)}
+            "rm": list(entry.removed), "sc": list(entry.scopes)}
 
 
 def _record(doc: dict[str, Any]) -> ActivityRecord:
@@ -286,7 +286,7 @@ def _record(doc: dict[str, Any]) -> ActivityRecord:
                           integration=doc["i"], queued=bool(doc["q"]), idp=doc.get("idp", "entra"),
                           ignored=int(doc.get("ig", 0)), ignored_ids=tuple(doc.get("igi", ())), actor=doc.get("a", ""),
                           count=int(doc.get("n", 1)), added=tuple(doc.get("ad", ())),
-                          removed=tuple(doc.get("rm", ())))
+                          removed=tuple(doc.get("rm", ())), scopes=tuple(doc.get("sc", ())))
 
 
 def _encode_cursor(page: str, index: int) -> str:

@@ -101,7 +101,10 @@ def test_a_persons_story_is_told_from_the_log(scim: ScimClient, admin: AdminClie
     created = scim.post("/Users", {"userName": "story@contoso.test", "externalId": "story-ext"})
     user_id = created.json()["id"]
     assert scim.post("/Users", {"userName": "story@contoso.test", "externalId": "story-ext"}).status_code == 409
-    group = scim.post("/Groups", {"displayName": "Story Team"}).json()["id"]
+    assert admin.request("POST", "/orgs", json={"identifier": "eng"}).status_code == 201
+    assert admin.request("POST", "/orgs/eng/projects", json={"identifier": "web"}).status_code == 201
+    a = scim.account_id
+    group = scim.post("/Groups", {"displayName": "Story Team", "harnessScopes": f"{a}:eng:web,{a}:eng"}).json()["id"]
     patch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
     assert scim.patch(f"/Groups/{group}", {"schemas": [patch], "Operations": [
         {"op": "add", "path": "members", "value": [{"value": user_id}]}]}).status_code == 204
@@ -122,6 +125,9 @@ def test_a_persons_story_is_told_from_the_log(scim: ScimClient, admin: AdminClie
     assert [event["what"] for event in story["history"]] == [
         "changed, now deactivated", f"left group {group}", "changed", f"joined group {group}", "refused (409 uniqueness)",
         "created"]
+    joined, left = story["history"][3], story["history"][1]
+    assert sorted(joined["access"]) == [f"gained membership of {a}:eng", f"gained membership of {a}:eng:web"]
+    assert sorted(left["access"]) == [f"lost membership of {a}:eng through it", f"lost membership of {a}:eng:web through it"]
     refused = story["history"][4]
     assert refused["externalId"] == "story-ext" and refused["idp"] == "entra"
     assert story["nextCursor"] is None and other not in str(story)
