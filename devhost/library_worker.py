@@ -43,6 +43,9 @@ HOST_VERSION = "4.1040.0"
 """The host version this local host stands in for (the Functions runtime 4.x that bundles the proxy worker)."""
 HOST_CAPABILITIES: dict[str, str] = {}
 """The host's own capabilities in the WorkerInitRequest: none of the optional ones (function data cache, ...)."""
+EXPECTED_WORKER_CAPABILITIES = frozenset({"RawHttpBodyBytes", "RpcHttpBodyOnly", "RpcHttpTriggerMetadataRemoved"})
+"""What the host's conversion of a request (HttpCall, _trigger_data) assumes the worker declared; a worker that stops
+declaring one would need the request converted differently, so starting fails instead."""
 
 
 @dataclass
@@ -73,7 +76,9 @@ class LibraryWorker:
                 worker_directory=str(Path(runtime.__file__).parent))),
             {"protos": self.rpc, "host": "127.0.0.1"})))
         _raise_on_failure(init.result, f"indexing {app_dir / script}")
-        self.capabilities = dict(init.capabilities)
+        missing = EXPECTED_WORKER_CAPABILITIES - set(init.capabilities)
+        if missing:
+            raise RuntimeError(f"the worker no longer declares {sorted(missing)}: the host's conversions here assume them")
         metadata = self._call(runtime.functions_metadata_request(WorkerRequest(
             "WorkerMetadataRequest", self.rpc.StreamingMessage(
                 functions_metadata_request=self.rpc.FunctionsMetadataRequest(function_app_directory=str(app_dir))))))
