@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.domain.ports import ActivityRecord, HourCounts, hour_of
 from shared.storage.tables import ACTIVITY_STATS, Tables
+from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit
 
 log = logging.getLogger("scim.activity")
 
@@ -63,6 +64,7 @@ class ActivityStats:
                                       for actor, (seen, idp, operation) in counts.actors.items()},
                                      separators=(",", ":"))}
 
+    @storage_errors
     def hours(self, account_id: str, since: datetime) -> list[HourCounts]:
         """The account's counts from the hour of `since` on, oldest first, every process's rows summed: one range
         read (a round trip per 1,000 rows: about 41 days of one instance)."""
@@ -80,8 +82,6 @@ class ActivityStats:
 
     def purge(self, account_id: str, before: datetime) -> int:
         """Deletes the rows of hours before `before` (with the log's retention)."""
-        from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, submit
-
         table = self._tables.get(ACTIVITY_STATS)
         keys = [row["RowKey"] for row in table.query_entities(
             "PartitionKey eq @pk and RowKey lt @before", parameters={"pk": account_id, "before": _hour_key(hour_of(before))},

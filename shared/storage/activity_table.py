@@ -30,7 +30,7 @@ from shared.domain.ports import ActivityRecord
 from shared.storage.activity_stats import ActivityStats
 from shared.storage.entities import pack, unpack
 from shared.storage.tables import ACTIVITY, Tables
-from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, submit
+from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit
 
 log = logging.getLogger("scim.activity")
 
@@ -179,6 +179,7 @@ class ActivityLog:
         for account_id, entries in counted.items():
             self.stats.add(account_id, entries)
 
+    @storage_errors
     def query(self, account_id: str, since: datetime | None, until: datetime | None, outcome: str | None,
               resource_id: str | None, count: int, cursor: str | None,
               operation: str | None = None, idp: str | None = None, kind: str = "all",

@@ -243,5 +243,11 @@ def test_lists_read_during_an_outage_answer_503_not_500(svc: Services, account: 
             list(svc.groups.members(account.id, group_id))
         with pytest.raises(ServiceUnavailable):
             list(svc.groups.scan(account.id))
+        with pytest.raises(ServiceUnavailable):  # the console's reads: a page of members, the log, the overview
+            svc.users.get_many(account.id, ids)
+        with pytest.raises(ServiceUnavailable):
+            svc.activity.query(account.id, None, None, None, None, 50, None)
+        with pytest.raises(ServiceUnavailable):
+            svc.activity.stats.hours(account.id, datetime.now(UTC))
     finally:
         proxy.restore()
