@@ -233,7 +233,7 @@ def test_scim_discovery_and_unknown_routes(target: Target, path: str, extra: str
                               ("GET", "/role-assignments"), ("POST", "/role-assignments"),
                               ("DELETE", "/role-assignments/{group}"), ("GET", "/users/{user}/access"),
                               ("GET", "/users/{user}/scim"), ("GET", "/groups/{group}/members"),
-                              ("GET", "/overview")]),
+                              ("GET", "/overview"), ("GET", "/users/{user}/history")]),
        user=ids, group=ids, scope=st.one_of(hostile_text, st.sampled_from(["{a}", "{a}:o1", "{a}:o1:p1", "x:o1"])),
        body=st.one_of(bodies, st.fixed_dictionaries({}, optional={
            "name": json_values, "email": json_values, "userName": json_values, "displayName": json_values,
