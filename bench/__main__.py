@@ -53,6 +53,8 @@ class Run:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     non_2xx: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     round_trips: dict[str, float] = field(default_factory=dict)
+    storage_work: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per operation (ours): mean round trips, entities read and written, bytes sent."""
     peak_memory_mb: float | None = None
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     """CPU time used during the run by each server-side process (where the time goes)."""
@@ -77,7 +79,8 @@ class Run:
             }
         return {"target": self.target, "seconds": round(self.seconds, 2), "requests": self.requests,
                 "throughput_rps": round(self.throughput, 1), "non2xx": sum(self.non_2xx.values()),
-                "peak_memory_mb": self.peak_memory_mb, "cpu_seconds": self.cpu_seconds, "operations": operations}
+                "peak_memory_mb": self.peak_memory_mb, "cpu_seconds": self.cpu_seconds, "operations": operations,
+                "storage_work": self.storage_work}
 
 
 def _percentile(ordered: list[float], p: int) -> float:
@@ -200,6 +203,37 @@ RECORD = re.compile(r"scim\.operation=(\S+).*?scim\.storage_round_trips=(\d+)")
 NAMES = {"Users.List": "Users.Filter", "Groups.List": "Groups.Filter", "Groups.Patch": "Groups.PatchMembers"}
 
 
+WORK_FIELDS = {"round_trips": "scim.storage_round_trips", "entities_read": "scim.storage_entities_read",
+               "entities_written": "scim.storage_entities_written", "bytes_sent": "scim.storage_bytes_sent"}
+FLOORS: dict[str, tuple[int, int, int, str]] = {
+    # operation: (round trips, entities read, entities written, how it follows from the storage layout)
+    "Users.Filter": (1, 0, 0, "a miss: one point read of the un:<userName> index row, which is not there"),
+    "Users.Create": (1, 0, 3, "one transaction: the user row, its un: index row and its ux: externalId row"),
+    "Users.Patch": (2, 1, 1, "read the user for its ETag (the ordering rule, If-Match), one conditional write"),
+    "Groups.Filter": (1, 0, 0, "a miss: one point read of the gn:<displayName> index row"),
+    "Groups.Create": (1, 0, 3, "one transaction: the group row, its gn: and gx: index rows"),
+    "Groups.PatchMembers": (2, 1, 31, "read the group for its ETag, one transaction: the group row, and per member "
+                                      "its two membership rows and the check that the user exists (10 members)"),
+}
+"""The least each Entra operation can need with this storage layout (docs/architecture.md, "Storage layout")."""
+
+
+def storage_work_from(log: str) -> dict[str, dict[str, float]]:
+    """Mean storage work per operation, from the host's per-invocation records."""
+    totals: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for line in log.splitlines():
+        found = re.search(r"scim\.operation=(\S+)", line)
+        if not found or "scim.storage_round_trips=" not in line:
+            continue
+        name = NAMES.get(found.group(1), found.group(1))
+        for key, field_name in WORK_FIELDS.items():
+            value = re.search(rf"{re.escape(field_name)}=(\d+)", line)
+            if value:
+                totals[name][key].append(int(value.group(1)))
+    return {name: {key: round(statistics.mean(values), 2) for key, values in fields.items()}
+            for name, fields in totals.items()}
+
+
 def round_trips_from(log: str) -> dict[str, float]:
     """Mean storage round trips per operation, from the host's per-invocation records (auth lookups are cached)."""
     totals: dict[str, list[int]] = defaultdict(list)
@@ -235,6 +269,7 @@ def run_ours(azurite: Azurite, args: argparse.Namespace, workdir: Path, round_no
     finally:
         host.stop()
     run.round_trips = round_trips_from(host.log())
+    run.storage_work = storage_work_from(host.log())
     return run
 
 
@@ -459,6 +494,11 @@ def _commit() -> str:
         return "unknown"
 
 
+def _vs(measured: float | None, floor: int) -> str:
+    """`measured/floor`, e.g. `2.0/2`."""
+    return f"{'-' if measured is None else measured}/{floor}"
+
+
 def _print(result: dict[str, Any]) -> None:
     for target_runs in result["runs"].values():
         for run in target_runs:
@@ -474,6 +514,13 @@ def _print(result: dict[str, Any]) -> None:
     for target, row in result["summary"].items():
         cpu = ", ".join(f"{name} {ms}" for name, ms in row["cpu_ms_per_request"].items())
         print(f"  {target:<56}{row['throughput_rps']:>8}{row['ours_to_this']:>11}{row['group_patch_p50_ms']:>17}  {cpu}")
+    last = result["runs"][OURS][-1]
+    print(f"\nstorage work per operation (ours, round {len(result['runs'][OURS])}; floor: the least this layout allows)")
+    print(f"  {'operation':<22}{'round trips':>13}{'entities read':>15}{'entities written':>18}{'bytes sent':>12}")
+    for name, (trips, read, written, why) in FLOORS.items():
+        work = last.get("storage_work", {}).get(name, {})
+        print(f"  {name:<22}{_vs(work.get('round_trips'), trips):>13}{_vs(work.get('entities_read'), read):>15}"
+              f"{_vs(work.get('entities_written'), written):>18}{work.get('bytes_sent', ''):>12}   floor: {why}")
     print(f"cold start: import function_app {result['cold_start_import_s']} s")
     if result.get("scale"):
         print(f"scale: {json.dumps(result['scale'])}")

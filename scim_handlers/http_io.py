@@ -221,7 +221,9 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
             telemetry.ACCOUNT: account_id, telemetry.OPERATION: operation, telemetry.RESOURCE_TYPE: resource_type,
             telemetry.RESOURCE_ID: resource_id, telemetry.STATUS: outcome[0], telemetry.SCIM_TYPE: outcome[1] or "",
             telemetry.OUTCOME: "success" if outcome[0] < 400 else "failure", telemetry.DURATION_MS: round(duration_ms, 1),
-            telemetry.ROUND_TRIPS: round_trips.count, telemetry.QUEUED: queued, telemetry.INVOCATION: invocation_id,
+            telemetry.ROUND_TRIPS: round_trips.count, telemetry.ENTITIES_READ: round_trips.entities_read,
+            telemetry.ENTITIES_WRITTEN: round_trips.entities_written, telemetry.BYTES_SENT: round_trips.bytes_sent,
+            telemetry.QUEUED: queued, telemetry.INVOCATION: invocation_id,
             telemetry.DETAIL: outcome[2] or None, telemetry.IDP: idp or None,
         }
         span.set_attributes({k: v for k, v in fields.items() if v is not None and k != telemetry.DETAIL})

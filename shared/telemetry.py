@@ -31,6 +31,9 @@ SCIM_TYPE = "scim.scim_type"
 OUTCOME = "scim.outcome"
 DURATION_MS = "scim.duration_ms"
 ROUND_TRIPS = "scim.storage_round_trips"
+ENTITIES_READ = "scim.storage_entities_read"
+ENTITIES_WRITTEN = "scim.storage_entities_written"
+BYTES_SENT = "scim.storage_bytes_sent"
 ATTEMPT = "scim.attempt"
 QUEUED = "scim.queued"
 INVOCATION = "scim.invocation_id"
@@ -40,7 +43,7 @@ KIND = "scim.kind"
 COUNT = "scim.count"
 
 FIELDS = {ACCOUNT, OPERATION, RESOURCE_TYPE, RESOURCE_ID, STATUS, SCIM_TYPE, OUTCOME, DURATION_MS, ROUND_TRIPS, ATTEMPT,
-          QUEUED, INVOCATION, DETAIL, KIND, COUNT}
+          QUEUED, INVOCATION, DETAIL, KIND, COUNT, ENTITIES_READ, ENTITIES_WRITTEN, BYTES_SENT}
 
 METRIC_REQUESTS = "scim.requests"
 METRIC_DURATION = "scim.request.duration"

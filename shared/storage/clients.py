@@ -11,7 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
-from shared.storage.roundtrips import record_request
+from shared.storage.roundtrips import record_request, record_response
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
@@ -29,7 +29,8 @@ def _credential(settings: Settings) -> Any:
 # Entra waits 60 s for an answer: a few quick retries, then a 503 that Entra retries itself, beat the SDK's
 # default of 10 retries with up to 2 minutes of backoff.
 CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.4, "retry_backoff_max": 4,
-                                  "connection_timeout": 5, "read_timeout": 20, "raw_request_hook": record_request}
+                                  "connection_timeout": 5, "read_timeout": 20, "raw_request_hook": record_request,
+                                  "raw_response_hook": record_response}
 POOL_CONNECTIONS = 32
 """Keep-alive connections per storage endpoint: request threads plus the 16-thread existence checks."""
 

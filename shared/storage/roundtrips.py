@@ -1,4 +1,6 @@
-"""Counts storage round trips (HTTP requests to Table/Queue storage, retries included).
+"""Counts storage round trips (HTTP requests to Table/Queue storage, retries included), and with them the storage
+work they carry: entities written (one per write, one per operation of a `$batch`), entities read (one per entity in
+an answer) and request bytes sent.
 
 Counts are deterministic where times are not, so tests assert them, and each invocation's count goes into its
 telemetry record (which the benchmark reads). A counter is bound to the current context: one request or invocation.
@@ -17,6 +19,16 @@ from typing import Any
 class RoundTrips:
     count: int = 0
     methods: list[str] = field(default_factory=list)
+    entities_written: int = 0
+    entities_read: int = 0
+    bytes_sent: int = 0
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
+BATCH_PART = b"Content-Type: application/http"
+"""Each operation of a `$batch` changeset is one such part (shared/storage/changesets.py writes them)."""
+ENTITY = b'"odata.etag"'
+"""Every entity in a JSON answer (minimal metadata, as the SDK asks for) carries its ETag: one per entity."""
 
 
 _current: ContextVar[RoundTrips | None] = ContextVar("storage_round_trips", default=None)
@@ -37,5 +49,23 @@ def record_request(request: Any) -> None:
     """azure-core `raw_request_hook`: called once per HTTP attempt."""
     counter = _current.get()
     if counter is not None:
+        http = request.http_request
+        method = str(getattr(http, "method", "?")).upper()
         counter.count += 1
-        counter.methods.append(str(getattr(request.http_request, "method", "?")))
+        counter.methods.append(method)
+        body = getattr(http, "body", None)
+        data = body.encode() if isinstance(body, str) else bytes(body) if isinstance(body, bytes | bytearray) else b""
+        counter.bytes_sent += len(data)
+        if method in WRITES:
+            counter.entities_written += data.count(BATCH_PART) if "$batch" in str(http.url) else 1
+
+
+def record_response(response: Any) -> None:
+    """azure-core `raw_response_hook`: counts the entities an answer carries (none for a `$batch`'s answer)."""
+    counter = _current.get()
+    if counter is None or "$batch" in str(response.http_request.url):
+        return
+    try:
+        counter.entities_read += response.http_response.body().count(ENTITY)
+    except Exception:  # a streamed or already consumed body: not counted
+        pass

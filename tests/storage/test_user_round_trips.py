@@ -39,10 +39,12 @@ def test_round_trips_per_user_operation(store: TableUserStore) -> None:
     with counting() as trips:
         user = users.create_user(store, ACCOUNT, {"userName": "rt@example.com", "externalId": "ext-rt"})
     assert trips.count == 1  # user row + index rows in one transaction
+    assert (trips.entities_written, trips.entities_read) == (3, 0) and trips.bytes_sent > 0  # row, userName, externalId
 
     with counting() as trips:
         users.get_user(store, ACCOUNT, user.id)
     assert trips.count == 1  # the user row and its group rows are one range read
+    assert (trips.entities_read, trips.entities_written, trips.bytes_sent) == (1, 0, 0)
 
     with counting() as trips:
         page = users.list_users(store, ACCOUNT, query('userName eq "RT@example.com"'), TENANT)
@@ -51,6 +53,7 @@ def test_round_trips_per_user_operation(store: TableUserStore) -> None:
     with counting() as trips:
         users.list_users(store, ACCOUNT, query('userName eq "nobody@example.com"'), TENANT)
     assert trips.count == 1  # Test Connection's miss: one point read
+    assert trips.entities_read == 0
 
     with counting() as trips:
         users.list_users(store, ACCOUNT, query(f'id eq "{user.id}"'), TENANT)
@@ -65,6 +68,7 @@ def test_round_trips_per_user_operation(store: TableUserStore) -> None:
     with counting() as trips:
         users.patch_user(store, ACCOUNT, user.id, body)
     assert trips.count == 2  # read + one conditional transaction
+    assert (trips.entities_read, trips.entities_written) == (1, 1)
 
     with counting() as trips:
         users.patch_user(store, ACCOUNT, user.id, body)
