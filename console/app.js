@@ -489,7 +489,9 @@ async function showOverview(preset = null) {
         o.failed.toLocaleString()) : "0")))),
     el("h3", {}, "Tokens last seen"),
     table(["Key id", "Identity provider", "Last request", "State"], data.tokens.map((t) => el("tr", {},
-      el("td", {}, clip(t.keyId)), el("td", {}, t.idp), el("td", {}, when(t.lastSeen)), el("td", {}, t.state)))));
+      el("td", {}, clip(t.keyId)), el("td", {}, t.idp), el("td", {}, when(t.lastSeen)), el("td", {}, t.state)))),
+    data.unknownKeyIds > 20 ? el("p", { class: "failure" }, `${data.unknownKeyIds.toLocaleString()} key ids that are no `
+      + "token of this account were presented (the newest 20 above): someone is guessing, see the refused requests.") : "");
 }
 
 // Failures --------------------------------------------------------------------------------------------------

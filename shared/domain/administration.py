@@ -95,6 +95,8 @@ def digest_view(digest: SentDigest) -> dict[str, Any]:
 
 WINDOWS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"), "30d": (timedelta(days=30), "day")}
 """The overview's windows and the width of their chart's bars."""
+MAX_UNKNOWN_KEY_IDS = 20
+"""Key ids no token of the account has (refused requests) listed in the overview at most, newest first."""
 QUIET_AFTER = timedelta(hours=1)
 """An identity provider not heard from for longer than this is shown as quiet (Entra syncs every ~40 minutes)."""
 
@@ -142,9 +144,14 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
     known = {t.key_id: t for t in tokens}
     token_rows: list[dict[str, Any]] = []
     by_idp: dict[str, dict[str, Any]] = {}
+    unknown = 0
     for key_id, (last_seen, seen_idp, operation) in sorted(last_by_token.items(), key=lambda item: item[1][0],
                                                            reverse=True):
         token = known.get(key_id)
+        if token is None:
+            unknown += 1
+            if unknown > MAX_UNKNOWN_KEY_IDS:  # a flood of made-up key ids: the newest are enough to see it
+                continue
         idp = (token.idp if token.scope == "scim" else "admin") if token else seen_idp
         token_rows.append({"keyId": key_id, "idp": idp, "lastSeen": _iso(last_seen), "lastOperation": operation,
                            "scope": token.scope if token else None,
@@ -159,7 +166,7 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
         "series": series,
         "operations": [{"operation": op, "succeeded": v[0], "failed": v[1]} for op, v in sorted(operations.items())],
         "identityProviders": sorted(by_idp.values(), key=lambda row: str(row["idp"])),
-        "tokens": token_rows,
+        "tokens": token_rows, "unknownKeyIds": unknown,
         "work": {"pending": pending, "givenUpUnreported": unreported, "givenUpReported": reported,
                  "pendingPlacements": pending_placements, "digestsSent": len(digests),
                  "lastDigest": _iso(max((d.sent_at for d in digests), default=None))},

@@ -64,3 +64,11 @@ def test_the_overview_sums_the_hourly_counts_of_every_instance() -> None:
     week = overview_view("7d", NOW, [earlier, merged], [scim, okta], 0, 0, 0, [], 0)
     assert week["bucket"] == "day" and len(week["series"]) == 8 and week["series"][-1]["succeeded"] == 6
     assert last_seen_by_token([earlier, merged])["admin-key"] == NOW
+    flood = HourCounts(hour_of(NOW))
+    for n in range(500):  # refused requests with made-up key ids: counted, but the overview lists the newest 20
+        flood.add(record("Users.List", 401, NOW - timedelta(seconds=n), actor=f"made-up-{n:03d}"))
+    flooded = overview_view("24h", NOW, [merged, flood], [scim, okta], 0, 0, 0, [], 0)
+    unknown = [t["keyId"] for t in flooded["tokens"] if t["state"] == "unknown key id"]
+    assert flooded["unknownKeyIds"] == 200 + 1 and len(unknown) == 20  # the hour kept 200 of the 500, + admin-key
+    assert unknown[:2] == ["admin-key", "made-up-000"]
+    assert {t["keyId"] for t in flooded["tokens"]} >= {scim.key_id, okta.key_id}
