@@ -53,32 +53,31 @@ class InProcessWorker:
         if len(registers) != 1:
             raise ValueError(f"{script} must define exactly one FunctionApp; found {len(registers)}")
         self._app_dir = str(app_dir)
-        self._user_functions: dict[str, Any] = {}
+        self._user_functions: dict[str, tuple[Any, bool]] = {}
+        """function id -> (the user's function, whether it declares `context`): read once, at indexing."""
         self.functions: list[IndexedFunction] = []
         for function in registers[0].get_functions():
             name = str(function.get_function_name())
-            bindings = [json.loads(raw) for raw in function.get_raw_bindings()]
-            triggers = [b for b in bindings if str(b["type"]).endswith("Trigger")]
-            if len(triggers) != 1:
-                raise ValueError(f"function {name} must have exactly one trigger")
             function_id = str(uuid.uuid5(uuid.NAMESPACE_OID, name))
-            self._user_functions[function_id] = function.get_user_function()
-            self.functions.append(IndexedFunction(
-                name=name, function_id=function_id, trigger=triggers[0], bindings=bindings,
-                retry=RetryPolicy.from_settings(function.get_settings_dict("retry_policy"))))
+            user_function = function.get_user_function()
+            self._user_functions[function_id] = (user_function,
+                                                 "context" in inspect.signature(user_function).parameters)
+            self.functions.append(IndexedFunction.from_raw_bindings(
+                name, function_id, function.get_raw_bindings(),
+                RetryPolicy.from_settings(function.get_settings_dict("retry_policy"))))
         self._pool = ThreadPoolExecutor(thread_name_prefix="worker")  # the worker's default pool size
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="worker-loop", daemon=True).start()
 
     def run(self, invocation: Invocation) -> HttpAnswer | None:
         function = invocation.function
-        user_function = self._user_functions[function.function_id]
+        user_function, wants_context = self._user_functions[function.function_id]
         datum, metadata = _trigger_datum(invocation.call)
         converter = func.get_binding_registry().get(function.trigger_type)
         try:
             arguments: dict[str, Any] = {str(function.trigger["name"]): converter.decode(
                 datum, trigger_metadata=metadata)}
-            if "context" in inspect.signature(user_function).parameters:
+            if wants_context:
                 arguments["context"] = _Context(function, invocation, self._app_dir)
             if inspect.iscoroutinefunction(user_function):
                 result = asyncio.run_coroutine_threadsafe(user_function(**arguments), self._loop).result()
@@ -91,10 +90,6 @@ class InProcessWorker:
             return _http_answer(func.get_binding_registry().get("http").encode(result, expected_type=None))
         except Exception as exc:  # the worker answers Failure with the exception's message
             raise InvocationFailed(f"{type(exc).__name__}: {exc}") from exc
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False)
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def _run_sync(trace_parent: str, user_function: Any, arguments: dict[str, Any]) -> Any:

@@ -90,12 +90,8 @@ class LibraryWorker:
             "FunctionLoadRequest", self.rpc.StreamingMessage(function_load_request=self.rpc.FunctionLoadRequest(
                 function_id=metadata.function_id, metadata=metadata)))))
         _raise_on_failure(answer.result, f"loading {metadata.name}")
-        bindings = [json.loads(raw) for raw in metadata.raw_bindings]  # what the host parses, as function.json
-        triggers = [b for b in bindings if str(b["type"]).endswith("Trigger")]
-        if len(triggers) != 1:
-            raise ValueError(f"function {metadata.name} must have exactly one trigger")
-        return IndexedFunction(name=metadata.name, function_id=metadata.function_id, trigger=triggers[0],
-                               bindings=bindings, retry=self._retry_policy(metadata))
+        return IndexedFunction.from_raw_bindings(metadata.name, metadata.function_id, list(metadata.raw_bindings),
+                                                 self._retry_policy(metadata))
 
     def _retry_policy(self, metadata: Any) -> RetryPolicy | None:
         """The host reads `@app.retry` from the metadata's retry_options, not from the raw bindings."""
@@ -125,10 +121,6 @@ class LibraryWorker:
         if function.trigger_type != "httpTrigger":
             return None
         return self._http_answer(answer.return_value)
-
-    def close(self) -> None:
-        runtime.stop_threadpool_executor()
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _call(self, handler: Coroutine[Any, Any, Any]) -> Any:
         """Runs one of the library's handlers on the worker's event loop, as the proxy worker's dispatcher does."""

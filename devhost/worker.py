@@ -74,6 +74,16 @@ class IndexedFunction:
     def trigger_type(self) -> str:
         return str(self.trigger["type"])
 
+    @classmethod
+    def from_raw_bindings(cls, name: str, function_id: str, raw_bindings: list[str],
+                          retry: RetryPolicy | None) -> IndexedFunction:
+        """From the raw bindings the worker indexed (JSON strings, parsed as the host parses function.json)."""
+        bindings = [json.loads(raw) for raw in raw_bindings]
+        triggers = [b for b in bindings if str(b["type"]).endswith("Trigger")]
+        if len(triggers) != 1:
+            raise ValueError(f"function {name} must have exactly one trigger")
+        return cls(name=name, function_id=function_id, trigger=triggers[0], bindings=bindings, retry=retry)
+
 
 @dataclass(frozen=True)
 class HttpCall:
@@ -185,8 +195,6 @@ class Worker(Protocol):
     def run(self, invocation: Invocation) -> HttpAnswer | None:
         """Runs one invocation; an HTTP function's answer, None otherwise. Raises InvocationFailed."""
         ...
-
-    def close(self) -> None: ...
 
 
 def start_worker(app_dir: Path, script: str = "function_app.py") -> Worker:

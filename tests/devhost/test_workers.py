@@ -72,13 +72,18 @@ def both(hosts: dict[str, DevHost], method: str, path: str, **kwargs: Any) -> li
     return answers
 
 
+def view_of(text: str, host: DevHost) -> dict[str, Any]:
+    """The probe's answer with the host's own address named HOST: each host listens on its own port."""
+    return dict(json.loads(text.replace(f"127.0.0.1:{host.port}", "HOST")))
+
+
 def probe(hosts: dict[str, DevHost], method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     """The probe's view of a request, equal across workers except for who called it."""
     seen = []
     for host in hosts.values():
         response = requests.request(method, host.base_url + path, timeout=30, **kwargs)
         assert response.status_code == 200, response.text
-        seen.append(json.loads(response.text.replace(f"127.0.0.1:{host.port}", "HOST")))  # each host its own port
+        seen.append(view_of(response.text, host))
     callers = [view.pop("caller") for view in seen]
     assert all(view == seen[0] for view in seen), f"the workers saw different requests: {seen}"
     return {**seen[0], "callers": callers}
@@ -114,7 +119,7 @@ def test_repeated_headers_and_query_parameters_arrive_joined_as_the_host_joins_t
         connection.endheaders()
         response = connection.getresponse()
         assert response.status == 200
-        seen.append(json.loads(response.read().decode().replace(f"127.0.0.1:{host.port}", "HOST")))
+        seen.append(view_of(response.read().decode(), host))
         connection.close()
     callers = [view.pop("caller") for view in seen]
     assert all(view == seen[0] for view in seen), f"the workers saw different requests: {seen}, {callers}"
