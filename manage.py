@@ -216,7 +216,7 @@ def activity(args: argparse.Namespace) -> None:
     for r in records:
         outcome = f"{r.status}" + (f" {r.scim_type}" if r.scim_type else "") + (" queued" if r.queued else "")
         print(f"{r.time.isoformat()}\t{r.operation}\t{r.resource_type} {r.resource_id}\t{outcome}\t"
-              f"{r.duration_ms:.0f} ms\t{r.invocation_id}\t{r.idp if not r.operation.startswith(('Manage.', 'CLI.')) else ''}"
+              f"{r.duration_ms:.0f} ms\t{r.invocation_id}\t{'' if r.is_audit else r.idp}"
               f"\t{r.actor}" + (f"\t{r.detail}" if r.detail else ""))
 
 

@@ -4,7 +4,7 @@ the Harness limitations come back as 409 `managedByEntra` (shared/domain/native.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import azure.functions as func
 
@@ -300,13 +300,11 @@ def _overview(req: ScimRequest) -> ScimResponse:
     the tokens, pending work, failures not yet and already reported and digests; then the placements (the scopes
     and the groups' placements, a wave of their own: a pool task never waits on another). 8 round trips while the
     counts fit in 1,000 rows (30 days of one instance)."""
+    window = administration.checked_window(req.query.get("window"))
     svc, account, now = req.services, req.account, datetime.now(UTC)
     ctx = svc.retry_context()
-    window = req.query.get("window") or "24h"
-    if window not in administration.WINDOWS:
-        raise InvalidValue(f"window must be one of {', '.join(administration.WINDOWS)}; got {window!r}.")
     hours, tokens, pending, unreported, reported, digests = access.parallel(
-        lambda: svc.activity.stats.hours(account.id, now - timedelta(days=30)),
+        lambda: svc.activity.stats.hours(account.id, now - administration.COUNTS_READ),
         lambda: svc.accounts.list_tokens(account.id),
         lambda: ctx.pending.pending(account.id),
         lambda: ctx.failures.unreported(account.id),
@@ -341,7 +339,8 @@ def _fresh_account(req: ScimRequest) -> Account:
 def _tokens(req: ScimRequest) -> ScimResponse:
     now = datetime.now(UTC)
     tokens, hours = access.parallel(lambda: req.services.accounts.list_tokens(req.account.id),
-                                    lambda: req.services.activity.stats.hours(req.account.id, now - timedelta(days=30)))
+                                    lambda: req.services.activity.stats.hours(req.account.id,
+                                                                              now - administration.COUNTS_READ))
     last_used = administration.last_seen_by_token(hours)
     return ScimResponse(200, {"tokens": [administration.token_view(t, now, last_used.get(t.key_id)) for t in tokens]})
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account, AccountError, validate_email
-from shared.domain.ports import ActivityRecord, Failure, HourCounts, PendingWork, SentDigest, hour_of
+from shared.domain.ports import ActivityRecord, Failure, HourCounts, PendingWork, SentDigest, hour_of, is_audit
 from shared.domain.tokens import IDPS, INTEGRATIONS, SCOPES, MintedToken, TokenRecord, mint
 from shared.errors import InvalidValue
 
@@ -46,12 +46,7 @@ def changed_settings(account: Account, body: Any) -> Account:
 
 def last_seen_by_token(hours: list[HourCounts]) -> dict[str, datetime]:
     """When each token (key id) last made a request, from the activity log's hourly counts."""
-    seen: dict[str, datetime] = {}
-    for counts in hours:
-        for actor, (moment, _, _) in counts.actors.items():
-            if actor not in seen or moment > seen[actor]:
-                seen[actor] = moment
-    return seen
+    return {actor: seen[0] for actor, seen in latest_actors(hours).items()}
 
 
 def token_view(record: TokenRecord, now: datetime, last_used: datetime | None = None) -> dict[str, Any]:
@@ -95,6 +90,26 @@ def digest_view(digest: SentDigest) -> dict[str, Any]:
 
 WINDOWS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"), "30d": (timedelta(days=30), "day")}
 """The overview's windows and the width of their chart's bars."""
+COUNTS_READ = timedelta(days=30)
+"""How far back the overview and the tokens' "last used" read the hourly counts: the longest window."""
+
+
+def checked_window(raw: str | None) -> str:
+    """The overview's `window` (24h when absent); InvalidValue naming the choices, before anything is read."""
+    window = raw or "24h"
+    if window not in WINDOWS:
+        raise InvalidValue(f"window must be one of {', '.join(WINDOWS)}; got {window!r}.")
+    return window
+
+
+def latest_actors(hours: list[HourCounts]) -> dict[str, tuple[datetime, str, str]]:
+    """Each token's (key id's) newest (time, identity provider, operation) over the hours read."""
+    latest: dict[str, tuple[datetime, str, str]] = {}
+    for counts in hours:
+        for actor, seen in counts.actors.items():
+            if actor not in latest or seen[0] > latest[actor][0]:
+                latest[actor] = seen
+    return latest
 MAX_UNKNOWN_KEY_IDS = 20
 """Key ids no token of the account has (refused requests) listed in the overview at most, newest first."""
 QUIET_AFTER = timedelta(hours=1)
@@ -107,23 +122,18 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
     """What the console's landing page shows, from the activity log's hourly counts (provisioning only: the admin
     audit is left out) and the account's failures: requests and failures per hour or day by operation, the share of
     failures (what Entra quarantines an application on), the last request of each identity provider and token,
-    and the work still queued or given up."""
-    if window not in WINDOWS:
-        raise InvalidValue(f"window must be one of {', '.join(WINDOWS)}; got {window!r}.")
+    and the work still queued or given up. `window` is one of WINDOWS (`checked_window`)."""
     span, step = WINDOWS[window]
     start = now - span
     buckets: dict[datetime, dict[str, list[int]]] = {}
     operations: dict[str, list[int]] = {}
-    last_by_token: dict[str, tuple[datetime, str, str]] = {}
+    last_by_token = latest_actors(hours)  # every token seen in the days read, whatever the window
     for counts in hours:
-        for actor, seen in counts.actors.items():  # every token seen in the 30 days read, whatever the window
-            if actor not in last_by_token or seen[0] > last_by_token[actor][0]:
-                last_by_token[actor] = seen
         if counts.hour < hour_of(start):
             continue
         bucket = counts.hour if step == "hour" else counts.hour.replace(hour=0)
         for operation, (ok, failed) in counts.operations.items():
-            if operation.startswith(("Manage.", "CLI.")):
+            if is_audit(operation):
                 continue
             kind = operation.split(".")[0]
             totals = buckets.setdefault(bucket, {}).setdefault(kind, [0, 0])
@@ -208,5 +218,5 @@ def history_entry(record: ActivityRecord, user_id: str) -> dict[str, Any]:
         what = operation
     return {"time": _iso(record.time), "what": what, "operation": record.operation, "status": record.status,
             "resourceType": record.resource_type, "resourceId": record.resource_id, "externalId": record.external_id,
-            "detail": record.detail, "idp": record.idp if not record.operation.startswith(("Manage.", "CLI.")) else None,
+            "detail": record.detail, "idp": None if record.is_audit else record.idp,
             "actor": record.actor, "access": access}

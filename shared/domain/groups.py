@@ -126,11 +126,12 @@ def create_group(store: GroupStore, account: Account, body: Any, queue: JobQueue
     attributes = _attributes(body)
     now = datetime.now(UTC)
     placements = _placements_from_idp(account, None, _take_scopes(attributes), now) or ()
-    group, written = store.create(account.id, attributes, now, members=_members_of(body), placements=placements)
+    members = _members_of(body)
+    group, written = store.create(account.id, attributes, now, members=members, placements=placements)
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
     _log_ignored(group.id, ignored)
-    return WriteResult(group, Settled(ignored, outcome.queued), added=_added(_members_of(body), ignored),
+    return WriteResult(group, Settled(ignored, outcome.queued), added=_added(members, ignored),
                        scopes=_scopes_of(account, group.placements))
 
 

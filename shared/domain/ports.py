@@ -404,6 +404,14 @@ MAX_MEMBERS_LISTED = 100
 first 100 and says how many in its detail)."""
 
 
+AUDIT_PREFIXES = ("Manage.", "CLI.")
+"""Operations of the admin audit (the management API and the command line); every other one is provisioning."""
+
+
+def is_audit(operation: str) -> bool:
+    return operation.startswith(AUDIT_PREFIXES)
+
+
 @dataclass(frozen=True)
 class ActivityRecord:
     time: datetime
@@ -439,6 +447,11 @@ class ActivityRecord:
     @property
     def succeeded(self) -> bool:
         return self.status < 400
+
+    @property
+    def is_audit(self) -> bool:
+        """A record of the admin audit, not of provisioning."""
+        return is_audit(self.operation)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -479,8 +492,7 @@ class HourCounts:
         if record.actor:
             seen = self.actors.get(record.actor)
             if seen is None or record.time > seen[0]:
-                self.actors[record.actor] = (record.time, record.idp if not record.operation.startswith(
-                    ("Manage.", "CLI.")) else "admin", record.operation)
+                self.actors[record.actor] = (record.time, "admin" if record.is_audit else record.idp, record.operation)
             if len(self.actors) > MAX_ACTORS_PER_HOUR:
                 oldest = min(self.actors, key=lambda key: self.actors[key][0])
                 del self.actors[oldest]

@@ -41,13 +41,11 @@ PAGE_RECORDS = 400
 PAGE_CHARACTERS = 300_000
 """And at most this much JSON per page, well inside the 450K-character document limit: a group write's record lists
 up to 100 user ids (~4 KB)."""
-AUDIT_PREFIXES = ("Manage.", "CLI.")
-"""Operations of the admin audit (the management API and the command line); every other one is provisioning."""
 KINDS = ("provisioning", "audit", "all")
 
 
 def of_kind(record: ActivityRecord, kind: str) -> bool:
-    return kind == "all" or (kind == "audit") == record.operation.startswith(AUDIT_PREFIXES)
+    return kind == "all" or (kind == "audit") == record.is_audit
 
 
 class RefusalGate:
