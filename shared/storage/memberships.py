@@ -11,13 +11,12 @@ reads (a user deleted meanwhile cannot leave a membership behind). Such a member
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from shared.storage.keys import ISSUED_USER_ID, USER, rows_with_prefix, upper_bound, user_key
+from shared.storage.roundtrips import in_parallel
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, TransactionFailed, submit
 
@@ -120,14 +119,8 @@ def submit_units(table: Any, head: list[tuple[Any, ...]], units: list[Unit]) -> 
                 del pending[number][position]
 
 
-_lookups: ThreadPoolExecutor | None = None
-
-
 def _missing(table: Any, entities: list[dict[str, Any]]) -> set[str]:
     """RowKeys of `entities` that do not exist: point reads, 16 at a time (a transaction holds at most 100 rows)."""
-    global _lookups
-    if _lookups is None:
-        _lookups = ThreadPoolExecutor(max_workers=16, thread_name_prefix="scim-exists")
 
     def absent(entity: dict[str, Any]) -> str | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -138,10 +131,7 @@ def _missing(table: Any, entities: list[dict[str, Any]]) -> set[str]:
             return str(entity["RowKey"])
         return None
 
-    # each read runs in a copy of the caller's context, so the request's round-trip count includes it
-    contexts = [contextvars.copy_context() for _ in entities]
-    found = _lookups.map(lambda pair: pair[0].run(absent, pair[1]), zip(contexts, entities, strict=True))
-    return {key for key in found if key is not None}
+    return {key for key in in_parallel(absent, entities) if key is not None}
 
 
 def _locate(pending: list[list[tuple[Any, ...]]], position: int) -> tuple[int, int]:

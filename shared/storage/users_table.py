@@ -12,9 +12,7 @@ share the partition, so a create or an update writes the user and its index rows
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +22,7 @@ from shared.storage.entities import pack, unpack
 from shared.storage.keys import ISSUED_USER_ID, USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
 from shared.storage.pending import PendingWorkStore
+from shared.storage.roundtrips import in_parallel
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
@@ -142,10 +141,7 @@ class TableUserStore:
             except NotFound:
                 return None
 
-        # each read in a copy of the caller's context, so the request's round-trip count includes it
-        found = _reads().map(lambda pair: pair[0].run(read, pair[1]),
-                             [(contextvars.copy_context(), user_id) for user_id in user_ids])
-        return [user for user in found if user is not None]
+        return [user for user in in_parallel(read, user_ids) if user is not None]
 
     @storage_errors
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
@@ -201,16 +197,6 @@ class TableUserStore:
                 raise VersionConflict(current.id) from None
             raise
         return work
-
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def _reads() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="scim-users")
-    return _pool
 
 
 def _assemble(rows: Any) -> Iterator[StoredUser]:
