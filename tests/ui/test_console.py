@@ -223,6 +223,19 @@ def local_time_text(iso: str) -> str:
     return f"{moment:%b} {moment.day}, {moment.year}, {moment.hour % 12 or 12}:{moment:%M:%S} {moment:%p}"
 
 
+def search(page: Any, box: str, button: str, text: str) -> None:
+    """Searches a list for `text` and waits for its one match (the pager says so once the list is redrawn)."""
+    page.fill(box, text)
+    page.click(f"button:has-text('{button}')")
+    page.wait_for_selector("text=1–1 of 1")
+
+
+def open_user(page: Any, email: str) -> None:
+    """Follows a user's link and waits for their page."""
+    page.click(f"a:has-text('{email}')")
+    page.wait_for_selector(f"h2:has-text('User {email}')")
+
+
 def facts_shown(page: Any) -> dict[str, str]:
     """The page's facts (a user's or group's `dl`) as a person reads them: name -> value."""
     return dict(zip(page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts(),
@@ -270,11 +283,8 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
     page.click("nav button[data-page=users]")
     page.wait_for_selector("h2:has-text('Users')")
 
-    page.fill("#user-filter", "pat.doe")
-    page.click("button:has-text('Search')")
-    page.wait_for_selector("text=1–1 of 1")
-    page.click("a:has-text('pat.doe@contoso.test')")
-    page.wait_for_selector("h2:has-text('User pat.doe@contoso.test')")
+    search(page, "#user-filter", "Search", "pat.doe")
+    open_user(page, "pat.doe@contoso.test")
     assert page.url.endswith(f"#user/{pat['id']}")
     shown = facts_shown(page)
     assert shown.get("Email") == "pat.work@contoso.test" and shown["Full name"] == "Pat Doe", shown
@@ -310,11 +320,8 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
     assert not set(rows.locator("td:first-child").all_inner_texts()) & set(first_page)
     shot(page, "group-page")
 
-    page.fill("#member-search", "m150@")
-    page.click("button:has-text('Search members')")
-    page.wait_for_selector("text=1–1 of 1")
-    page.click("a:has-text('m150@contoso.test')")
-    page.wait_for_selector("h2:has-text('User m150@contoso.test')")
+    search(page, "#member-search", "Search members", "m150@")
+    open_user(page, "m150@contoso.test")
     assert page.url.endswith(f"#user/{staff[150]}")
     page.go_back()  # the back button returns to the group page
     page.wait_for_selector("h2:has-text('Group All Staff')")
@@ -324,20 +331,15 @@ def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
 
     for width in (1280, 390):  # the 8,000-character name is in the group's members, the users list and its page
         page.set_viewport_size({"width": width, "height": 800})
-        page.fill("#member-search", "wide@")
-        page.click("button:has-text('Search members')")
-        page.wait_for_selector("text=1–1 of 1")
+        search(page, "#member-search", "Search members", "wide@")
         assert fits(page)[0] <= fits(page)[1], (width, fits(page))
         page.goto(f"{scim_host.base_url}/api/console/#users")
         page.wait_for_selector("h2:has-text('Users')")
-        page.fill("#user-filter", "wide@")
-        page.click("button:has-text('Search')")
-        page.wait_for_selector("text=1–1 of 1")
+        search(page, "#user-filter", "Search", "wide@")
         assert fits(page)[0] <= fits(page)[1], (width, fits(page))
         clipped = page.locator("tr", has_text="wide@contoso.test").locator(".clip").nth(1)
         assert clipped.get_attribute("title") == wide_name  # the whole value on hover (and copyable)
-        page.click("a:has-text('wide@contoso.test')")
-        page.wait_for_selector("h2:has-text('User wide@contoso.test')")
+        open_user(page, "wide@contoso.test")
         assert fits(page)[0] <= fits(page)[1], (width, fits(page))
         if width == 390:
             shot(page, "user-page-narrow")
