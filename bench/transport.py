@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench.__main__ import cpu_seconds  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.storage import transactions  # noqa: E402
-from shared.storage.clients import table_service  # noqa: E402
+from shared.storage.clients import CLIENT_OPTIONS, table_service  # noqa: E402
 from tests.support.azurite import Azurite  # noqa: E402
 
 KINDS = ("point read", "upsert", "31-operation transaction")
@@ -62,6 +62,30 @@ class Measured:
 def sync_stack(connection_string: str, table_name: str, calls: int, concurrency: int,
                azurite_pid: int) -> dict[str, dict[str, float]]:
     table = table_service(Settings.from_env({"AzureWebJobsStorage": connection_string})).get_table_client(table_name)
+    return _sync_calls(table, calls, concurrency, azurite_pid)
+
+
+def requests_stack(connection_string: str, table_name: str, calls: int, concurrency: int,
+                   azurite_pid: int) -> dict[str, dict[str, float]]:
+    """The app's clients as they were before `shared/storage/transport.py`: azure-core's RequestsTransport on one
+    pooled requests session (trust_env off, urllib3 retries off, 32 connections)."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.data.tables import TableServiceClient
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=Retry(
+        total=False, redirect=False, raise_on_status=False)))
+    transport = RequestsTransport(session=session, session_owner=False, use_env_settings=False,
+                                  connection_timeout=5, read_timeout=20)
+    options = {**CLIENT_OPTIONS, "transport": transport}
+    table = TableServiceClient.from_connection_string(connection_string, **options).get_table_client(table_name)
+    return _sync_calls(table, calls, concurrency, azurite_pid)
+
+
+def _sync_calls(table: Any, calls: int, concurrency: int, azurite_pid: int) -> dict[str, dict[str, float]]:
     table.upsert_entity(_entity("p", "read-me"))
     work: dict[str, Callable[[int], Any]] = {
         "point read": lambda i: table.get_entity("p", "read-me"),
@@ -116,7 +140,8 @@ def main() -> int:
     args = parser.parse_args()
     if not 10 <= args.calls <= 20_000 or not 1 <= args.concurrency <= 64 or not 1 <= args.rounds <= 10:
         parser.error("bounded: 10 <= calls <= 20000, 1 <= concurrency <= 64, 1 <= rounds <= 10")
-    stacks = {"sync (requests, pooled session)": sync_stack, "async (aiohttp)": async_stack}
+    stacks = {"sync, urllib3 (the app's)": sync_stack, "sync, requests (until 2026-12)": requests_stack,
+              "async (aiohttp)": async_stack}
     with tempfile.TemporaryDirectory() as temp:
         azurite = Azurite(Path(temp))
         azurite.start()

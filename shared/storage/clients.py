@@ -7,7 +7,6 @@ SDK modules are imported inside the functions: importing the app must stay cheap
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
@@ -31,36 +30,12 @@ def _credential(settings: Settings) -> Any:
 CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.4, "retry_backoff_max": 4,
                                   "connection_timeout": 5, "read_timeout": 20, "raw_request_hook": record_request,
                                   "raw_response_hook": record_response}
-POOL_CONNECTIONS = 32
-"""Keep-alive connections per storage endpoint: request threads plus the 16-thread existence checks."""
-
-_session: Any = None
-_session_lock = threading.Lock()
 
 
 def _transport() -> Any:
-    """One pooled requests session per process for every storage client, configured once: `trust_env` off (no
-    netrc lookup, no proxy or CA-bundle environment read on every call; a Function App has none), retries left to
-    azure-core's policy, and a pool sized for the app's concurrency. The session is shared, not owned, so a client
-    closing cannot close it for the others."""
-    global _session
-    import requests
-    from azure.core.pipeline.transport import RequestsTransport
-    from urllib3.util.retry import Retry
+    from shared.storage.transport import shared_transport
 
-    with _session_lock:
-        if _session is None:
-            session = requests.Session()
-            session.trust_env = False
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_CONNECTIONS,
-                                                    max_retries=Retry(total=False, redirect=False,
-                                                                      raise_on_status=False))
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            _session = session
-    return RequestsTransport(session=_session, session_owner=False, use_env_settings=False,
-                             connection_timeout=CLIENT_OPTIONS["connection_timeout"],
-                             read_timeout=CLIENT_OPTIONS["read_timeout"])
+    return shared_transport(CLIENT_OPTIONS["connection_timeout"], CLIENT_OPTIONS["read_timeout"])
 
 
 def table_service(settings: Settings) -> TableServiceClient:
