@@ -89,8 +89,8 @@ def test_listing_streams_pages_of_a_thousand(store: TableUserStore) -> None:
 
 def test_storage_calls_read_no_proxy_or_netrc_from_the_environment(
         azurite: Azurite, table_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Per-call environment reads (netrc, proxies, CA bundle) cost CPU on every storage call: the clients use one
-    pooled session with trust_env off. A proxy in the environment is therefore not used: calls still reach Azurite."""
+    """Per-call environment reads (netrc, proxies, CA bundle) cost CPU on every storage call: the clients' transport
+    is urllib3's pool, which reads none. A proxy in the environment is therefore not used: calls still reach Azurite."""
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)
