@@ -71,7 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: DevHttpServer
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):  # called for every answer: format nothing when nobody reads it
+            log.debug("%s %s", self.address_string(), format % args)
 
     def _handle(self) -> None:
         parts = urlsplit(self.path)

@@ -35,6 +35,7 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
+from urllib3.util.retry import Retry
 
 POOL_CONNECTIONS = 32
 """Keep-alive connections per storage endpoint: request threads plus the 16-thread existence checks."""
@@ -65,8 +66,8 @@ class PooledTransport(HttpTransport[Any, StorageResponse]):
     """One transport shared by every storage client of the process (its pool is, so connections are reused across
     clients); not owned by any of them, so a client closing cannot close it for the others."""
 
-    def __init__(self, pool: urllib3.PoolManager, connection_timeout: float, read_timeout: float) -> None:
-        self._pool = pool
+    def __init__(self, pools: Pools, connection_timeout: float, read_timeout: float) -> None:
+        self._pools = pools
         self._connection_timeout = connection_timeout
         self._read_timeout = read_timeout
         self._timeout = urllib3.Timeout(connect=connection_timeout, read=read_timeout)
@@ -83,8 +84,9 @@ class PooledTransport(HttpTransport[Any, StorageResponse]):
         elif request.method not in ("GET", "HEAD"):
             headers["Content-Length"] = "0"  # storage refuses a bodiless write without one (411)
         try:
-            raw = self._pool.urlopen(request.method, request.url, body=body, headers=headers,
-                                     retries=False, redirect=False, preload_content=True, timeout=timeout)
+            pool, target = self._pools.for_url(request.url)
+            raw = pool.urlopen(request.method, target, body=body, headers=headers, retries=NO_RETRIES,
+                               redirect=False, preload_content=True, timeout=timeout)
         # As azure-core's RequestsTransport maps the same urllib3 errors (requests wraps them, nothing more):
         except NewConnectionError as error:  # (a ConnectTimeoutError subclass: first)
             raise ServiceRequestError(error, error=error) from error
@@ -122,15 +124,38 @@ def _body(request: Any) -> bytes | None:
     raise TypeError(f"storage requests carry bytes or text, not {type(content).__name__}")
 
 
-_pool: urllib3.PoolManager | None = None
-_pool_lock = threading.Lock()
+NO_RETRIES = Retry(total=False, redirect=False, raise_on_status=False)
+"""Retries are azure-core's policy's (urllib3's would retry under it): one instance, taken as is on every call."""
+
+
+class Pools:
+    """A keep-alive pool per storage endpoint (scheme, host and port: the table and the queue service), made on first
+    use and kept for the process. Requests go to their endpoint's pool with the path and query alone, so urllib3
+    does not parse the whole URL again to find the pool (it did, twice per call, through a PoolManager)."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def for_url(self, url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
+        scheme, _, rest = url.partition("://")
+        authority, _, target = rest.partition("/")
+        origin = f"{scheme}://{authority}"
+        pool = self._pools.get(origin)
+        if pool is None:
+            with self._lock:
+                pool = self._pools.get(origin)
+                if pool is None:
+                    tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()} if scheme == "https" else {}
+                    pool = urllib3.connection_from_url(origin, maxsize=POOL_CONNECTIONS, block=False,
+                                                       retries=NO_RETRIES, **tls)
+                    self._pools[origin] = pool
+        return pool, "/" + target
+
+
+_pools = Pools()
 
 
 def shared_transport(connection_timeout: float, read_timeout: float) -> PooledTransport:
-    """A transport over the process's one connection pool (made on first use)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = urllib3.PoolManager(num_pools=4, maxsize=POOL_CONNECTIONS, block=False, retries=False,
-                                        ca_certs=certifi.where())
-    return PooledTransport(_pool, connection_timeout, read_timeout)
+    """A transport over the process's connection pools."""
+    return PooledTransport(_pools, connection_timeout, read_timeout)

@@ -29,7 +29,7 @@ from shared.config import Settings
 from shared.storage import transactions
 from shared.storage.clients import table_service
 from shared.storage.roundtrips import counting
-from shared.storage.transport import PooledTransport, StorageResponse, shared_transport
+from shared.storage.transport import PooledTransport, Pools, StorageResponse, shared_transport
 from tests.support.azurite import ACCOUNT, KEY, ROOT, Azurite, free_port
 
 ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json;odata=minimalmetadata\r\nContent-Length: 2\r\n"
@@ -90,6 +90,16 @@ def test_a_response_reads_as_azure_core_responses_do(table: Any) -> None:
     assert response.json()["Name"] == "Zoë" and '"Name":"Zo' in response.text()
 
 
+def test_storage_in_azure_is_reached_over_verified_tls() -> None:
+
+    import certifi
+
+    pool, target = Pools().for_url("https://account.table.core.windows.net/users(PartitionKey='a',RowKey='b')?x=1")
+    assert pool.scheme == "https" and (pool.host, pool.port) == ("account.table.core.windows.net", 443)
+    assert pool.ca_certs == certifi.where() and pool.cert_reqs == "CERT_REQUIRED"
+    assert target == "/users(PartitionKey='a',RowKey='b')?x=1"
+
+
 @contextmanager
 def raw_server(serve: Callable[[socket.socket, int], None]) -> Iterator[tuple[int, list[bytes]]]:
     """A loopback server that hands each accepted connection (and its number) to `serve`; the requests' bytes are
@@ -134,7 +144,7 @@ def read_request(connection: socket.socket, received: list[bytes] | None = None)
 
 
 def send(port: int, method: str = "GET", content: bytes | str | None = None, read_timeout: float = 20) -> Any:
-    return PooledTransport(shared_transport(5, 20)._pool, 5, read_timeout).send(
+    return PooledTransport(shared_transport(5, 20)._pools, 5, read_timeout).send(
         HttpRequest(method, f"http://127.0.0.1:{port}/devstoreaccount1/t()", content=content))
 
 
