@@ -86,6 +86,9 @@ class CuttableProxy:
         return f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};{endpoints}"
 
     def restore(self) -> None:
+        """Connections are let through again, and a cut still planned by `cut_after_transactions` is dropped: a
+        test whose request sent fewer transactions than planned must not cut the next test's."""
+        self._batches_left = None
         self._cut.clear()
 
     def close(self) -> None:
