@@ -1,8 +1,9 @@
 """`python -m bench.transport`: what one storage call costs this process in CPU, by client stack, against a private
-Azurite: the sync SDK on the app's pooled requests session (what the app uses) and the async SDK
-(`azure.data.tables.aio` on aiohttp, whose HTTP parser is C), each driving the same calls at the same concurrency.
-The sync transaction is the app's (`transactions.submit`, the changeset codec); the async one is the SDK's own.
-aiohttp is a dev dependency only (requirements-dev.txt), not the app's.
+Azurite: the app's (the sync SDK on `shared/storage/transport.py`, urllib3's pool), the one it replaced (the sync SDK
+on azure-core's RequestsTransport with a pooled requests session) and the async SDK (`azure.data.tables.aio` on
+aiohttp, whose HTTP parser is C), each driving the same calls at the same concurrency. The sync transactions are the
+app's (`transactions.submit`, the changeset codec); the async one is the SDK's own. aiohttp is a dev dependency
+only (requirements-dev.txt), not the app's.
 
 Per stack and call kind it prints the client process's CPU ms per call and calls per second. Azurite's own CPU is
 measured apart. It answers the performance issue's question "would async handlers with the async SDK measure
