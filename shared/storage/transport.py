@@ -30,6 +30,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    DecodeError,
     HTTPError,
     NewConnectionError,
     ProtocolError,
@@ -39,6 +40,8 @@ from urllib3.util.retry import Retry
 
 POOL_CONNECTIONS = 32
 """Keep-alive connections per storage endpoint: request threads plus the 16-thread existence checks."""
+NO_RETRIES = Retry(total=False, redirect=False, raise_on_status=False)
+"""Retries are azure-core's policy's (urllib3's would retry under it): one instance, taken as is on every call."""
 
 
 class StorageResponse(HttpResponseImpl):
@@ -78,7 +81,7 @@ class PooledTransport(HttpTransport[Any, StorageResponse]):
             timeout = urllib3.Timeout(connect=kwargs.get("connection_timeout", self._connection_timeout),
                                       read=kwargs.get("read_timeout", self._read_timeout))
         body = _body(request)
-        headers = dict(request.headers)
+        headers = {name: value for name, value in request.headers.items() if name.lower() != "content-length"}
         if body is not None:  # as requests sets it: the length of what goes out, whatever the SDK estimated
             headers["Content-Length"] = str(len(body))
         elif request.method not in ("GET", "HEAD"):
@@ -94,7 +97,7 @@ class PooledTransport(HttpTransport[Any, StorageResponse]):
             raise ServiceRequestTimeoutError(error, error=error) from error
         except ReadTimeoutError as error:
             raise ServiceResponseTimeoutError(error, error=error) from error
-        except ProtocolError as error:  # the connection dropped after the request went out, or mid-answer
+        except (ProtocolError, DecodeError) as error:  # dropped after the request went out, or a broken answer
             raise ServiceResponseError(error, error=error) from error
         except HTTPError as error:  # TLS, proxy, location errors: the request did not get through
             raise ServiceRequestError(error, error=error) from error
@@ -122,10 +125,6 @@ def _body(request: Any) -> bytes | None:
     if isinstance(content, bytes | bytearray):
         return bytes(content)
     raise TypeError(f"storage requests carry bytes or text, not {type(content).__name__}")
-
-
-NO_RETRIES = Retry(total=False, redirect=False, raise_on_status=False)
-"""Retries are azure-core's policy's (urllib3's would retry under it): one instance, taken as is on every call."""
 
 
 class Pools:

@@ -143,9 +143,10 @@ def read_request(connection: socket.socket, received: list[bytes] | None = None)
     return head
 
 
-def send(port: int, method: str = "GET", content: bytes | str | None = None, read_timeout: float = 20) -> Any:
+def send(port: int, method: str = "GET", content: bytes | str | None = None, headers: dict[str, str] | None = None,
+         read_timeout: float = 20) -> Any:
     return PooledTransport(shared_transport(5, 20)._pools, 5, read_timeout).send(
-        HttpRequest(method, f"http://127.0.0.1:{port}/devstoreaccount1/t()", content=content))
+        HttpRequest(method, f"http://127.0.0.1:{port}/devstoreaccount1/t()", content=content, headers=headers))
 
 
 def test_what_goes_on_the_wire_is_what_was_asked_with_the_length_of_what_is_sent() -> None:
@@ -156,11 +157,12 @@ def test_what_goes_on_the_wire_is_what_was_asked_with_the_length_of_what_is_sent
                 connection.sendall(ANSWER)
 
     with raw_server(answer) as (port, received):
-        send(port, "PUT", "Zoë Ω")  # text: sent as UTF-8, its length in bytes
+        send(port, "PUT", "Zoë Ω", {"content-length": "5"})  # text: sent as UTF-8, its length in bytes, once
         send(port, "DELETE")  # bodiless write: an explicit zero length, as storage requires
         send(port, "GET")
     put, delete, get = received
     assert put.endswith("Zoë Ω".encode()) and f"\r\nContent-Length: {len('Zoë Ω'.encode())}\r\n".encode() in put
+    assert put.lower().count(b"content-length") == 1
     assert b"\r\nContent-Length: 0\r\n" in delete
     assert b"content-length" not in get.lower()
     assert b"python-requests" not in b"".join(received)
