@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
+import certifi
 import pytest
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
@@ -67,7 +69,6 @@ def test_the_sdk_reads_entities_errors_and_transactions_through_it(table: Any) -
     with pytest.raises(ResourceNotFoundError) as missing:
         table.get_entity("p", "nobody")
     assert missing.value.error_code == "ResourceNotFound"
-    from azure.core import MatchConditions
     with pytest.raises(ResourceModifiedError):
         table.update_entity({"PartitionKey": "p", "RowKey": "a", "Name": "x"}, etag='W/"datetime\'2001-01-01\'"',
                             match_condition=MatchConditions.IfNotModified)
@@ -79,9 +80,9 @@ def test_the_sdk_reads_entities_errors_and_transactions_through_it(table: Any) -
 def test_a_response_reads_as_azure_core_responses_do(table: Any) -> None:
     """What policies and the SDK call on a response: case-insensitive headers, body, text, json, reason."""
     table.upsert_entity({"PartitionKey": "p", "RowKey": "a", "Name": "Zoë"})
-    request = HttpRequest("GET", f"{table.scheme}://{table._primary_hostname}/{table.table_name}(PartitionKey='p',RowKey='a')",
-                          headers={"Accept": "application/json;odata=minimalmetadata", "x-ms-version": table.api_version,
-                                   "DataServiceVersion": "3.0"})
+    url = f"{table.scheme}://{table._primary_hostname}/{table.table_name}(PartitionKey='p',RowKey='a')"
+    request = HttpRequest("GET", url, headers={"Accept": "application/json;odata=minimalmetadata",
+                                               "x-ms-version": table.api_version, "DataServiceVersion": "3.0"})
     response = table._client.send_request(request)  # through the client's pipeline: signed, sent by the transport
     assert isinstance(response, StorageResponse) and (response.status_code, response.reason) == (200, "OK")
     assert response.headers["content-type"] == response.headers["Content-Type"] == response.content_type
@@ -91,9 +92,6 @@ def test_a_response_reads_as_azure_core_responses_do(table: Any) -> None:
 
 
 def test_storage_in_azure_is_reached_over_verified_tls() -> None:
-
-    import certifi
-
     pool, target = Pools().for_url("https://account.table.core.windows.net/users(PartitionKey='a',RowKey='b')?x=1")
     assert pool.scheme == "https" and (pool.host, pool.port) == ("account.table.core.windows.net", 443)
     assert pool.ca_certs == certifi.where() and pool.cert_reqs == "CERT_REQUIRED"
