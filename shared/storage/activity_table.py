@@ -100,6 +100,9 @@ class ActivityLog:
         self._flush_seconds = flush_seconds
         self._started = False
         self._lock = threading.Lock()
+        self._unwritten = 0
+        """Records queued or in a batch being written: `flush` waits for the writer's batch too."""
+        self._written = threading.Condition()
 
     def record(self, account_id: str, entry: ActivityRecord, logged: bool = True) -> None:
         """Non-blocking: queued for the background writer (dropped, with a warning, if the backlog is full). A record
@@ -107,10 +110,18 @@ class ActivityLog:
         self._start()
         if entry.status == 401 and not self._refusals.admit(account_id, entry):
             logged = False  # counted now; logged with its minute's other refusals when the minute is over
+        with self._written:
+            self._unwritten += 1
         try:
             self._pending.put_nowait((account_id, entry, logged, True))
         except queue.Full:
+            self._done(1)
             log.warning("activity backlog full; dropping the record of invocation %s", entry.invocation_id)
+
+    def _done(self, records: int) -> None:
+        with self._written:
+            self._unwritten -= records
+            self._written.notify_all()
 
     def _start(self) -> None:
         if self._started:
@@ -128,25 +139,35 @@ class ActivityLog:
             except queue.Empty:
                 self._write(self._closed_refusals())
                 continue
-            batch = [first, *self._closed_refusals()]
-            deadline = threading.Event()
-            deadline.wait(self._flush_seconds)
-            while len(batch) < 10_000:
+            refusals = self._closed_refusals()
+            threading.Event().wait(self._flush_seconds)  # let the batch fill
+            queued = [first]
+            while len(queued) < 10_000:
                 try:
-                    batch.append(self._pending.get_nowait())
+                    queued.append(self._pending.get_nowait())
                 except queue.Empty:
                     break
-            self._write(batch)
+            try:
+                self._write(queued + refusals)
+            finally:
+                self._done(len(queued))
 
-    def flush(self) -> None:
-        """Writes everything queued so far, refusals counted in the current minute too (at exit and by tests)."""
-        batch = self._closed_refusals(everything=True)
+    def flush(self, wait_seconds: float = 10.0) -> None:
+        """Writes everything recorded so far, refusals counted in the current minute too, and waits (at most
+        `wait_seconds`) for the batch the writer had already taken (at exit and by tests)."""
+        refusals = self._closed_refusals(everything=True)
+        queued: list[tuple[str, ActivityRecord, bool, bool]] = []
         while True:
             try:
-                batch.append(self._pending.get_nowait())
+                queued.append(self._pending.get_nowait())
             except queue.Empty:
                 break
-        self._write(batch)
+        try:
+            self._write(queued + refusals)
+        finally:
+            self._done(len(queued))
+        with self._written:
+            self._written.wait_for(lambda: self._unwritten <= 0, timeout=wait_seconds)
 
     def _closed_refusals(self, everything: bool = False) -> list[tuple[str, ActivityRecord, bool, bool]]:
         """The minutes' aggregated refusals, to log (each was counted when it was refused)."""

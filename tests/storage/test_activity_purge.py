@@ -1,8 +1,9 @@
-"""The activity log's retention purge on Azurite: pages whose newest record is older than the bound go, in
-transactions of up to 100 deletes; newer pages and other accounts' pages stay."""
+"""The activity log's pages on Azurite: the retention purge (pages whose newest record is older than the bound go, in
+transactions of up to 100 deletes; newer pages and other accounts' pages stay), and what `flush` (at exit) writes."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from shared.config import Settings
@@ -41,3 +42,16 @@ def test_purge_removes_the_old_pages_in_transactions_and_keeps_the_rest(azurite:
     assert [entry.resource_id for entry in kept] == ["u10000"]
     other, _ = log.query("b", None, None, None, None, count=PAGE_RECORDS, cursor=None)
     assert sorted(entry.resource_id for entry in other) == ["u10000", "u10001"]
+
+
+def test_flush_writes_the_batch_the_writer_had_already_taken(azurite: Azurite, table_prefix: str) -> None:
+    """At exit the writer thread may be holding a batch while it fills: `flush` waits for it to be written, or the
+    last records before a graceful shutdown would be lost."""
+    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
+    log = ActivityLog(Tables(table_service(settings), table_prefix), flush_seconds=2)
+    log.record("late", record(NOW, 1))
+    time.sleep(0.3)  # the writer has taken it and waits for more
+    log.flush()
+
+    found, _ = log.query("late", None, None, None, None, count=10, cursor=None)
+    assert [entry.resource_id for entry in found] == ["u1"]
