@@ -28,7 +28,7 @@ from typing import Any
 
 from shared.domain.ports import ActivityRecord
 from shared.storage.activity_stats import ActivityStats
-from shared.storage.entities import pack, unpack
+from shared.storage.entities import pack_json, unpack
 from shared.storage.tables import ACTIVITY, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit
 
@@ -257,17 +257,18 @@ class ActivityLog:
         return records
 
 
-def _pages(entries: list[ActivityRecord]) -> Iterator[list[ActivityRecord]]:
-    """The records in pages of at most PAGE_RECORDS and PAGE_CHARACTERS (estimated from each record's JSON)."""
-    page: list[ActivityRecord] = []
+def _pages(entries: list[ActivityRecord]) -> Iterator[list[tuple[ActivityRecord, str]]]:
+    """The records with their JSON (serialised once: it sizes the page and is what the page stores), in pages of at
+    most PAGE_RECORDS records and PAGE_CHARACTERS characters."""
+    page: list[tuple[ActivityRecord, str]] = []
     size = 0
     for entry in entries:
-        length = len(json.dumps(_document(entry), separators=(",", ":")))
-        if page and (len(page) == PAGE_RECORDS or size + length > PAGE_CHARACTERS):
+        text = json.dumps(_document(entry), ensure_ascii=True, separators=(",", ":"))
+        if page and (len(page) == PAGE_RECORDS or size + len(text) > PAGE_CHARACTERS):
             yield page
             page, size = [], 0
-        page.append(entry)
-        size += length
+        page.append((entry, text))
+        size += len(text)
     if page:
         yield page
 
@@ -283,11 +284,11 @@ def _wanted(record: ActivityRecord, since: datetime | None, until: datetime | No
     return not resource_id or record.resource_id == resource_id
 
 
-def _page_entity(account_id: str, page: list[ActivityRecord]) -> dict[str, Any]:
-    newest = page[0]
+def _page_entity(account_id: str, page: list[tuple[ActivityRecord, str]]) -> dict[str, Any]:
+    newest, oldest = page[0][0], page[-1][0]
     return {"PartitionKey": account_id, "RowKey": row_key(newest.time, newest.invocation_id), "Kind": "activity",
-            "Oldest": page[-1].time, "Count": len(page), "Failures": sum(1 for r in page if not r.succeeded),
-            **pack([_document(r) for r in page])}
+            "Oldest": oldest.time, "Count": len(page), "Failures": sum(1 for r, _ in page if not r.succeeded),
+            **pack_json("[" + ",".join(text for _, text in page) + "]")}
 
 
 def _document(entry: ActivityRecord) -> dict[str, Any]:

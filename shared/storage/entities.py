@@ -16,7 +16,11 @@ MAX_CHUNKS = 15  # 450K characters: strings count as UTF-16 (2 bytes each) again
 def pack(document: Any) -> dict[str, str]:
     # ASCII only (\uXXXX escapes): a character is then one UTF-16 unit, so a chunk of CHUNK_CHARS characters is
     # 60,000 bytes whatever the text, inside the 64 KiB property limit
-    text = json.dumps(document, ensure_ascii=True, separators=(",", ":"))
+    return pack_json(json.dumps(document, ensure_ascii=True, separators=(",", ":")))
+
+
+def pack_json(text: str) -> dict[str, str]:
+    """`pack` of a document already serialised as `pack` serialises it (ASCII, compact)."""
     chunks = [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
     if len(chunks) > MAX_CHUNKS:
         raise PayloadTooLarge(f"The resource is too large to store ({len(text)} characters).")

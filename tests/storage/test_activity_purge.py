@@ -1,14 +1,16 @@
 """The activity log's pages on Azurite: the retention purge (pages whose newest record is older than the bound go, in
-transactions of up to 100 deletes; newer pages and other accounts' pages stay), and what `flush` (at exit) writes."""
+transactions of up to 100 deletes; newer pages and other accounts' pages stay), what `flush` (at exit) writes, and
+pages sized to what an entity can hold when records are large."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shared.config import Settings
 from shared.domain.ports import ActivityRecord
-from shared.storage.activity_table import PAGE_RECORDS, ActivityLog, _page_entity
+from shared.storage.activity_table import PAGE_RECORDS, ActivityLog, _page_entity, _pages
 from shared.storage.clients import table_service
 from shared.storage.tables import ACTIVITY, Tables
 from tests.support.azurite import Azurite
@@ -28,11 +30,11 @@ def test_purge_removes_the_old_pages_in_transactions_and_keeps_the_rest(azurite:
     table = tables.get(ACTIVITY)
     old_pages = 101  # more than one transaction's worth of deletes
     for page in range(old_pages):  # pages written straight to storage (setup, as the writer thread writes them)
-        table.upsert_entity(_page_entity("a", [record(NOW - timedelta(days=40, minutes=page, seconds=number),
-                                                      page * 2 + number) for number in range(2)]))
+        records = [record(NOW - timedelta(days=40, minutes=page, seconds=number), page * 2 + number) for number in range(2)]
+        table.upsert_entity(_page_entity("a", next(_pages(records))))
     for account in ("a", "b"):
-        table.upsert_entity(_page_entity(account, [record(NOW - timedelta(days=1), 10_000)]))
-    table.upsert_entity(_page_entity("b", [record(NOW - timedelta(days=40), 10_001)]))
+        table.upsert_entity(_page_entity(account, next(_pages([record(NOW - timedelta(days=1), 10_000)]))))
+    table.upsert_entity(_page_entity("b", next(_pages([record(NOW - timedelta(days=40), 10_001)]))))
     log = ActivityLog(tables)
 
     purged = log.purge("a", NOW - timedelta(days=30))
@@ -55,3 +57,17 @@ def test_flush_writes_the_batch_the_writer_had_already_taken(azurite: Azurite, t
 
     found, _ = log.query("late", None, None, None, None, count=10, cursor=None)
     assert [entry.resource_id for entry in found] == ["u1"]
+
+
+def test_a_flush_of_large_records_is_split_into_pages_storage_accepts(azurite: Azurite, table_prefix: str) -> None:
+    """Group writes record up to 100 user ids each: 400 such records (~1.9 MB of JSON) are more than one entity can
+    hold (450K characters), so a page is cut by size as well as by count, and every record is kept."""
+    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": table_prefix})
+    log = ActivityLog(Tables(table_service(settings), table_prefix))
+    added = tuple(f"{n:08d}-0000-4000-8000-{n:012d}" for n in range(100))
+    for number in range(PAGE_RECORDS):
+        log.record("big", replace(record(NOW + timedelta(seconds=number), number), added=added))
+    log.flush()
+
+    found, _ = log.query("big", None, None, None, None, count=PAGE_RECORDS + 1, cursor=None)
+    assert len(found) == PAGE_RECORDS and all(entry.added == added for entry in found)
