@@ -42,6 +42,7 @@ from shared.domain.scopes import (
     RoleAssignment,
     ScopeRecord,
 )
+from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue
 from shared.errors import InvalidValue, LastAccountAdmin, ManagedByEntra, NotFound, ServiceUnavailable, Uniqueness
 
@@ -64,9 +65,6 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     return [f.result() for f in futures]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
 
 # --- orgs and projects --------------------------------------------------------------------------------------
 
@@ -84,7 +82,7 @@ def _identifier(body: Any, what: str) -> tuple[str, str]:
 
 def scope_view(account: Account, record: ScopeRecord) -> dict[str, Any]:
     view = {"scope": scopes.render(account.id, record.scope), "identifier": record.identifier, "name": record.name,
-            "level": scopes.level(record.scope), "created": _iso(record.created)}
+            "level": scopes.level(record.scope), "created": utc_iso(record.created)}
     if ":" in record.scope:
         view["org"] = record.scope.split(":")[0]
     return view
@@ -150,7 +148,7 @@ def placements_view(account: Account, group: StoredGroup | StoredGroupPlacement,
                     alive: dict[str, ScopeRecord]) -> list[dict[str, Any]]:
     placed = scopes.effective_placements(group.placements, group.created, group.managed_by)
     return [{"scope": scopes.render(account.id, p.scope), "state": scopes.placement_state(p, alive), "owner": p.owner,
-             "since": _iso(p.since)} for p in placed]
+             "since": utc_iso(p.since)} for p in placed]
 
 
 def group_access_view(access: AccessStore, account: Account,
@@ -174,7 +172,7 @@ def pending_placements(access: AccessStore, groups: GroupStore, account: Account
     """Placements waiting for their org or project to be created (the failures view lists them)."""
     alive, placed = parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
                               lambda: groups.placements(account.id))
-    return [{"group": group_id, "scope": scopes.render(account.id, p.scope), "owner": p.owner, "since": _iso(p.since)}
+    return [{"group": group_id, "scope": scopes.render(account.id, p.scope), "owner": p.owner, "since": utc_iso(p.since)}
             for group_id, group in placed.items() for p in group.placements
             if scopes.placement_state(p, alive) == "pending"]
 
@@ -276,7 +274,7 @@ def assignment_id(scope: str, role: str, resource_group: str, principal: Princip
 
 def assignment_view(account: Account, a: RoleAssignment) -> dict[str, Any]:
     return {"id": a.id, "scope": scopes.render(account.id, a.scope), "role": a.role, "resourceGroup": a.resource_group,
-            "principal": {"type": a.principal.type, "id": a.principal.id}, "created": _iso(a.created)}
+            "principal": {"type": a.principal.type, "id": a.principal.id}, "created": utc_iso(a.created)}
 
 
 def _principal(body: Any) -> Principal:

@@ -23,6 +23,7 @@ from shared.domain.patch import Operation, apply_patch, parse_operations
 from shared.domain.ports import MANAGED_BY_SCIM, GroupStore, GroupWrite, MembershipChange, StoredGroup, VersionConflict
 from shared.domain.schema import GROUP
 from shared.domain.scopes import Placement
+from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue, Settled, complete, settle
 from shared.errors import InvalidFilter, InvalidValue, NotFound, PreconditionFailed, ServiceUnavailable
 
@@ -379,7 +380,7 @@ def render_group(group: StoredGroup, tenant_url: str, members: Iterable[tuple[st
         body[scopes.HARNESS_GROUP_SCHEMA] = {scopes.HARNESS_SCOPES: sent}
     if members is not None:
         body["members"] = list(_member_values(members, tenant_url))
-    body["meta"] = {"resourceType": "Group", "created": _iso(group.created), "lastModified": _iso(group.last_modified),
+    body["meta"] = {"resourceType": "Group", "created": utc_iso(group.created), "lastModified": utc_iso(group.last_modified),
                     "location": f"{tenant_url}/Groups/{group.id}", "version": group.version}
     return body
 
@@ -391,9 +392,6 @@ def _member_values(members: Iterable[tuple[str, str | None]], tenant_url: str) -
             value["display"] = shown
         yield value
 
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def complete_pending_work(store: GroupStore, account_id: str) -> int:

@@ -30,6 +30,7 @@ from shared.domain.ports import (
     StoredUser,
     UserStore,
 )
+from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue
 from shared.errors import InvalidValue, ManagedByEntra, NotFound
 
@@ -62,7 +63,7 @@ def user_view(user: StoredUser) -> dict[str, Any]:
         "primaryEmail": primary_email(user), "externalId": user.attributes.get("externalId"),
         "status": "active" if user.attributes.get("active", True) is not False else "disabled",
         "source": user.source, "integrations": sorted(user.integrations), "adopted": _adoption(user),
-        "created": _iso(user.created), "lastModified": _iso(user.last_modified),
+        "created": utc_iso(user.created), "lastModified": utc_iso(user.last_modified),
         "lastChangedBy": {"keyId": changed.key_id, "idp": changed.idp} if changed else None,
         "groups": [{"identifier": g.id, "name": g.display, "managedBy": g.managed_by} for g in user.groups],
     }
@@ -79,9 +80,6 @@ def primary_email(user: StoredUser) -> str | None:
     chosen = next((e for e in emails if e.get("primary") is True), emails[0] if emails else None)
     return str(chosen["value"]) if chosen else None
 
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _adoption(user: StoredUser) -> dict[str, Any] | None:
@@ -102,8 +100,8 @@ def managed_by_idp(user: StoredUser) -> bool:
 def group_view(group: StoredGroup, member_count: int | None = None) -> dict[str, Any]:
     """The group without its members (a page of them: `group_members`), with how many it has when counted."""
     view: dict[str, Any] = {"identifier": group.id, "name": group.display_name, "managedBy": group.managed_by,
-                            "externalId": group.attributes.get("externalId"), "created": _iso(group.created),
-                            "lastModified": _iso(group.last_modified)}
+                            "externalId": group.attributes.get("externalId"), "created": utc_iso(group.created),
+                            "lastModified": utc_iso(group.last_modified)}
     if member_count is not None:
         view["memberCount"] = member_count
     return view

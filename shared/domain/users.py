@@ -20,6 +20,7 @@ from shared.domain.listing import ListQuery, Page, candidates, paginate
 from shared.domain.patch import apply_patch, parse_operations
 from shared.domain.ports import Adoption, ChangedBy, StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
+from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue, Settled, settle
 from shared.errors import InvalidValue, PreconditionFailed, ServiceUnavailable
 
@@ -199,10 +200,7 @@ def render_user(user: StoredUser, tenant_url: str) -> dict[str, Any]:
     if provisioned:  # RFC 7643 §2.5: an empty multi-valued attribute is omitted
         body["groups"] = [{"value": g.id, "$ref": f"{tenant_url}/Groups/{g.id}", "display": g.display, "type": "direct"}
                           for g in provisioned]
-    body["meta"] = {"resourceType": "User", "created": _iso(user.created), "lastModified": _iso(user.last_modified),
+    body["meta"] = {"resourceType": "User", "created": utc_iso(user.created), "lastModified": utc_iso(user.last_modified),
                     "location": location, "version": version_tag(user.version)}
     return body
 
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
