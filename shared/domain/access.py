@@ -56,6 +56,8 @@ SAME_INSTANT = timedelta(milliseconds=1)
 """Generations are compared as stored times (storage keeps microseconds): within this they are the same."""
 
 _reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scim-access")
+"""A pool of its own, not the storage layer's (roundtrips.in_parallel): a read issued here may fan out there, and a
+task waiting on work queued behind it in the same pool could wait for ever."""
 
 
 def parallel(*calls: Callable[[], Any]) -> list[Any]:

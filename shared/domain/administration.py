@@ -110,6 +110,8 @@ def latest_actors(hours: list[HourCounts]) -> dict[str, tuple[datetime, str, str
             if actor not in latest or seen[0] > latest[actor][0]:
                 latest[actor] = seen
     return latest
+
+
 MAX_UNKNOWN_KEY_IDS = 20
 """Key ids no token of the account has (refused requests) listed in the overview at most, newest first."""
 QUIET_AFTER = timedelta(hours=1)

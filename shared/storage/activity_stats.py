@@ -24,6 +24,7 @@ from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_erro
 
 log = logging.getLogger("scim.activity")
 
+
 def _hour_key(hour: datetime) -> str:
     return f"{hour:%Y%m%d%H}"
 
