@@ -67,7 +67,6 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     return [f.result() for f in futures]
 
 
-
 # --- orgs and projects --------------------------------------------------------------------------------------
 
 def _identifier(body: Any, what: str) -> tuple[str, str]:

@@ -393,7 +393,6 @@ def _member_values(members: Iterable[tuple[str, str | None]], tenant_url: str) -
         yield value
 
 
-
 def complete_pending_work(store: GroupStore, account_id: str) -> int:
     """Finishes every change of the account that was recorded but interrupted (idempotent); returns how many.
     An operator's or a test's entry point; the retry queue and reconcile carry out one piece of work each."""

@@ -81,7 +81,6 @@ def primary_email(user: StoredUser) -> str | None:
     return str(chosen["value"]) if chosen else None
 
 
-
 def _adoption(user: StoredUser) -> dict[str, Any] | None:
     """How a native user came to be managed by an identity provider: SCIM changed it, or put it in a SCIM group."""
     if user.source == MANAGED_BY_SCIM:
