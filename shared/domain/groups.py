@@ -242,15 +242,12 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     """Every change of a group but its deletion goes through here: compute the new state from the group as read,
     write it in turn (`_in_turn`), then settle the work the write recorded. `read` picks which groups the caller
     may write (SCIM groups by default)."""
-    placed: list[bool] = []
-    changes: list[MembershipChange] = []
-    where: list[tuple[Placement, ...]] = []
+    computed: list[tuple[MembershipChange, tuple[Placement, ...] | None]] = []
+    """What the last attempt wrote: on success, the write conditioned on `current`."""
 
     def write(group: StoredGroup) -> GroupWrite:
         attributes, change, placements = compute(group)
-        placed[:] = [placements is not None and placements != group.placements]
-        changes[:] = [change]
-        where[:] = [group.placements if placements is None else placements]
+        computed[:] = [(change, placements)]
         return store.update(account.id, group, attributes, change, datetime.now(UTC), placements=placements)
 
     current, written = _in_turn(store, account, group_id, if_match, read, write,
@@ -258,10 +255,11 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     outcome = settle(store.pending, queue, account.id, written.work, account.notification_email or "")
     ignored = sorted(set(written.ignored) | set(outcome.ignored))
     _log_ignored(current.id, ignored)
-    change = changes[0] if changes else MembershipChange({}, set())
-    return WriteResult(current, Settled(ignored, outcome.queued), placed=bool(placed and placed[0]),
+    change, placements = computed[0]
+    return WriteResult(current, Settled(ignored, outcome.queued),
+                       placed=placements is not None and placements != current.placements,
                        added=_added(change.adds, ignored), removed=tuple(sorted(change.removes)),
-                       scopes=_scopes_of(account, where[0] if where else current.placements))
+                       scopes=_scopes_of(account, current.placements if placements is None else placements))
 
 
 Written = TypeVar("Written")
