@@ -6,6 +6,7 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import discovery
+from shared.domain.cursors import CURSOR_TIMEOUT_SECONDS
 from shared.errors import MethodNotAllowed, NotFound
 
 bp = func.Blueprint()
@@ -36,7 +37,8 @@ def scim_unknown_path(req: func.HttpRequest, context: func.Context) -> func.Http
 def _service_provider_config(req: ScimRequest) -> ScimResponse:
     settings = req.services.settings
     return ScimResponse(200, discovery.service_provider_config(req.tenant_url, settings.page_size_max,
-                                                               settings.max_body_bytes))
+                                                               settings.max_body_bytes, settings.page_size_default,
+                                                               CURSOR_TIMEOUT_SECONDS))
 
 
 def _resource_types(req: ScimRequest) -> ScimResponse:

@@ -55,7 +55,7 @@ def scim_group_delete(req: func.HttpRequest, context: func.Context) -> func.Http
 def _list(req: ScimRequest, params: QueryParameters | None = None) -> ScimResponse:
     settings = req.services.settings
     query = parse_list_query(params or req.query, GROUP, settings.page_size_default, settings.page_size_max)
-    page = groups.list_groups(req.services.groups, req.account, query, req.tenant_url)
+    page = groups.list_groups(req.services.groups, req.account, query, req.tenant_url, req.services.positions)
     with_members = _wants_members(query.attributes, query.excluded)
     members = req.services.groups.members_of_groups(req.account.id, [g.id for g in page.items]) if with_members else {}
     resources = [project(_render(req, g, with_members, members.get(g.id)), GROUP, query.attributes, query.excluded)

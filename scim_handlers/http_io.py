@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import azure.functions as func
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -48,10 +48,12 @@ _JSON_MEDIA_TYPES = {"application/scim+json", "application/json"}
 
 
 class CaseInsensitiveQuery:
-    """Query parameters whose names match case-insensitively (Entra and its tools send `startindex`)."""
+    """Query parameters whose names match case-insensitively (Entra and its tools send `startindex`). A parameter
+    sent empty is kept as "" (the host's conversion drops it): RFC 9865's first page is `cursor=` with no value."""
 
-    def __init__(self, params: Mapping[str, str]) -> None:
-        self._params = {k.lower(): v for k, v in params.items()}
+    def __init__(self, params: Mapping[str, str], url: str = "") -> None:
+        blank = {k.lower(): "" for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True) if v == ""}
+        self._params = {**blank, **{k.lower(): v for k, v in params.items()}}
 
     def get(self, name: str) -> str | None:
         return self._params.get(name.lower())
@@ -196,7 +198,7 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
             integration, idp = token.integration, token.idp
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
-                route=req.route_params, query=CaseInsensitiveQuery(req.params), headers=req.headers,
+                route=req.route_params, query=CaseInsensitiveQuery(req.params, req.url), headers=req.headers,
                 body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=integration,
                 idp=idp, key_id=token.key_id)
             result = handler(request)

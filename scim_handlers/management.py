@@ -219,7 +219,7 @@ def _groups(req: ScimRequest) -> ScimResponse:
     return ScimResponse(200, {"groups": views, **_page_fields(page)})
 
 
-def _page_fields(page: Page) -> dict[str, int]:
+def _page_fields(page: Page) -> dict[str, int | None]:
     return {"totalResults": page.total, "startIndex": page.start_index, "itemsPerPage": len(page.items)}
 
 

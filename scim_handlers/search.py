@@ -14,7 +14,7 @@ from shared.domain.filters import Filter, parse_filter
 from shared.domain.listing import SearchRequestParameters, list_response, paginate, parse_list_query
 from shared.domain.resource import project
 from shared.domain.schema import GROUP, USER, ResourceSchema
-from shared.errors import InvalidFilter
+from shared.errors import InvalidFilter, InvalidValue
 
 bp = func.Blueprint()
 
@@ -36,6 +36,9 @@ def _filter_for(raw: str | None, schema: ResourceSchema) -> tuple[bool, Filter |
 
 def _search(req: ScimRequest) -> ScimResponse:
     params = SearchRequestParameters(req.json())
+    if params.get("cursor") is not None:
+        raise InvalidValue("cursor paging is offered on /Users, /Groups and their .search; the root .search pages by "
+                           "startIndex.")
     settings = req.services.settings
     raw_filter = params.get("filter")
     user_applies, user_filter = _filter_for(raw_filter, USER)

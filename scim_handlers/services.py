@@ -24,6 +24,7 @@ from shared.storage.drift import TableDriftStore
 from shared.storage.failures_table import FailureStore
 from shared.storage.groups_table import TableGroupStore
 from shared.storage.lease import LeaseStore
+from shared.storage.positions_table import TablePagePositions
 from shared.storage.queues import RetryQueue
 from shared.storage.tables import Tables
 from shared.storage.users_table import TableUserStore
@@ -41,6 +42,7 @@ class Services:
     failures: FailureStore
     activity: ActivityLog
     access: TableAccessStore
+    positions: TablePagePositions
 
     def queue_depth(self, name: str = POISON_QUEUE) -> int | None:
         """Approximate number of messages in a queue (0 if it does not exist yet, None if unreachable)."""
@@ -76,7 +78,7 @@ class Services:
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
                    users=TableUserStore(tables), groups=TableGroupStore(tables),
                    retry_queue=retry_queue, failures=FailureStore(tables), activity=ActivityLog(tables),
-                   access=TableAccessStore(tables))
+                   access=TableAccessStore(tables), positions=TablePagePositions(tables))
 
 
 _services: Services | None = None

@@ -55,7 +55,7 @@ def scim_user_delete(req: func.HttpRequest, context: func.Context) -> func.HttpR
 def _list(req: ScimRequest, params: QueryParameters | None = None) -> ScimResponse:
     settings = req.services.settings
     query = parse_list_query(params or req.query, USER, settings.page_size_default, settings.page_size_max)
-    page = users.list_users(req.services.users, req.account, query, req.tenant_url)
+    page = users.list_users(req.services.users, req.account, query, req.tenant_url, req.services.positions)
     resources = [project(users.render_user(u, req.tenant_url), USER, query.attributes, query.excluded) for u in page.items]
     return ScimResponse(200, list_response(page, resources))
 

@@ -60,6 +60,22 @@ class TooMany(ScimError):
     scim_type = "tooMany"
 
 
+class InvalidCursor(ScimError):
+    """RFC 9865 §2.3: not a cursor this service issued for this account and query."""
+
+    scim_type = "invalidCursor"
+
+
+class ExpiredCursor(ScimError):
+    scim_type = "expiredCursor"
+
+
+class InvalidCount(ScimError):
+    """RFC 9865 §2.3: a cursor request's count outside 0..maxPageSize, or changed between pages."""
+
+    scim_type = "invalidCount"
+
+
 class Unauthorized(ScimError):
     status = 401
 

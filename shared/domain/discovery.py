@@ -110,15 +110,21 @@ RESOURCE_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
-def service_provider_config(tenant_url: str, max_results: int, max_payload_bytes: int) -> dict[str, Any]:
+def service_provider_config(tenant_url: str, max_results: int, max_payload_bytes: int, default_page_size: int,
+                            cursor_timeout_seconds: int) -> dict[str, Any]:
     """`filter.maxResults` is the largest page; `bulk.maxPayloadSize` (RFC 7643 §5 requires it even when bulk is not
-    supported) is the body limit of every request. The other limits have no place in SCIM: README lists them."""
+    supported) is the body limit of every request; `pagination` is RFC 9865's (index paging stays the default: the
+    identity providers that page, Okta and OneLogin, page by index). The other limits have no place in SCIM: README
+    lists them."""
     return {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups",
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": max_payload_bytes},
         "filter": {"supported": True, "maxResults": max_results},
+        "pagination": {"cursor": True, "index": True, "defaultPaginationMethod": "index",
+                       "defaultPageSize": default_page_size, "maxPageSize": max_results,
+                       "cursorTimeout": cursor_timeout_seconds},
         "changePassword": {"supported": False},
         "sort": {"supported": False},
         "etag": {"supported": True},

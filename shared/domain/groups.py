@@ -18,9 +18,17 @@ from typing import Any, TypeVar
 from shared.domain import discovery, entra, limits, resource, scopes
 from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
-from shared.domain.listing import ListQuery, Page, candidates, paginate
+from shared.domain.listing import ListQuery, Page, candidates, indexed_candidates, indexed_page, list_resources
 from shared.domain.patch import Operation, apply_patch, parse_operations
-from shared.domain.ports import MANAGED_BY_SCIM, GroupStore, GroupWrite, MembershipChange, StoredGroup, VersionConflict
+from shared.domain.ports import (
+    MANAGED_BY_SCIM,
+    GroupStore,
+    GroupWrite,
+    MembershipChange,
+    PagePositions,
+    StoredGroup,
+    VersionConflict,
+)
 from shared.domain.schema import GROUP
 from shared.domain.scopes import Placement
 from shared.domain.times import utc_iso
@@ -152,25 +160,57 @@ def get_group(store: GroupStore, account: Account, group_id: str) -> StoredGroup
     return group
 
 
-def list_groups(store: GroupStore, account: Account, query: ListQuery, tenant_url: str) -> Page:
-    return paginate(matching_groups(store, account, query.filter, tenant_url), lambda _: True, query.start_index,
-                    query.count)
+def list_groups(store: GroupStore, account: Account, query: ListQuery, tenant_url: str,
+                positions: PagePositions) -> Page:
+    """`displayName eq` (case-insensitive), `externalId eq` and `id eq` are point reads; everything else pages
+    through the SCIM groups in id order (a filter on members reads the members of the groups it examines)."""
+    query_filter = query.filter
+    keep = _keeper(store, account, query_filter, tenant_url) if query_filter else None
+    found = indexed_candidates(query_filter, _lookups(store, account))
+    if found is not None:
+        scim_only = [group for group in found if group.managed_by == MANAGED_BY_SCIM]
+        return indexed_page(scim_only, keep or (lambda _: True), query)
+    return list_resources(_ScimGroups(store, account.id), positions, account.id, "Group", query, keep)
+
+
+class _ScimGroups:
+    """The SCIM groups of one account as a listing."""
+
+    def __init__(self, store: GroupStore, account_id: str) -> None:
+        self._store, self._account_id = store, account_id
+
+    def page(self, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
+        return self._store.page(self._account_id, start, limit)
+
+    def skip(self, start: str | None, offset: int) -> str | None:
+        return self._store.skip(self._account_id, start, offset)
+
+    def count(self) -> int:
+        return self._store.count(self._account_id)
+
+
+def _lookups(store: GroupStore, account: Account) -> dict[str, Callable[[str], Any]]:
+    return {"displayName": lambda value: store.find_by_display_name(account.id, value),
+            "externalId": lambda value: store.find_by_external_id(account.id, value),
+            "id": lambda value: store.get(account.id, value)}
+
+
+def _keeper(store: GroupStore, account: Account, query_filter: Filter, tenant_url: str) -> Callable[[StoredGroup], bool]:
+    needs_members = _mentions_members(query_filter)
+
+    def keep(group: StoredGroup) -> bool:
+        members = list(store.members(account.id, group.id)) if needs_members else None
+        return matches(query_filter, render_group(group, tenant_url, members, account.id))
+
+    return keep
 
 
 def matching_groups(store: GroupStore, account: Account, query_filter: Filter | None,
                     tenant_url: str) -> Iterator[StoredGroup]:
-    """`displayName eq` (case-insensitive), `externalId eq` and `id eq` are point reads; other filters stream the
-    account's groups. A filter on members reads the members of the candidate groups."""
-    needs_members = query_filter is not None and _mentions_members(query_filter)
-    lookups: dict[str, Callable[[str], Any]] = {
-        "displayName": lambda value: store.find_by_display_name(account.id, value),
-        "externalId": lambda value: store.find_by_external_id(account.id, value),
-        "id": lambda value: store.get(account.id, value)}
-    for group in candidates(query_filter, lookups, lambda: store.scan(account.id)):
-        if group.managed_by != MANAGED_BY_SCIM:
-            continue
-        members = store.members(account.id, group.id) if needs_members else None
-        if query_filter is None or matches(query_filter, render_group(group, tenant_url, members, account.id)):
+    """The SCIM groups the filter matches, streamed (the root `.search`): indexed equalities are point reads."""
+    keep = _keeper(store, account, query_filter, tenant_url) if query_filter else None
+    for group in candidates(query_filter, _lookups(store, account), lambda: store.scan(account.id)):
+        if group.managed_by == MANAGED_BY_SCIM and (keep is None or keep(group)):
             yield group
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from shared.domain.cursors import Cursor, CursorSigner, query_digest
 from shared.domain.discovery import LIST_RESPONSE_SCHEMA
 from shared.domain.filters import Filter, indexed_equality, parse_filter
+from shared.domain.ports import PagePositions
 from shared.domain.resource import attribute_list
 from shared.domain.schema import ResourceSchema
-from shared.errors import InvalidValue, NotFound
+from shared.errors import InvalidCount, InvalidCursor, InvalidValue, NotFound
 
 
 class QueryParameters(Protocol):
@@ -44,18 +46,35 @@ class ListQuery:
     count: int
     attributes: list[str]
     excluded: list[str]
+    filter_text: str | None = None
+    cursor: str | None = None
+    """None: index paging (RFC 7644). "": the first page of cursor paging (RFC 9865); else the cursor sent."""
 
 
 def parse_list_query(params: QueryParameters, schema: ResourceSchema, default_count: int, max_count: int) -> ListQuery:
-    """startIndex is 1-based and values below 1 act as 1; count defaults to `default_count`, is capped at
-    `max_count`, and a negative count acts as 0 (RFC 7644 §3.4.2.4)."""
+    """Index paging: startIndex is 1-based and values below 1 act as 1; count defaults to `default_count`, is capped
+    at `max_count`, and a negative count acts as 0 (RFC 7644 §3.4.2.4). Cursor paging, asked for by a `cursor`
+    parameter (empty for the first page): count outside 0..`max_count` is `invalidCount` (RFC 9865 §2.3), and
+    startIndex beside it is refused."""
     raw_filter = params.get("filter")
+    cursor = params.get("cursor")
+    if cursor is not None:
+        cursor = cursor.strip()
+        if params.get("startIndex") is not None:
+            raise InvalidValue("cursor and startIndex cannot be used together: page either by cursor or by index.")
+        count = _integer(params.get("count"), "count", default_count)
+        if not 0 <= count <= max_count:
+            raise InvalidCount(f"count must be between 0 and {max_count} (maxPageSize) with cursor paging; got {count}.")
+    else:
+        count = min(max_count, max(0, _integer(params.get("count"), "count", default_count)))
     return ListQuery(
         filter=parse_filter(raw_filter, schema) if raw_filter and raw_filter.strip() else None,
         start_index=max(1, _integer(params.get("startIndex"), "startIndex", 1)),
-        count=min(max_count, max(0, _integer(params.get("count"), "count", default_count))),
+        count=count,
         attributes=attribute_list(params.get("attributes")),
         excluded=attribute_list(params.get("excludedAttributes")),
+        filter_text=raw_filter.strip() if raw_filter and raw_filter.strip() else None,
+        cursor=cursor,
     )
 
 
@@ -75,9 +94,16 @@ def candidates(query_filter: Filter | None, lookups: dict[str, Callable[[str], T
                scan: Callable[[], Iterable[T]]) -> Iterable[T]:
     """The resources a filter can match: when it pins an indexed attribute with `eq` (`lookups` names the point
     read for each), only what that read finds; otherwise a scan. The caller still applies the whole filter."""
+    found = indexed_candidates(query_filter, lookups)
+    return scan() if found is None else found
+
+
+def indexed_candidates(query_filter: Filter | None,
+                       lookups: dict[str, Callable[[str], T | None | Iterable[T]]]) -> list[T] | None:
+    """What the point read answers when the filter pins an indexed attribute with `eq`; None when none does."""
     indexed = indexed_equality(query_filter) if query_filter else None
     if indexed is None or indexed[0] not in lookups:
-        return scan()
+        return None
     try:
         found = lookups[indexed[0]](indexed[1])
     except NotFound:
@@ -87,11 +113,24 @@ def candidates(query_filter: Filter | None, lookups: dict[str, Callable[[str], T
     return found if isinstance(found, list) else [found]  # type: ignore[list-item]
 
 
+def indexed_page(found: list[Any], keep: Callable[[Any], bool], query: ListQuery) -> Page:
+    """A page of what a point read found (a handful): one page either way, so a cursor request gets no nextCursor;
+    a cursor sent with such a filter was never issued for it."""
+    if query.cursor:
+        raise InvalidCursor("The cursor belongs to another query: this filter's results are a single page.")
+    page = paginate(found, keep, 1 if query.cursor is not None else query.start_index, query.count)
+    page.by_cursor = query.cursor is not None
+    return page
+
+
 @dataclass
 class Page:
-    total: int
+    total: int | None
+    """None where it is not known without a scan (a filtered cursor page): omitted, as RFC 9865 allows."""
     start_index: int
     items: list[Any]
+    next_cursor: str | None = None
+    by_cursor: bool = False
 
 
 def paginate(candidates: Iterable[Any], keep: Callable[[Any], bool], start_index: int, count: int) -> Page:
@@ -109,5 +148,102 @@ def paginate(candidates: Iterable[Any], keep: Callable[[Any], bool], start_index
 
 
 def list_response(page: Page, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schemas": [LIST_RESPONSE_SCHEMA], "totalResults": page.total, "startIndex": page.start_index,
-            "itemsPerPage": len(resources), "Resources": resources}
+    response: dict[str, Any] = {"schemas": [LIST_RESPONSE_SCHEMA]}
+    if page.total is not None:
+        response["totalResults"] = page.total
+    if not page.by_cursor:
+        response["startIndex"] = page.start_index
+    response["itemsPerPage"] = len(resources)
+    if page.next_cursor:
+        response["nextCursor"] = page.next_cursor
+    response["Resources"] = resources
+    return response
+
+
+class Listing(Protocol[T]):
+    """One resource type of one account, in the store's id order (UserStore/GroupStore bound to an account)."""
+
+    def page(self, start: str | None, limit: int) -> tuple[list[T], str | None]: ...
+
+    def skip(self, start: str | None, offset: int) -> str | None: ...
+
+    def count(self) -> int: ...
+
+
+READ_PER_PAGE = 1_000
+SCAN_BUDGET = 10_000
+"""Resources a filtered cursor page examines at most (10 storage pages): past it the page comes back short, with a
+nextCursor from where it stopped, so no request scans a large account."""
+
+
+def list_resources(listing: Listing[Any], positions: PagePositions, account_id: str, resource_type: str,
+                   query: ListQuery, keep: Callable[[Any], bool] | None) -> Page:
+    """A page of the account's resources of one type, unfiltered or filtered by `keep` (a filter no index
+    answers). Cursor paging reads one page of storage from the cursor's position. Index paging reads the exact
+    total from the counts, finds where `startIndex` starts from the positions remembered by the previous page of the
+    same query (a sequential walk costs a page per page; a jump counts keys from the nearest remembered page, 1,000
+    per round trip), and a filtered index page still scans, as before."""
+    digest = query_digest(resource_type, query.filter_text)
+    if query.cursor is not None:
+        return _cursor_page(listing, positions, account_id, digest, query, keep)
+    if keep is not None:
+        return paginate(_walk(listing), keep, query.start_index, query.count)
+    total = listing.count()
+    if query.count == 0 or query.start_index > total:
+        return Page(total, query.start_index, [])
+    known: dict[int, str] = {}
+    start: str | None = None
+    if query.start_index > 1:
+        known = positions.known(account_id, digest, query.start_index)
+        start = known.get(query.start_index)
+        if start is None:
+            base = max((index for index in known if index < query.start_index), default=1)
+            start = listing.skip(known.get(base), query.start_index - base)
+            if start is None:
+                return Page(total, query.start_index, [])
+    items, following = listing.page(start, query.count)
+    if following is not None:
+        positions.remember(account_id, digest, known, query.start_index + len(items), following)
+    return Page(total, query.start_index, items)
+
+
+def _cursor_page(listing: Listing[Any], positions: PagePositions, account_id: str, digest: str, query: ListQuery,
+                 keep: Callable[[Any], bool] | None) -> Page:
+    signer = CursorSigner(positions.signing_key())
+    start = signer.read(query.cursor, account_id, digest, query.count) if query.cursor else None
+    if query.count == 0:
+        return Page(listing.count() if keep is None else None, 1, [], None, by_cursor=True)
+    if keep is None:
+        items, following = listing.page(start, query.count)
+        total: int | None = listing.count()
+    else:
+        items, following = _filtered_window(listing, start, query.count, keep)
+        total = None
+    cursor = signer.issue(Cursor(account_id, digest, following, query.count)) if following is not None else None
+    return Page(total, 1, items, cursor, by_cursor=True)
+
+
+def _filtered_window(listing: Listing[Any], start: str | None, count: int,
+                     keep: Callable[[Any], bool]) -> tuple[list[Any], str | None]:
+    found: list[Any] = []
+    examined = 0
+    while True:
+        batch, following = listing.page(start, min(READ_PER_PAGE, SCAN_BUDGET - examined))
+        for item in batch:
+            if len(found) == count:
+                return found, str(item.id)
+            examined += 1
+            if keep(item):
+                found.append(item)
+        if following is None or len(found) == count or examined >= SCAN_BUDGET:
+            return found, following
+        start = following
+
+
+def _walk(listing: Listing[Any]) -> Iterator[Any]:
+    start: str | None = None
+    while True:
+        batch, start = listing.page(start, READ_PER_PAGE)
+        yield from batch
+        if start is None:
+            return

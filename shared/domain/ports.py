@@ -206,6 +206,17 @@ class UserStore(Protocol):
     def scan(self, account_id: str) -> Iterator[StoredUser]:
         """Every user of the account in a stable order (by id), streamed page by page."""
 
+    def page(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        """Up to `limit` users in id order from the id `start` (inclusive; None: from the first), and the id of the
+        next user (None: no more). Costs one page of storage work wherever `start` is."""
+
+    def skip(self, account_id: str, start: str | None, offset: int) -> str | None:
+        """The id of the user `offset` places after `start` in id order (None: past the end); reads keys only."""
+
+    def count(self, account_id: str) -> int:
+        """How many users the account has, exactly, without reading them (counted as they are created and
+        deleted, in the same transactions)."""
+
     def get_many(self, account_id: str, user_ids: list[str]) -> list[StoredUser]:
         """The users among `user_ids` that exist, in that order: one read per user, made in parallel (for a page of
         a group's members: one wave of round trips, however large the group)."""
@@ -252,6 +263,17 @@ class GroupStore(Protocol):
 
     def scan(self, account_id: str) -> Iterator[StoredGroup]:
         """Every group of the account (SCIM and native) in id order, streamed."""
+
+    def page(self, account_id: str, start: str | None, limit: int,
+             managed_by: str = "scim") -> tuple[list[StoredGroup], str | None]:
+        """Up to `limit` groups managed by `managed_by`, in id order from the id `start` (inclusive), and the id of
+        the next one (None: no more): one page of storage work wherever `start` is."""
+
+    def skip(self, account_id: str, start: str | None, offset: int, managed_by: str = "scim") -> str | None:
+        """The id of the group `offset` places after `start` (None: past the end); reads keys only."""
+
+    def count(self, account_id: str, managed_by: str = "scim") -> int:
+        """How many groups `managed_by` manages, exactly, without reading them."""
 
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
                now: datetime, placements: tuple[Placement, ...] | None = None) -> GroupWrite:
@@ -327,6 +349,10 @@ class DriftStore(Protocol):
     def restore_reverse(self, account_id: str, group_id: str, user_id: str, seen: MembershipRows, display: str,
                         managed_by: str) -> bool:
         """Writes the missing reverse row in one transaction with a check that the member row is still as `seen`."""
+
+    def fold_counts(self, account_id: str) -> int:
+        """Folds the account's count deltas into their tallies (users, SCIM and native groups), so a count stays
+        one short range read; returns how many deltas were folded."""
 
     def repair_indexes(self, account_id: str, rows: ResourceRows) -> IndexRepair:
         """Deletes index rows that point at a deleted or renamed resource and restores missing ones (each re-checked
@@ -571,3 +597,16 @@ class AccountDirectory(Protocol):
     def get(self, account_id: str) -> Account | None: ...
 
     def all(self) -> list[Account]: ...
+
+
+class PagePositions(Protocol):
+    """Where index paging's pages start, remembered per account and query (a hint: losing it costs reads, never
+    correctness), and the key that signs cursors (shared by every instance)."""
+
+    def known(self, account_id: str, query: str, start_index: int) -> dict[int, str]:
+        """startIndex -> id of the first resource of that page, for the pages remembered near `start_index`."""
+
+    def remember(self, account_id: str, query: str, known: dict[int, str], start_index: int, start_id: str) -> None:
+        """Remembers that the page at `start_index` starts at `start_id`."""
+
+    def signing_key(self) -> bytes: ...

@@ -60,6 +60,7 @@ class Summary:
     unrepairable: int = 0
     purged: int = 0
     digests_scheduled: int = 0
+    counts_folded: int = 0
     skipped: bool = False
     """Another instance holds the lease."""
 
@@ -67,7 +68,8 @@ class Summary:
         return {"accountsChecked": self.accounts_checked, "entitiesChecked": self.entities_checked,
                 "repaired": dict(self.repaired), "repairedTotal": sum(self.repaired.values()),
                 "reenqueued": self.reenqueued, "unrepairable": self.unrepairable, "purged": self.purged,
-                "digestsScheduled": self.digests_scheduled, "skipped": self.skipped}
+                "digestsScheduled": self.digests_scheduled, "countsFolded": self.counts_folded,
+                "skipped": self.skipped}
 
 
 def run_reconcile(ctx: ReconcileContext, now: datetime, only_account: str | None = None) -> Summary:
@@ -103,6 +105,7 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
             ctx.retry.queue.enqueue(work.retry_job(account_id, "no progress: re-enqueued by the reconcile timer"))
             summary.reenqueued += 1
             telemetry.reenqueued_counter.add(1, {telemetry.KIND: work.kind})
+    summary.counts_folded += ctx.drift.fold_counts(account_id)
     rows = ctx.drift.scan(account_id)
     summary.entities_checked += rows.entities
     _repair_memberships(ctx, account_id, rows, pending, summary)

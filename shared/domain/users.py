@@ -16,9 +16,9 @@ from typing import Any
 from shared.domain import discovery, limits, resource
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
-from shared.domain.listing import ListQuery, Page, candidates, paginate
+from shared.domain.listing import ListQuery, Page, candidates, indexed_candidates, indexed_page, list_resources
 from shared.domain.patch import apply_patch, parse_operations
-from shared.domain.ports import Adoption, ChangedBy, StoredUser, UserStore, VersionConflict
+from shared.domain.ports import Adoption, ChangedBy, PagePositions, StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
 from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue, Settled, settle
@@ -67,18 +67,43 @@ def get_user(store: UserStore, account: Account, user_id: str) -> StoredUser:
     return store.get(account.id, user_id)
 
 
-def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url: str) -> Page:
-    return paginate(matching_users(store, account, query.filter, tenant_url), lambda _: True, query.start_index, query.count)
+def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url: str, positions: PagePositions) -> Page:
+    """Entra's `userName eq`, `externalId eq` and `id eq` are point reads; everything else pages through the users
+    in id order (shared/domain/listing.py: a page costs a page)."""
+    query_filter = query.filter
+    keep = (lambda user: matches(query_filter, render_user(user, tenant_url))) if query_filter else None
+    found = indexed_candidates(query_filter, _lookups(store, account))
+    if found is not None:
+        return indexed_page(found, keep or (lambda _: True), query)
+    return list_resources(_Users(store, account.id), positions, account.id, "User", query, keep)
+
+
+class _Users:
+    """The users of one account as a listing."""
+
+    def __init__(self, store: UserStore, account_id: str) -> None:
+        self._store, self._account_id = store, account_id
+
+    def page(self, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        return self._store.page(self._account_id, start, limit)
+
+    def skip(self, start: str | None, offset: int) -> str | None:
+        return self._store.skip(self._account_id, start, offset)
+
+    def count(self) -> int:
+        return self._store.count(self._account_id)
+
+
+def _lookups(store: UserStore, account: Account) -> dict[str, Callable[[str], Any]]:
+    return {"userName": lambda value: store.find_by_user_name(account.id, value),
+            "externalId": lambda value: store.find_by_external_id(account.id, value),
+            "id": lambda value: store.get(account.id, value)}
 
 
 def matching_users(store: UserStore, account: Account, query_filter: Filter | None, tenant_url: str) -> Iterator[StoredUser]:
     """Entra's `userName eq`, `externalId eq` and `id eq` are answered by point reads; any other filter streams the
     account's users (the caller keeps only the requested page)."""
-    lookups: dict[str, Callable[[str], Any]] = {
-        "userName": lambda value: store.find_by_user_name(account.id, value),
-        "externalId": lambda value: store.find_by_external_id(account.id, value),
-        "id": lambda value: store.get(account.id, value)}
-    for user in candidates(query_filter, lookups, lambda: store.scan(account.id)):
+    for user in candidates(query_filter, _lookups(store, account), lambda: store.scan(account.id)):
         if query_filter is None or matches(query_filter, render_user(user, tenant_url)):
             yield user
 

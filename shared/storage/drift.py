@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.domain.ports import IndexRepair, MembershipRows, NameClash, ResourceRows
+from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, USERS, Tally
 from shared.storage.entities import unpack
 from shared.storage.groups_table import DELETED, DISPLAY_NAME_INDEX, display_name_key
 from shared.storage.groups_table import EXTERNAL_ID_INDEX as GROUP_EXTERNAL_INDEX
@@ -63,6 +64,11 @@ class TableDriftStore:
     def _rows(self, account_id: str) -> Iterator[Any]:
         return iter(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": account_id},
                                                results_per_page=1000))
+
+    @storage_errors
+    def fold_counts(self, account_id: str) -> int:
+        tally = Tally(lambda: self._table)
+        return sum(tally.fold(account_id, kind) for kind in (USERS, SCIM_GROUPS, NATIVE_GROUPS))
 
     @storage_errors
     def resource_exists(self, account_id: str, resource_type: str, resource_id: str) -> bool:

@@ -30,8 +30,17 @@ from shared.domain.ports import (
 )
 from shared.domain.scopes import Placement, decode_placements, encode_placements
 from shared.errors import NotFound, Uniqueness
+from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, Tally, delta
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import GROUP, ISSUED_USER_ID, group_key, key_part, resolve_index, rows_with_prefix
+from shared.storage.keys import (
+    GROUP,
+    ISSUED_USER_ID,
+    group_key,
+    key_part,
+    resolve_index,
+    rows_with_prefix,
+    upper_bound,
+)
 from shared.storage.memberships import (
     Memberships,
     add_unit,
@@ -84,6 +93,7 @@ class TableGroupStore:
     def __init__(self, tables: Tables) -> None:
         self.memberships = Memberships(tables)
         self.pending = PendingWorkStore(self.memberships)
+        self._tally = Tally(lambda: self._table)
 
     @property
     def _table(self) -> Any:
@@ -104,6 +114,7 @@ class TableGroupStore:
             entity = _group_entity(account_id, group_id, attributes, managed_by, now, now, placements)
             head: list[tuple[Any, ...]] = [("create", entity)]
             head += [("create", row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
+            head.append(delta(account_id, _counted_as(managed_by), group_id, now, +1))
             units = [add_unit(account_id, group_id, display, user_id, shown, managed_by) for user_id, shown in adds.items()]
             work: PendingWork | None = None
             if len(head) + operation_count(units) > MAX_TRANSACTION_OPERATIONS:
@@ -171,6 +182,46 @@ class TableGroupStore:
         for row in rows:
             if not _is_tombstone(row):
                 yield _stored(row)
+
+    @storage_errors
+    def page(self, account_id: str, start: str | None, limit: int,
+             managed_by: str = SCIM) -> tuple[list[StoredGroup], str | None]:
+        """Up to `limit` groups managed by `managed_by` in id order from the id `start` (inclusive; None: the
+        first), and the id of the group after them (None at the end): one range read from the position."""
+        groups: list[StoredGroup] = []
+        for row in self._range(account_id, start, min(1000, 2 * limit + 2)):
+            if _is_tombstone(row) or row.get("ManagedBy", SCIM) != managed_by:
+                continue
+            if len(groups) == limit:
+                return groups, row["RowKey"][len(GROUP):]
+            groups.append(_stored(row))
+        return groups, None
+
+    @storage_errors
+    def skip(self, account_id: str, start: str | None, offset: int, managed_by: str = SCIM) -> str | None:
+        """The id `offset` groups after `start` (None: past the end), read as keys only (1,000 per round trip)."""
+        position = 0
+        for row in self._range(account_id, start, 1000, select=["RowKey", "Kind", "ManagedBy"]):
+            if _is_tombstone(row) or row.get("ManagedBy", SCIM) != managed_by:
+                continue
+            if position == offset:
+                return str(row["RowKey"][len(GROUP):])
+            position += 1
+        return None
+
+    @storage_errors
+    def count(self, account_id: str, managed_by: str = SCIM) -> int:
+        def instances() -> Iterator[tuple[str, datetime]]:
+            for row in self._range(account_id, None, 1000, select=["RowKey", "Kind", "ManagedBy", "Created"]):
+                if not _is_tombstone(row) and row.get("ManagedBy", SCIM) == managed_by:
+                    yield row["RowKey"][len(GROUP):], row["Created"]
+
+        return self._tally.total(account_id, _counted_as(managed_by), instances)
+
+    def _range(self, account_id: str, start: str | None, per_page: int, **options: Any) -> Any:
+        return self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", results_per_page=per_page, **options,
+            parameters={"pk": account_id, "lo": group_key(start) if start else GROUP, "hi": upper_bound(GROUP)})
 
     @storage_errors
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
@@ -246,6 +297,7 @@ class TableGroupStore:
         operations: list[tuple[Any, ...]] = [
             ("update", tombstone, {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes, current.managed_by)]
+        operations.append(delta(account_id, _counted_as(current.managed_by), current.id, current.created, -1))
         try:
             submit_tolerating_missing(self._table, operations + record)
         except TransactionFailed as failed:
@@ -260,6 +312,10 @@ def _stored(entity: Any) -> StoredGroup:
                        last_modified=entity["LastModified"], etag=entity.metadata["etag"],
                        managed_by=entity.get("ManagedBy", SCIM), pending=entity.get("Pending") or None,
                        placements=decode_placements(entity.get("Placements")))
+
+
+def _counted_as(managed_by: str) -> str:
+    return SCIM_GROUPS if managed_by == SCIM else NATIVE_GROUPS
 
 
 def _is_tombstone(entity: Any) -> bool:

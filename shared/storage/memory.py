@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import secrets
 import threading
 import uuid
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from shared.domain.ports import (
     MembershipChange,
     MembershipRows,
     NotifyState,
+    PagePositions,
     PendingWork,
     ReconcileLease,
     ResourceRows,
@@ -280,6 +282,27 @@ class MemoryUserStore:
             found = [self._stored(uid, u) for (account, uid), u in sorted(self._state.users.items()) if account == account_id]
         yield from found
 
+    def _ids(self, account_id: str, start: str | None) -> list[str]:
+        return sorted(uid for (account, uid) in self._state.users if account == account_id and uid >= (start or ""))
+
+    def page(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        with self._state.lock:
+            self._state.call()
+            ids = self._ids(account_id, start)
+            return ([self._stored(uid, self._state.users[(account_id, uid)]) for uid in ids[:limit]],
+                    ids[limit] if len(ids) > limit else None)
+
+    def skip(self, account_id: str, start: str | None, offset: int) -> str | None:
+        with self._state.lock:
+            self._state.call()
+            ids = self._ids(account_id, start)
+            return ids[offset] if len(ids) > offset else None
+
+    def count(self, account_id: str) -> int:
+        with self._state.lock:
+            self._state.call()
+            return len(self._ids(account_id, None))
+
     def get_many(self, account_id: str, user_ids: list[str]) -> list[StoredUser]:
         with self._state.lock:
             self._state.call()
@@ -388,6 +411,29 @@ class MemoryGroupStore:
             found = [self._stored(gid, g) for (account, gid), g in sorted(self._state.groups.items())
                      if account == account_id and not g.deleted]
         yield from found
+
+    def _ids(self, account_id: str, start: str | None, managed_by: str) -> list[str]:
+        return sorted(gid for (account, gid), g in self._state.groups.items() if account == account_id
+                      and not g.deleted and g.managed_by == managed_by and gid >= (start or ""))
+
+    def page(self, account_id: str, start: str | None, limit: int,
+             managed_by: str = SCIM) -> tuple[list[StoredGroup], str | None]:
+        with self._state.lock:
+            self._state.call()
+            ids = self._ids(account_id, start, managed_by)
+            return ([self._stored(gid, self._state.groups[(account_id, gid)]) for gid in ids[:limit]],
+                    ids[limit] if len(ids) > limit else None)
+
+    def skip(self, account_id: str, start: str | None, offset: int, managed_by: str = SCIM) -> str | None:
+        with self._state.lock:
+            self._state.call()
+            ids = self._ids(account_id, start, managed_by)
+            return ids[offset] if len(ids) > offset else None
+
+    def count(self, account_id: str, managed_by: str = SCIM) -> int:
+        with self._state.lock:
+            self._state.call()
+            return len(self._ids(account_id, None, managed_by))
 
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,
                now: datetime, placements: tuple[Placement, ...] | None = None) -> GroupWrite:
@@ -507,6 +553,9 @@ class MemoryDriftStore:
                 return False
             user.groups[group_id] = (display, managed_by)
             return True
+
+    def fold_counts(self, account_id: str) -> int:
+        return 0  # counted directly
 
     def repair_indexes(self, account_id: str, rows: ResourceRows) -> IndexRepair:
         return IndexRepair()
@@ -654,11 +703,11 @@ def _copy(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _conforms(state: MemoryState) -> tuple[UserStore, GroupStore, WorkStore, DriftStore, FailureLog, ActivityStore,
-                                           ReconcileLease, AccountDirectory, AccountLookup, JobQueue]:
+                                           ReconcileLease, AccountDirectory, AccountLookup, JobQueue, PagePositions]:
     """Never called: mypy checks here that each memory store implements its port."""
     return (MemoryUserStore(state), MemoryGroupStore(state), MemoryWorkStore(state), MemoryDriftStore(state),
             MemoryFailureLog(state), MemoryActivity(), MemoryLease(), MemoryAccounts(), MemoryAccounts(),
-            MemoryQueue())
+            MemoryQueue(), MemoryPagePositions())
 
 
 class MemoryAccessStore:
@@ -741,3 +790,18 @@ class MemoryAccessStore:
             self._state.call()
             for membership in memberships:
                 self._state.memberships.pop((account_id, membership.scope, membership.user_id), None)
+
+
+class MemoryPagePositions:
+    def __init__(self) -> None:
+        self._positions: dict[tuple[str, str], dict[int, str]] = {}
+        self._key = secrets.token_bytes(32)
+
+    def known(self, account_id: str, query: str, start_index: int) -> dict[int, str]:
+        return dict(self._positions.get((account_id, query), {}))
+
+    def remember(self, account_id: str, query: str, known: dict[int, str], start_index: int, start_id: str) -> None:
+        self._positions[(account_id, query)] = {**known, start_index: start_id}
+
+    def signing_key(self) -> bytes:
+        return self._key

@@ -16,6 +16,8 @@ ACTIVITY = "activity"
 """The provisioning activity log: PartitionKey = account id (shared/storage/activity_table.py)."""
 ACTIVITY_STATS = "activitystats"
 """Hourly counts of the activity log per account and process (shared/storage/activity_stats.py)."""
+PAGE_POSITIONS = "pagepositions"
+"""Where index paging's pages start, per account and query, and the cursor signing key (positions_table.py)."""
 RESOURCES = "resources"
 """SCIM users, groups, memberships, index rows and pending work: PartitionKey = account id."""
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.domain.ports import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.errors import NotFound, Uniqueness
+from shared.storage.counts import USERS, Tally, delta
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import ISSUED_USER_ID, USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
@@ -70,6 +71,7 @@ class TableUserStore:
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
         self.pending = PendingWorkStore(Memberships(tables))
+        self._tally = Tally(lambda: self._table)
 
     @property
     def _table(self) -> Any:
@@ -81,6 +83,7 @@ class TableUserStore:
         entity = _user_entity(account_id, user_id, attributes, now, now, 1, source, integrations, None, changed_by)
         operations: list[tuple[Any, ...]] = [("create", entity)]
         operations += [("create", row) for row in _index_rows(account_id, user_id, attributes)]
+        operations.append(delta(account_id, USERS, user_id, now, +1))
         try:
             results = submit(self._table, operations)
         except TransactionFailed as failed:
@@ -134,6 +137,43 @@ class TableUserStore:
         yield from _assemble(rows)
 
     @storage_errors
+    def page(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        """Up to `limit` users in id order from the id `start` (inclusive; None: the first), with their groups, and
+        the id of the user after them (None at the end): one range read from the position, whatever it is."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", results_per_page=min(1000, 2 * limit + 2),
+            parameters={"pk": account_id, "lo": user_key(start) if start else USER, "hi": upper_bound(USER)})
+        users: list[StoredUser] = []
+        for user in _assemble(rows):
+            if len(users) == limit:
+                return users, user.id
+            users.append(user)
+        return users, None
+
+    @storage_errors
+    def skip(self, account_id: str, start: str | None, offset: int) -> str | None:
+        """The id `offset` users after `start` (None: past the end), read as keys only (1,000 per round trip)."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Kind eq 'user'", select=["RowKey"],
+            results_per_page=1000,
+            parameters={"pk": account_id, "lo": user_key(start) if start else USER, "hi": upper_bound(USER)})
+        for position, row in enumerate(rows):
+            if position == offset:
+                return str(row["RowKey"][len(USER):])
+        return None
+
+    @storage_errors
+    def count(self, account_id: str) -> int:
+        return self._tally.total(account_id, USERS, lambda: self._instances(account_id))
+
+    def _instances(self, account_id: str) -> Iterator[tuple[str, datetime]]:
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Kind eq 'user'", select=["RowKey", "Created"],
+            results_per_page=1000, parameters={"pk": account_id, "lo": USER, "hi": upper_bound(USER)})
+        for row in rows:
+            yield row["RowKey"][len(USER):], row["Created"]
+
+    @storage_errors
     def get_many(self, account_id: str, user_ids: list[str]) -> list[StoredUser]:
         def read(user_id: str) -> StoredUser | None:
             try:
@@ -184,14 +224,16 @@ class TableUserStore:
             ("delete", {"PartitionKey": account_id, "RowKey": user_key(current.id)},
              {"etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes)]
+        counted = delta(account_id, USERS, current.id, current.created, -1)
         memberships = [remove_unit(account_id, group.id, current.id) for group in current.groups]
         work = None
-        if len(operations) + operation_count(memberships) > MAX_TRANSACTION_OPERATIONS:
+        if len(operations) + 1 + operation_count(memberships) > MAX_TRANSACTION_OPERATIONS:
             work, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id,
                                                external_id=current.attributes.get("externalId"))
             operations, memberships = operations + record, []
         try:
-            submit_units(self._table, operations[:1], [Unit(current.id, False, tuple(operations[1:])), *memberships])
+            submit_units(self._table, [operations[0], counted],
+                         [Unit(current.id, False, tuple(operations[1:])), *memberships])
         except TransactionFailed as failed:
             if failed.index == 0:
                 raise VersionConflict(current.id) from None

@@ -238,7 +238,7 @@ def test_lists_read_during_an_outage_answer_503_not_500(svc: Services, account: 
     proxy.cut()
     try:
         with pytest.raises(ServiceUnavailable):
-            users.list_users(svc.users, account, ListQuery(None, 1, 100, [], []), "https://t")
+            users.list_users(svc.users, account, ListQuery(None, 1, 100, [], []), "https://t", svc.positions)
         with pytest.raises(ServiceUnavailable):
             list(svc.groups.members(account.id, group_id))
         with pytest.raises(ServiceUnavailable):
