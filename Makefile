@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.install-stamp
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test test-scale test-faults test-ui test-all bench lint deps clean
+.PHONY: run test test-scale test-faults test-ui test-all bench bench-scale lint deps clean
 
 deps: $(DEPS_STAMP) $(NODE_STAMP)
 
@@ -50,6 +50,10 @@ test-all: test test-scale test-faults test-ui
 
 bench: deps
 	$(PY) -m bench
+
+SIZES ?= 2000,20000
+bench-scale: deps   # SIZES=10000,100000 make bench-scale for larger tenants (slow on Azurite: docs/benchmarks.md)
+	$(PY) -m bench.scale --sizes $(SIZES)
 
 lint: deps
 	$(PY) -m ruff check .

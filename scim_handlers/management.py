@@ -158,7 +158,7 @@ def _unknown(req: ScimRequest) -> ScimResponse:
 def _users(req: ScimRequest) -> ScimResponse:
     start, count = paging(req)
     page = native.list_users(req.services.users, req.account, req.query.get("filter"), req.query.get("source"),
-                             start, count)
+                             start, count, req.services.positions)
     return ScimResponse(200, {"users": [native.user_view(u) for u in page.items], **_page_fields(page)})
 
 
@@ -215,7 +215,7 @@ def _before_removal(req: ScimRequest) -> users.RemovalGuard:
 def _groups(req: ScimRequest) -> ScimResponse:
     start, count = paging(req)
     page, views = native.list_groups(req.services.groups, req.account, req.query.get("filter"),
-                                     req.query.get("source"), start, count)
+                                     req.query.get("source"), start, count, req.services.positions)
     return ScimResponse(200, {"groups": views, **_page_fields(page)})
 
 

@@ -170,23 +170,23 @@ def list_groups(store: GroupStore, account: Account, query: ListQuery, tenant_ur
     if found is not None:
         scim_only = [group for group in found if group.managed_by == MANAGED_BY_SCIM]
         return indexed_page(scim_only, keep or (lambda _: True), query)
-    return list_resources(_ScimGroups(store, account.id), positions, account.id, "Group", query, keep)
+    return list_resources(AccountGroups(store, account.id), positions, account.id, "Group", query, keep)
 
 
-class _ScimGroups:
-    """The SCIM groups of one account as a listing."""
+class AccountGroups:
+    """The groups of one account managed by `managed_by` (SCIM's, unless said) as a listing."""
 
-    def __init__(self, store: GroupStore, account_id: str) -> None:
-        self._store, self._account_id = store, account_id
+    def __init__(self, store: GroupStore, account_id: str, managed_by: str = MANAGED_BY_SCIM) -> None:
+        self._store, self._account_id, self._managed_by = store, account_id, managed_by
 
     def page(self, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
-        return self._store.page(self._account_id, start, limit)
+        return self._store.page(self._account_id, start, limit, self._managed_by)
 
     def skip(self, start: str | None, offset: int) -> str | None:
-        return self._store.skip(self._account_id, start, offset)
+        return self._store.skip(self._account_id, start, offset, self._managed_by)
 
     def count(self) -> int:
-        return self._store.count(self._account_id)
+        return self._store.count(self._account_id, self._managed_by)
 
 
 def _lookups(store: GroupStore, account: Account) -> dict[str, Callable[[str], Any]]:

@@ -20,12 +20,13 @@ from typing import Any
 from shared.domain import groups as scim_groups
 from shared.domain import users as scim_users
 from shared.domain.accounts import Account, AccountError, validate_email
-from shared.domain.listing import Page, paginate
+from shared.domain.listing import ListQuery, Page, list_resources, paginate
 from shared.domain.ports import (
     MANAGED_BY_NATIVE,
     MANAGED_BY_SCIM,
     GroupStore,
     MembershipChange,
+    PagePositions,
     StoredGroup,
     StoredUser,
     UserStore,
@@ -248,12 +249,16 @@ def user_source(user: StoredUser) -> str:
 
 
 def list_users(users: UserStore, account: Account, search: str | None, source: str | None, start_index: int,
-               count: int) -> Page:
-    """A page of users whose email or full name contains `search` (any case) and whose source is `source`; streamed,
-    so memory holds one page whatever the account's size."""
+               count: int, positions: PagePositions) -> Page:
+    """A page of users whose email or full name contains `search` (any case) and whose source is `source`. Without
+    either, a page costs a page (shared/domain/listing.py); with one, the users are streamed and matched, so memory
+    holds one page whatever the account's size."""
     if source is not None and source not in USER_SOURCES:
         raise InvalidValue(f"source must be one of {', '.join(USER_SOURCES)}; got {source!r}.")
     needle = (search or "").strip().lower()
+    if not needle and source is None:
+        return list_resources(scim_users.AccountUsers(users, account.id), positions, account.id, "Manage.Users",
+                              ListQuery(None, start_index, count, [], []), None)
 
     def keep(user: StoredUser) -> bool:
         return (source is None or user_source(user) == source) and (
@@ -263,14 +268,19 @@ def list_users(users: UserStore, account: Account, search: str | None, source: s
 
 
 def list_groups(groups: GroupStore, account: Account, search: str | None, source: str | None, start_index: int,
-                count: int) -> tuple[Page, list[dict[str, Any]]]:
-    """A page of groups (name contains `search`, managed by `source`) with their member ids: one scan of the groups
-    and one range read of the page's member rows (not one members read per group)."""
+                count: int, positions: PagePositions) -> tuple[Page, list[dict[str, Any]]]:
+    """A page of groups (name contains `search`, managed by `source`) with their member ids: the page of groups
+    (a page's cost when only `source` is given; a scan of the groups otherwise) and one range read of the page's
+    member rows (not one members read per group)."""
     if source is not None and source not in GROUP_SOURCES:
         raise InvalidValue(f"source must be one of {', '.join(GROUP_SOURCES)}; got {source!r}.")
     needle = (search or "").strip().lower()
-    page = paginate(groups.scan(account.id), lambda g: (source is None or g.managed_by == source) and (
-        not needle or needle in g.display_name.lower()), start_index, count)
+    if source is not None and not needle:
+        page = list_resources(scim_groups.AccountGroups(groups, account.id, source), positions, account.id,
+                              f"Manage.Groups.{source}", ListQuery(None, start_index, count, [], []), None)
+    else:
+        page = paginate(groups.scan(account.id), lambda g: (source is None or g.managed_by == source) and (
+            not needle or needle in g.display_name.lower()), start_index, count)
     members = groups.members_of_groups(account.id, [group.id for group in page.items])
     return page, [group_view(group, len(members[group.id])) for group in page.items]
 

@@ -75,10 +75,10 @@ def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url:
     found = indexed_candidates(query_filter, _lookups(store, account))
     if found is not None:
         return indexed_page(found, keep or (lambda _: True), query)
-    return list_resources(_Users(store, account.id), positions, account.id, "User", query, keep)
+    return list_resources(AccountUsers(store, account.id), positions, account.id, "User", query, keep)
 
 
-class _Users:
+class AccountUsers:
     """The users of one account as a listing."""
 
     def __init__(self, store: UserStore, account_id: str) -> None:

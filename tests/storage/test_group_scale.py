@@ -140,7 +140,7 @@ def test_a_page_of_groups_with_members_costs_round_trips_per_1000_member_rows_no
     assert trips.count <= 3 + -(-rows_of_the_page // 1000), trips.count
 
     with counting() as trips:
-        _, views = native.list_groups(group_store, account, None, None, 1, 1000)
+        _, views = native.list_groups(group_store, account, None, None, 1, 1000, TablePagePositions(tables))
     assert {v["identifier"]: v["memberCount"] for v in views} == {g: len(m) for g, m in expected.items()}
     assert trips.count == 1 + -(-len(units) // 1000)  # the groups, then all 2,400 member rows in pages of 1000
 
