@@ -208,10 +208,12 @@ WORK_FIELDS = {"round_trips": "scim.storage_round_trips", "entities_read": "scim
 FLOORS: dict[str, tuple[int, int, int, str]] = {
     # operation: (round trips, entities read, entities written, how it follows from the storage layout)
     "Users.Filter": (1, 0, 0, "a miss: one point read of the un:<userName> index row, which is not there"),
-    "Users.Create": (1, 0, 3, "one transaction: the user row, its un: index row and its ux: externalId row"),
+    "Users.Create": (1, 0, 9, "one transaction: the user row, its un: and ux: index rows, its count's delta and 5 "
+                              "search rows (userName, externalId, the full name and its two words)"),
     "Users.Patch": (2, 1, 1, "read the user for its ETag (the ordering rule, If-Match), one conditional write"),
     "Groups.Filter": (1, 0, 0, "a miss: one point read of the gn:<displayName> index row"),
-    "Groups.Create": (1, 0, 3, "one transaction: the group row, its gn: and gx: index rows"),
+    "Groups.Create": (1, 0, 8, "one transaction: the group row, its gn: and gx: index rows, its count's delta and 4 "
+                               "search rows (the name, its two words, externalId)"),
     "Groups.PatchMembers": (2, 1, 31, "read the group for its ETag, one transaction: the group row, and per member "
                                       "its two membership rows and the check that the user exists (10 members)"),
 }

@@ -48,11 +48,13 @@ _JSON_MEDIA_TYPES = {"application/scim+json", "application/json"}
 
 
 class CaseInsensitiveQuery:
-    """Query parameters whose names match case-insensitively (Entra and its tools send `startindex`). A parameter
-    sent empty is kept as "" (the host's conversion drops it): RFC 9865's first page is `cursor=` with no value."""
+    """Query parameters whose names match case-insensitively (Entra and its tools send `startindex`). `cursor` sent
+    empty is kept as "" (the host's conversion drops blank values): RFC 9865's first page is `cursor=`; every other
+    blank parameter stays absent, as before."""
 
     def __init__(self, params: Mapping[str, str], url: str = "") -> None:
-        blank = {k.lower(): "" for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True) if v == ""}
+        blank = {k.lower(): "" for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)
+                 if v == "" and k.lower() == "cursor"}
         self._params = {**blank, **{k.lower(): v for k, v in params.items()}}
 
     def get(self, name: str) -> str | None:

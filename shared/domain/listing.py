@@ -60,7 +60,7 @@ def parse_list_query(params: QueryParameters, schema: ResourceSchema, default_co
     cursor = params.get("cursor")
     if cursor is not None:
         cursor = cursor.strip()
-        if params.get("startIndex") is not None:
+        if (params.get("startIndex") or "").strip():
             raise InvalidValue("cursor and startIndex cannot be used together: page either by cursor or by index.")
         count = _integer(params.get("count"), "count", default_count)
         if not 0 <= count <= max_count:

@@ -31,6 +31,7 @@ from shared.domain.ports import (
     StoredUser,
     UserStore,
 )
+from shared.domain.search import SEARCH_LIMIT
 from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue
 from shared.errors import InvalidValue, ManagedByEntra, NotFound
@@ -222,19 +223,18 @@ def member_count(groups: GroupStore, account: Account, group_id: str) -> int:
 
 def group_members(groups: GroupStore, users: UserStore, account: Account, group_id: str, search: str | None,
                   start_index: int, count: int) -> Page:
-    """A page of a group's members (StoredUser, by id), whose email or full name contains `search` (any case).
-    Without a search: the member ids (a round trip per 1,000) and the page's users read in one parallel wave, so a
-    page costs the same whatever page it is. With one: the member ids, then the account's users streamed and
-    matched (bounded by the account's size; memory holds the ids and one page). NotFound for an unknown group."""
+    """A page of a group's members (StoredUser, by id), or of those found by `search` as the users list finds them.
+    The member ids are one range read per 1,000 members; a search adds the search index rows it matches (at most
+    10,000); the page's users are read in one parallel wave. Bounded by the group and the search, never by the
+    account. NotFound for an unknown group."""
     groups.get(account.id, group_id)
     member_ids = sorted(user_id for user_id, _ in groups.members(account.id, group_id))
-    needle = (search or "").strip().lower()
-    if not needle:
-        window = member_ids[start_index - 1:start_index - 1 + count]
-        return Page(len(member_ids), start_index, users.get_many(account.id, window))
-    wanted = set(member_ids)
-    return paginate(users.scan(account.id), lambda user: user.id in wanted and (
-        needle in user.user_name.lower() or needle in full_name(user).lower()), start_index, count)
+    needle = (search or "").strip()
+    if needle:
+        wanted = set(member_ids)
+        member_ids = [user_id for user_id in users.search(account.id, needle, SEARCH_LIMIT) if user_id in wanted]
+    window = member_ids[start_index - 1:start_index - 1 + count]
+    return Page(len(member_ids), start_index, users.get_many(account.id, window))
 
 
 USER_SOURCES = ("scim", "native", "adopted")
@@ -250,37 +250,49 @@ def user_source(user: StoredUser) -> str:
 
 def list_users(users: UserStore, account: Account, search: str | None, source: str | None, start_index: int,
                count: int, positions: PagePositions) -> Page:
-    """A page of users whose email or full name contains `search` (any case) and whose source is `source`. Without
-    either, a page costs a page (shared/domain/listing.py); with one, the users are streamed and matched, so memory
-    holds one page whatever the account's size."""
+    """A page of users whose userName, an email, the full name or a word of it, or the externalId starts with
+    `search` (any case, any accent: shared/domain/search.py), and whose source is `source`. Without either, a page
+    costs a page (shared/domain/listing.py); a search reads the search index rows (at most 10,000: the total is then a
+    lower bound) and the page's users in one parallel wave; a source alone still streams the users."""
     if source is not None and source not in USER_SOURCES:
         raise InvalidValue(f"source must be one of {', '.join(USER_SOURCES)}; got {source!r}.")
-    needle = (search or "").strip().lower()
-    if not needle and source is None:
+    needle = (search or "").strip()
+    if needle:
+        found = users.search(account.id, needle, SEARCH_LIMIT)
+        if source is None:
+            return Page(len(found), start_index, users.get_many(account.id, found[start_index - 1:start_index - 1 + count]))
+        candidates = users.get_many(account.id, found[:SOURCE_AND_SEARCH_LIMIT])
+        return paginate(iter(candidates), lambda user: user_source(user) == source, start_index, count)
+    if source is None:
         return list_resources(scim_users.AccountUsers(users, account.id), positions, account.id, "Manage.Users",
                               ListQuery(None, start_index, count, [], []), None)
+    return paginate(users.scan(account.id), lambda user: user_source(user) == source, start_index, count)
 
-    def keep(user: StoredUser) -> bool:
-        return (source is None or user_source(user) == source) and (
-            not needle or needle in user.user_name.lower() or needle in full_name(user).lower())
 
-    return paginate(users.scan(account.id), keep, start_index, count)
+SOURCE_AND_SEARCH_LIMIT = 1_000
+"""Users read at most to answer a search narrowed by source (the source is not indexed)."""
 
 
 def list_groups(groups: GroupStore, account: Account, search: str | None, source: str | None, start_index: int,
                 count: int, positions: PagePositions) -> tuple[Page, list[dict[str, Any]]]:
-    """A page of groups (name contains `search`, managed by `source`) with their member ids: the page of groups
-    (a page's cost when only `source` is given; a scan of the groups otherwise) and one range read of the page's
-    member rows (not one members read per group)."""
+    """A page of groups (whose name, a word of it or externalId starts with `search`, any case and accent; managed
+    by `source`) with their member counts: the groups' page (from the search index rows, or a page's cost by
+    source; both kinds together still stream the groups) and one range read of the page's member rows."""
     if source is not None and source not in GROUP_SOURCES:
         raise InvalidValue(f"source must be one of {', '.join(GROUP_SOURCES)}; got {source!r}.")
-    needle = (search or "").strip().lower()
-    if source is not None and not needle:
+    needle = (search or "").strip()
+    if needle:
+        found = groups.search(account.id, needle, SEARCH_LIMIT)
+        if source is None:
+            page = Page(len(found), start_index, groups.get_many(account.id, found[start_index - 1:start_index - 1 + count]))
+        else:
+            page = paginate(iter(groups.get_many(account.id, found[:SOURCE_AND_SEARCH_LIMIT])),
+                            lambda g: g.managed_by == source, start_index, count)
+    elif source is not None:
         page = list_resources(scim_groups.AccountGroups(groups, account.id, source), positions, account.id,
                               f"Manage.Groups.{source}", ListQuery(None, start_index, count, [], []), None)
     else:
-        page = paginate(groups.scan(account.id), lambda g: (source is None or g.managed_by == source) and (
-            not needle or needle in g.display_name.lower()), start_index, count)
+        page = paginate(groups.scan(account.id), lambda _: True, start_index, count)
     members = groups.members_of_groups(account.id, [group.id for group in page.items])
     return page, [group_view(group, len(members[group.id])) for group in page.items]
 

@@ -206,6 +206,10 @@ class UserStore(Protocol):
     def scan(self, account_id: str) -> Iterator[StoredUser]:
         """Every user of the account in a stable order (by id), streamed page by page."""
 
+    def search(self, account_id: str, query: str, limit: int) -> list[str]:
+        """Ids of the users with a term (shared/domain/search.py) starting with `query` once folded, distinct, in
+        term order, from at most `limit` index rows: a range read of the search index, never a scan."""
+
     def page(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
         """Up to `limit` users in id order from the id `start` (inclusive; None: from the first), and the id of the
         next user (None: no more). Costs one page of storage work wherever `start` is."""
@@ -248,6 +252,9 @@ class GroupStore(Protocol):
     def get(self, account_id: str, group_id: str) -> StoredGroup:
         """The group (SCIM or native); NotFound, also for a deleted group whose purge is still pending."""
 
+    def get_many(self, account_id: str, group_ids: list[str]) -> list[StoredGroup]:
+        """The groups among `group_ids` that exist, in that order, read in parallel (one wave of round trips)."""
+
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
         """(user id, display as sent) of every member, streamed."""
 
@@ -263,6 +270,9 @@ class GroupStore(Protocol):
 
     def scan(self, account_id: str) -> Iterator[StoredGroup]:
         """Every group of the account (SCIM and native) in id order, streamed."""
+
+    def search(self, account_id: str, query: str, limit: int) -> list[str]:
+        """Ids of the groups (SCIM and native) with a term starting with `query` once folded, as UserStore.search."""
 
     def page(self, account_id: str, start: str | None, limit: int,
              managed_by: str = "scim") -> tuple[list[StoredGroup], str | None]:

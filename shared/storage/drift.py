@@ -13,19 +13,24 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.domain.ports import IndexRepair, MembershipRows, NameClash, ResourceRows
+from shared.domain.search import group_terms, user_terms
 from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, USERS, Tally
 from shared.storage.entities import unpack
 from shared.storage.groups_table import DELETED, DISPLAY_NAME_INDEX, display_name_key
 from shared.storage.groups_table import EXTERNAL_ID_INDEX as GROUP_EXTERNAL_INDEX
+from shared.storage.groups_table import SEARCH_INDEX as GROUP_SEARCH_INDEX
 from shared.storage.groups_table import external_id_prefix as group_external_prefix
-from shared.storage.keys import GROUP, USER, group_key, user_key
+from shared.storage.keys import GROUP, USER, group_key, search_key, user_key
 from shared.storage.memberships import MEMBER, forward_key, reverse_key
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import TransactionFailed, storage_errors, submit
 from shared.storage.users_table import EXTERNAL_ID_INDEX as USER_EXTERNAL_INDEX
+from shared.storage.users_table import SEARCH_INDEX as USER_SEARCH_INDEX
 from shared.storage.users_table import USER_NAME_INDEX, external_id_prefix, user_name_key
 
 _IF_UNCHANGED = "IfNotModified"
+USER_INDEXES = (USER_NAME_INDEX, USER_EXTERNAL_INDEX, USER_SEARCH_INDEX)
+GROUP_INDEXES = (DISPLAY_NAME_INDEX, GROUP_EXTERNAL_INDEX, GROUP_SEARCH_INDEX)
 
 
 class TableDriftStore:
@@ -55,9 +60,9 @@ class TableDriftStore:
             elif key.startswith(GROUP):
                 if row.get("Kind") != DELETED:  # a deleted group whose purge is pending (recorded work finishes it)
                     rows.groups[key[len(GROUP):]] = (unpack(row), row.get("ManagedBy", "scim"))
-            elif key.startswith((USER_NAME_INDEX, USER_EXTERNAL_INDEX)):
+            elif key.startswith(USER_INDEXES):
                 rows.index_rows[key] = row["UserId"]
-            elif key.startswith((DISPLAY_NAME_INDEX, GROUP_EXTERNAL_INDEX)):
+            elif key.startswith(GROUP_INDEXES):
                 rows.index_rows[key] = row["GroupId"]
         return ResourceRows(rows.users, rows.groups, rows.forward, rows.reverse, rows.index_rows, entities)
 
@@ -117,8 +122,7 @@ class TableDriftStore:
                 repair.repaired["index row pointing at a deleted or renamed resource"] += 1
 
         for row_key, owners in sorted(claims.items()):
-            resource_type, column = ("User", "UserId") if row_key.startswith((USER_NAME_INDEX, USER_EXTERNAL_INDEX)) \
-                else ("Group", "GroupId")
+            resource_type, column = ("User", "UserId") if row_key.startswith(USER_INDEXES) else ("Group", "GroupId")
             if len(owners) > 1:
                 repair.clashes.append(NameClash(resource_type, row_key, sorted(owners)))
                 continue
@@ -178,7 +182,7 @@ def _user_claims(user_id: str, attributes: dict[str, Any]) -> set[str]:
     claims = {user_name_key(attributes["userName"])} if isinstance(attributes.get("userName"), str) else set()
     if isinstance(attributes.get("externalId"), str):
         claims.add(external_id_prefix(attributes["externalId"]) + user_id)
-    return claims
+    return claims | {search_key(USER_SEARCH_INDEX, term, user_id) for term in user_terms(attributes)}
 
 
 def _group_claims(group_id: str, attributes: dict[str, Any], managed_by: str) -> set[str]:
@@ -187,7 +191,7 @@ def _group_claims(group_id: str, attributes: dict[str, Any], managed_by: str) ->
         claims.add(display_name_key(attributes["displayName"]))
     if isinstance(attributes.get("externalId"), str):
         claims.add(group_external_prefix(attributes["externalId"]) + group_id)
-    return claims
+    return claims | {search_key(GROUP_SEARCH_INDEX, term, group_id) for term in group_terms(attributes)}
 
 
 def _claims(rows: ResourceRows) -> dict[str, set[str]]:

@@ -29,6 +29,7 @@ from shared.domain.ports import (
     VersionConflict,
 )
 from shared.domain.scopes import Placement, decode_placements, encode_placements
+from shared.domain.search import fold, group_terms
 from shared.errors import NotFound, Uniqueness
 from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, Tally, delta
 from shared.storage.entities import pack, unpack
@@ -39,6 +40,8 @@ from shared.storage.keys import (
     key_part,
     resolve_index,
     rows_with_prefix,
+    search_ids,
+    search_key,
     upper_bound,
 )
 from shared.storage.memberships import (
@@ -50,6 +53,7 @@ from shared.storage.memberships import (
     submit_units,
 )
 from shared.storage.pending import PendingWorkStore
+from shared.storage.roundtrips import in_parallel
 from shared.storage.tables import Tables
 from shared.storage.transactions import (
     MAX_TRANSACTION_OPERATIONS,
@@ -62,6 +66,7 @@ DELETED = "deleted"
 """Kind of a deleted group's row while the purge of its memberships is pending: not a group, not a free id."""
 DISPLAY_NAME_INDEX = "gn:"
 EXTERNAL_ID_INDEX = "gx:"
+SEARCH_INDEX = "gs:"
 
 
 def display_name_key(display_name: str) -> str:
@@ -79,7 +84,14 @@ def _index_rows(account_id: str, group_id: str, attributes: dict[str, Any], mana
     if isinstance(attributes.get("externalId"), str):
         rows.append({"PartitionKey": account_id, "RowKey": external_id_prefix(attributes["externalId"]) + group_id,
                      "GroupId": group_id})
+    rows += [{"PartitionKey": account_id, "RowKey": search_key(SEARCH_INDEX, term, group_id), "GroupId": group_id}
+             for term in sorted(group_terms(attributes))]
     return rows
+
+
+def _written(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Name and externalId rows are created (a taken name fails the transaction); a search row is upserted."""
+    return ("upsert", row, {"mode": "replace"}) if row["RowKey"].startswith(SEARCH_INDEX) else ("create", row)
 
 
 def _group_entity(account_id: str, group_id: str, attributes: dict[str, Any], managed_by: str, created: datetime,
@@ -113,7 +125,7 @@ class TableGroupStore:
         for group_id in candidate_identifiers(display):
             entity = _group_entity(account_id, group_id, attributes, managed_by, now, now, placements)
             head: list[tuple[Any, ...]] = [("create", entity)]
-            head += [("create", row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
+            head += [_written(row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
             head.append(delta(account_id, _counted_as(managed_by), group_id, now, +1))
             units = [add_unit(account_id, group_id, display, user_id, shown, managed_by) for user_id, shown in adds.items()]
             work: PendingWork | None = None
@@ -150,6 +162,16 @@ class TableGroupStore:
         return _stored(entity)
 
     @storage_errors
+    def get_many(self, account_id: str, group_ids: list[str]) -> list[StoredGroup]:
+        def read(group_id: str) -> StoredGroup | None:
+            try:
+                return self.get(account_id, group_id)
+            except NotFound:
+                return None
+
+        return [group for group in in_parallel(read, group_ids) if group is not None]
+
+    @storage_errors
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
         yield from self.memberships.members(account_id, group_id)
 
@@ -182,6 +204,10 @@ class TableGroupStore:
         for row in rows:
             if not _is_tombstone(row):
                 yield _stored(row)
+
+    @storage_errors
+    def search(self, account_id: str, query: str, limit: int) -> list[str]:
+        return search_ids(self._table, account_id, SEARCH_INDEX, fold(query), "GroupId", limit)
 
     @storage_errors
     def page(self, account_id: str, start: str | None, limit: int,
@@ -248,7 +274,7 @@ class TableGroupStore:
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes, current.managed_by)}
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
         index_moves: list[tuple[Any, ...]] = [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
-        index_moves += [("create", new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
+        index_moves += [_written(new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
         units = [add_unit(account_id, current.id, display, user_id, shown, current.managed_by)
                  for user_id, shown in adds.items()]
         units += [remove_unit(account_id, current.id, user_id) for user_id in sorted(removes)]

@@ -48,6 +48,25 @@ def rows_with_prefix(table: Any, account_id: str, prefix: str, **options: Any) -
                                 parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, **options)
 
 
+def search_key(prefix: str, term: str, resource_id: str) -> str:
+    """A search index row: `<prefix><term>:<id>`; `term` is already folded and short (shared/domain/search.py)."""
+    return f"{prefix}{key_part(term)}:{resource_id}"
+
+
+def search_ids(table: Any, account_id: str, prefix: str, query: str, column: str, limit: int) -> list[str]:
+    """The distinct ids of the search rows whose term starts with `query` (folded), in term order, at most `limit`
+    rows read (1,000 a round trip)."""
+    lo = prefix + key_part(query)
+    rows = table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", select=[column],
+                                results_per_page=1000, parameters={"pk": account_id, "lo": lo, "hi": upper_bound(lo)})
+    found: dict[str, None] = {}
+    for number, row in enumerate(rows):
+        if number >= limit:
+            break
+        found[str(row[column])] = None
+    return list(found)
+
+
 def resolve_index(table: Any, account_id: str, prefix: str, column: str, read: Any, still_matches: Any) -> list[Any]:
     """The resources an index range (`<prefix><id>` rows whose `column` holds the id) points at, read with `read`
     (which raises NotFound for a resource deleted meanwhile) and kept only if `still_matches` them: an index row can

@@ -58,6 +58,7 @@ from shared.domain.ports import (
     WorkStore,
 )
 from shared.domain.scopes import DirectMembership, Placement, RoleAssignment, ScopeRecord
+from shared.domain.search import fold, group_terms, user_terms
 from shared.domain.tokens import TokenRecord
 from shared.domain.work import JobQueue
 from shared.errors import NotFound, ServiceUnavailable, Uniqueness
@@ -285,6 +286,12 @@ class MemoryUserStore:
     def _ids(self, account_id: str, start: str | None) -> list[str]:
         return sorted(uid for (account, uid) in self._state.users if account == account_id and uid >= (start or ""))
 
+    def search(self, account_id: str, query: str, limit: int) -> list[str]:
+        with self._state.lock:
+            self._state.call()
+            return _found(((term, uid) for (account, uid), u in self._state.users.items() if account == account_id
+                           for term in user_terms(u.attributes)), fold(query), limit)
+
     def page(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
         with self._state.lock:
             self._state.call()
@@ -380,6 +387,12 @@ class MemoryGroupStore:
                 raise NotFound(f"No group with id {group_id!r}.")
             return self._stored(group_id, group)
 
+    def get_many(self, account_id: str, group_ids: list[str]) -> list[StoredGroup]:
+        with self._state.lock:
+            self._state.call()
+            return [self._stored(gid, self._state.groups[(account_id, gid)]) for gid in group_ids
+                    if (account_id, gid) in self._state.groups and not self._state.groups[(account_id, gid)].deleted]
+
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
         with self._state.lock:
             self._state.call()
@@ -411,6 +424,13 @@ class MemoryGroupStore:
             found = [self._stored(gid, g) for (account, gid), g in sorted(self._state.groups.items())
                      if account == account_id and not g.deleted]
         yield from found
+
+    def search(self, account_id: str, query: str, limit: int) -> list[str]:
+        with self._state.lock:
+            self._state.call()
+            return _found(((term, gid) for (account, gid), g in self._state.groups.items()
+                           if account == account_id and not g.deleted for term in group_terms(g.attributes)),
+                          fold(query), limit)
 
     def _ids(self, account_id: str, start: str | None, managed_by: str) -> list[str]:
         return sorted(gid for (account, gid), g in self._state.groups.items() if account == account_id
@@ -696,6 +716,14 @@ class MemoryQueue:
 
     def enqueue(self, job: Job, delay_seconds: float = 0) -> None:
         self.jobs.append((job, delay_seconds))
+
+
+def _found(terms: Iterator[tuple[str, str]], query: str, limit: int) -> list[str]:
+    """As the Table stores answer a search: distinct ids of the terms starting with `query`, in (term, id) order."""
+    found: dict[str, None] = {}
+    for _, resource_id in sorted(pair for pair in terms if pair[0].startswith(query))[:limit]:
+        found[resource_id] = None
+    return list(found)
 
 
 def _copy(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -17,10 +17,21 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.ports import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
+from shared.domain.search import fold, user_terms
 from shared.errors import NotFound, Uniqueness
 from shared.storage.counts import USERS, Tally, delta
 from shared.storage.entities import pack, unpack
-from shared.storage.keys import ISSUED_USER_ID, USER, key_part, resolve_index, rows_with_prefix, upper_bound, user_key
+from shared.storage.keys import (
+    ISSUED_USER_ID,
+    USER,
+    key_part,
+    resolve_index,
+    rows_with_prefix,
+    search_ids,
+    search_key,
+    upper_bound,
+    user_key,
+)
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
 from shared.storage.pending import PendingWorkStore
 from shared.storage.roundtrips import in_parallel
@@ -35,6 +46,7 @@ from shared.storage.transactions import (
 
 USER_NAME_INDEX = "un:"
 EXTERNAL_ID_INDEX = "ux:"
+SEARCH_INDEX = "us:"
 GROUP_OF_USER = ":g:"
 
 
@@ -60,11 +72,20 @@ def _user_entity(account_id: str, user_id: str, attributes: dict[str, Any], crea
 
 
 def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> list[dict[str, Any]]:
+    """The userName row first (its create makes the name unique), the externalId row, then one search row per term."""
     rows = [{"PartitionKey": account_id, "RowKey": user_name_key(attributes["userName"]), "UserId": user_id}]
     if isinstance(attributes.get("externalId"), str):
         rows.append({"PartitionKey": account_id, "RowKey": external_id_prefix(attributes["externalId"]) + user_id,
                      "UserId": user_id})
+    rows += [{"PartitionKey": account_id, "RowKey": search_key(SEARCH_INDEX, term, user_id), "UserId": user_id}
+             for term in sorted(user_terms(attributes))]
     return rows
+
+
+def _written(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Name and externalId rows are created (a taken name fails the transaction); a search row is upserted (it
+    names its user, so whatever is there is the same row)."""
+    return ("upsert", row, {"mode": "replace"}) if row["RowKey"].startswith(SEARCH_INDEX) else ("create", row)
 
 
 class TableUserStore:
@@ -82,7 +103,7 @@ class TableUserStore:
                integrations: frozenset[str] = frozenset(), changed_by: ChangedBy | None = None) -> StoredUser:
         entity = _user_entity(account_id, user_id, attributes, now, now, 1, source, integrations, None, changed_by)
         operations: list[tuple[Any, ...]] = [("create", entity)]
-        operations += [("create", row) for row in _index_rows(account_id, user_id, attributes)]
+        operations += [_written(row) for row in _index_rows(account_id, user_id, attributes)]
         operations.append(delta(account_id, USERS, user_id, now, +1))
         try:
             results = submit(self._table, operations)
@@ -135,6 +156,10 @@ class TableUserStore:
     def scan(self, account_id: str) -> Iterator[StoredUser]:
         rows = rows_with_prefix(self._table, account_id, USER, results_per_page=1000)
         yield from _assemble(rows)
+
+    @storage_errors
+    def search(self, account_id: str, query: str, limit: int) -> list[str]:
+        return search_ids(self._table, account_id, SEARCH_INDEX, fold(query), "UserId", limit)
 
     @storage_errors
     def page(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
@@ -200,7 +225,7 @@ class TableUserStore:
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes)}
         operations += [("delete", old_rows[key]) for key in old_rows.keys() - new_rows.keys()]
         created = [key for key in new_rows.keys() - old_rows.keys()]
-        operations += [("create", new_rows[key]) for key in created]
+        operations += [_written(new_rows[key]) for key in created]
         try:
             results = submit_tolerating_missing(self._table, operations)
         except TransactionFailed as failed:

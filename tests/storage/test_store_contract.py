@@ -365,3 +365,23 @@ def test_direct_memberships_of_an_org_are_not_its_projects(stores: Stores) -> No
     assert stores.access.assignments_of(stores.account, pat) == ([], [])
     stores.access.delete_memberships(stores.account, stores.access.scope_memberships(stores.account, "o1:p1"))
     assert stores.access.assignments_of(stores.account, sam) == ([], [])
+
+
+def test_pages_skips_and_counts_follow_id_order_and_leave_other_kinds_out(stores: Stores) -> None:
+    ids = sorted(new_user(stores, f"pager{n}@contoso.test") for n in range(5))
+    group_id = stores.groups.create(stores.account, {"displayName": "Paged"}, NOW, members={ids[0]: None})[0].id
+    stores.users.delete(stores.account, stores.users.get(stores.account, ids[4]), NOW)  # gone: neither paged nor counted
+    first, following = stores.users.page(stores.account, None, 2)
+    assert [u.id for u in first] == ids[:2] and following == ids[2]
+    assert [g.id for g in first[0].groups] == [group_id]  # a page renders each user's groups
+    rest, end = stores.users.page(stores.account, following, 10)
+    assert [u.id for u in rest] == ids[2:4] and end is None
+    assert stores.users.skip(stores.account, None, 3) == ids[3] and stores.users.skip(stores.account, ids[1], 5) is None
+    assert stores.users.count(stores.account) == 4
+    native = stores.groups.create(stores.account, {"displayName": "Native"}, NOW, managed_by="native")[0].id
+    doomed = stores.groups.create(stores.account, {"displayName": "Doomed"}, NOW)[0]
+    stores.groups.delete(stores.account, doomed, NOW)  # a tombstone while its purge is pending: not a group
+    assert [g.id for g in stores.groups.page(stores.account, None, 10)[0]] == [group_id]
+    assert [g.id for g in stores.groups.page(stores.account, None, 10, "native")[0]] == [native]
+    assert (stores.groups.count(stores.account), stores.groups.count(stores.account, "native")) == (1, 1)
+    assert stores.groups.skip(stores.account, None, 0) == group_id
