@@ -49,6 +49,21 @@ param smtpPassword string = ''
 @description('Azure Communication Services Email connection string, stored in Key Vault; empty: none.')
 param acsConnectionString string = ''
 
+@minValue(0)
+@maxValue(10)
+@description('Always-ready instances for the HTTP functions: a first request after idle answers without a cold start (docs/deploy.md, "At size": what one costs a month). 0: none.')
+param alwaysReadyHttpInstances int = 1
+
+@minValue(1)
+@maxValue(1000)
+@description('Instances the app may scale out to (docs/deploy.md, "At size").')
+param maximumInstances int = 40
+
+@minValue(1)
+@maxValue(1000)
+@description('HTTP requests one instance serves at once (Python\'s default on Flex Consumption is 1; docs/deploy.md, "At size").')
+param httpConcurrency int = 16
+
 var suffix = uniqueString(resourceGroup().id, environmentName)
 var tags = { 'azd-env-name': environmentName }
 var appName = 'func-${environmentName}-${suffix}'
@@ -248,7 +263,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
       // The newest Python GA on Flex Consumption (docs/deploy.md cites it); requirements.txt pins its worker library.
       runtime: { name: 'python', version: '3.13' }
-      scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstances
+        instanceMemoryMB: 2048
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+        triggers: { http: { perInstanceConcurrency: httpConcurrency } }
+      }
     }
   }
   dependsOn: [storageRoles, vaultRole, packages, smtpPasswordSecret, acsConnectionSecret]
