@@ -6,6 +6,10 @@
     python manage.py tokens create ACCOUNT_ID [--scope scim|admin] [--integration current|legacy]
                                    [--idp entra|okta|onelogin] [--expires-in-days N]
     python manage.py tokens list ACCOUNT_ID | tokens revoke ACCOUNT_ID KEY_ID
+    python manage.py oauth-clients create ACCOUNT_ID [--idp entra|okta|onelogin] [--token-minutes 60] [--secret-years 2]
+    python manage.py oauth-clients create ACCOUNT_ID --federated --issuer URL --subject SUB --audience AUD [--jwks-uri URL]
+    python manage.py oauth-clients list ACCOUNT_ID | oauth-clients revoke ACCOUNT_ID CLIENT_ID
+    python manage.py oauth-clients secrets add ACCOUNT_ID CLIENT_ID [--years 2] | secrets revoke ACCOUNT_ID CLIENT_ID SECRET_ID
     python manage.py retries list ACCOUNT_ID | retries redrive ACCOUNT_ID
     python manage.py reconcile [--account ACCOUNT_ID]
     python manage.py activity ACCOUNT_ID [--failures] [--since ISO] [--until ISO] [--resource-id ID] [--count N]
@@ -21,7 +25,8 @@ State-changing commands (accounts create/update, tokens create/revoke, retries r
 assign/revoke) are recorded in the account's activity log as `CLI.*` operations by `cli:<OS user>`.
 
 Storage comes from the environment, else from local.settings.json (or the sample), as for the app.
-`tokens create` prints the token alone on the last line of stdout; it is shown only this once.
+`tokens create` prints the token alone on the last line of stdout, `oauth-clients create` and `secrets add` the
+client secret (the client id for a federated client); each is shown only this once.
 """
 
 from __future__ import annotations
@@ -144,6 +149,98 @@ def tokens_revoke(args: argparse.Namespace) -> AuditedChange:
         raise CommandError(f"no token {args.key_id!r} in account {args.account_id!r}")
     print(f"revoked {args.key_id}")
     return "Token", args.key_id, "revoked"
+
+
+def _client_store(account_id: str) -> Any:
+    from shared.domain.accounts import validate_account_id
+
+    store = _stores()
+    if store.get(validate_account_id(account_id)) is None:
+        raise CommandError(f"no account {account_id!r}")
+    return store
+
+
+def _existing_client(store: Any, account_id: str, client_id: str) -> Any:
+    client = store.get_client(account_id, client_id)
+    if client is None:
+        raise CommandError(f"no OAuth client {client_id!r} in account {account_id!r}")
+    return client
+
+
+def _print_secret(new: Any) -> None:
+    secret = next(s for s in new.client.secrets if s.secret_id == new.secret_id)
+    print(f"client id {new.client.client_id}, secret id {new.secret_id}, expires {secret.expires.isoformat()}. "
+          "Copy the secret now: it is not stored and cannot be shown again.")
+    print(new.secret)
+
+
+def oauth_clients_create(args: argparse.Namespace) -> AuditedChange:
+    from shared.domain import oauth
+
+    store = _client_store(args.account_id)
+    now = datetime.now(UTC)
+    if args.federated:
+        if not (args.issuer and args.subject and args.audience):
+            raise CommandError("a federated client needs --issuer, --subject and --audience")
+        client = oauth.new_federated_client(args.account_id, args.idp, args.token_minutes, now,
+                                            oauth.Federation(args.issuer, args.subject, args.audience, args.jwks_uri))
+        store.save_client(client)
+        print(f"client id {client.client_id} (federated: issuer {args.issuer}, subject {args.subject}, "
+              f"audience {args.audience}); access tokens live {client.token_minutes} minutes")
+        print(client.client_id)
+        return "OAuthClient", client.client_id, f"federated, issuer {args.issuer}, subject {args.subject}, idp {args.idp}"
+    new = oauth.new_secret_client(args.account_id, args.idp, args.token_minutes, now, args.secret_years)
+    store.save_client(new.client)
+    _print_secret(new)
+    return "OAuthClient", new.client.client_id, f"client secret {new.secret_id}, idp {args.idp}"
+
+
+def oauth_clients_list(args: argparse.Namespace) -> None:
+    store = _client_store(args.account_id)
+    now = datetime.now(UTC)
+    for client in store.clients(args.account_id):
+        state = "revoked" if client.revoked else "active"
+        used = client.last_used.isoformat() if client.last_used else "never"
+        if client.federation:
+            detail = f"federated issuer {client.federation.issuer} subject {client.federation.subject}"
+        else:
+            detail = ", ".join(f"secret {s.secret_id} {'active' if s.usable(now) else 'revoked or expired'} "
+                               f"until {s.expires.date().isoformat()}" for s in client.secrets)
+        print(f"{client.client_id}	{client.idp}	{state}	{client.token_minutes} min	last used {used}	{detail}")
+
+
+def oauth_clients_revoke(args: argparse.Namespace) -> AuditedChange:
+    from dataclasses import replace
+
+    store = _client_store(args.account_id)
+    client = _existing_client(store, args.account_id, args.client_id)
+    store.save_client(replace(client, revoked=client.revoked or datetime.now(UTC)))
+    print(f"revoked {args.client_id}: its access tokens stop working within 60 seconds")
+    return "OAuthClient", args.client_id, "revoked"
+
+
+def oauth_secrets_add(args: argparse.Namespace) -> AuditedChange:
+    from shared.domain import oauth
+
+    store = _client_store(args.account_id)
+    new = oauth.add_secret(_existing_client(store, args.account_id, args.client_id), datetime.now(UTC), args.years)
+    store.save_client(new.client)
+    _print_secret(new)
+    return "OAuthClient", args.client_id, f"secret {new.secret_id} added"
+
+
+def oauth_secrets_revoke(args: argparse.Namespace) -> AuditedChange:
+    from shared.domain import oauth
+
+    store = _client_store(args.account_id)
+    try:
+        client = oauth.revoke_secret(_existing_client(store, args.account_id, args.client_id), args.secret_id,
+                                     datetime.now(UTC))
+    except KeyError:
+        raise CommandError(f"no secret {args.secret_id!r} on client {args.client_id!r}") from None
+    store.save_client(client)
+    print(f"revoked secret {args.secret_id} of {args.client_id}: access tokens issued through it stop within 60 seconds")
+    return "OAuthClient", args.client_id, f"secret {args.secret_id} revoked"
 
 
 def _retry_context() -> Any:
@@ -340,6 +437,38 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("account_id")
     revoke.add_argument("key_id")
     revoke.set_defaults(run=tokens_revoke, audit="CLI.Tokens.Revoke")
+
+    clients = groups.add_parser("oauth-clients", help="OAuth 2.0 clients (client credentials, workload identity "
+                                "federation)").add_subparsers(dest="command", required=True)
+    ccreate = clients.add_parser("create")
+    ccreate.add_argument("account_id")
+    ccreate.add_argument("--idp", choices=["entra", "okta", "onelogin"], default="entra")
+    ccreate.add_argument("--token-minutes", type=int, default=60, help="access token lifetime, 60 to 360")
+    ccreate.add_argument("--secret-years", type=int, default=2, help="the first secret's lifetime, 1 to 3 years")
+    ccreate.add_argument("--federated", action="store_true", help="no secret: the identity provider signs assertions")
+    ccreate.add_argument("--issuer")
+    ccreate.add_argument("--subject")
+    ccreate.add_argument("--audience")
+    ccreate.add_argument("--jwks-uri")
+    ccreate.set_defaults(run=oauth_clients_create, audit="CLI.OAuthClients.Create")
+    clist = clients.add_parser("list")
+    clist.add_argument("account_id")
+    clist.set_defaults(run=oauth_clients_list)
+    crevoke = clients.add_parser("revoke")
+    crevoke.add_argument("account_id")
+    crevoke.add_argument("client_id")
+    crevoke.set_defaults(run=oauth_clients_revoke, audit="CLI.OAuthClients.Revoke")
+    client_secrets = clients.add_parser("secrets").add_subparsers(dest="secrets_command", required=True)
+    sadd = client_secrets.add_parser("add")
+    sadd.add_argument("account_id")
+    sadd.add_argument("client_id")
+    sadd.add_argument("--years", type=int, default=2, help="1 to 3")
+    sadd.set_defaults(run=oauth_secrets_add, audit="CLI.OAuthClients.Secrets.Add")
+    srevoke = client_secrets.add_parser("revoke")
+    srevoke.add_argument("account_id")
+    srevoke.add_argument("client_id")
+    srevoke.add_argument("secret_id")
+    srevoke.set_defaults(run=oauth_secrets_revoke, audit="CLI.OAuthClients.Secrets.Revoke")
 
     retries = groups.add_parser("retries").add_subparsers(dest="command", required=True)
     rlist = retries.add_parser("list")

@@ -15,6 +15,7 @@ from shared.domain.auth import Authenticator
 from shared.domain.jobs import POISON_QUEUE
 from shared.domain.reconcile import ReconcileContext
 from shared.domain.retries import RetryContext
+from shared.federation import JwksVerifier
 from shared.notifications.email import mailer_from
 from shared.storage.access_table import TableAccessStore
 from shared.storage.accounts_table import AccountStore
@@ -43,6 +44,7 @@ class Services:
     activity: ActivityLog
     access: TableAccessStore
     positions: TablePagePositions
+    federation: JwksVerifier
 
     def queue_depth(self, name: str = POISON_QUEUE) -> int | None:
         """Approximate number of messages in a queue (0 if it does not exist yet, None if unreachable)."""
@@ -78,7 +80,7 @@ class Services:
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
                    users=TableUserStore(tables), groups=TableGroupStore(tables),
                    retry_queue=retry_queue, failures=FailureStore(tables), activity=ActivityLog(tables),
-                   access=TableAccessStore(tables), positions=TablePagePositions(tables))
+                   access=TableAccessStore(tables), positions=TablePagePositions(tables), federation=JwksVerifier())
 
 
 _services: Services | None = None

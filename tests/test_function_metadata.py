@@ -77,6 +77,7 @@ EXPECTED_HTTP_ROUTES = {
     "manage_roles_list": ("manage/account/{accountId}/roles", {"GET"}),
     "manage_resource_groups_list": ("manage/account/{accountId}/resource-groups", {"GET"}),
     "health": ("health", {"GET"}),
+    "oauth_token": ("oauth/account/{accountId}/token", {"POST"}),
     "console": ("console/{*path}", {"GET"}),
 }
 EXPECTED_OTHER_TRIGGERS = {"retry_operations": "queueTrigger", "notify_failed_operations": "queueTrigger",

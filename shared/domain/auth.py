@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from shared.domain.accounts import Account, is_valid_account_id
+from shared.domain.oauth import OAuthClient
 from shared.domain.tokens import TokenRecord, key_id_of, matches
 from shared.errors import Unauthorized
 
@@ -23,6 +24,12 @@ from shared.errors import Unauthorized
 class AccountLookup(Protocol):
     def get(self, account_id: str) -> Account | None: ...
     def get_token(self, account_id: str, key_id: str) -> TokenRecord | None: ...
+    def get_client(self, account_id: str, client_id: str) -> OAuthClient | None: ...
+
+
+CLIENT_CACHE_SECONDS = 60
+"""An OAuth client's row is re-read at least this often: revoking it, or the secret an access token was issued
+through, stops that token within this bound (and within AUTH_CACHE_SECONDS when that is shorter)."""
 
 
 class Authenticator:
@@ -32,6 +39,7 @@ class Authenticator:
         self._ttl = cache_seconds
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, TokenRecord, Account]] = {}
+        self._clients: dict[tuple[str, str], tuple[float, OAuthClient | None]] = {}
         self._lock = threading.Lock()
 
     def authenticate_token(self, account_id: str, authorization: str | None, scope: str) -> tuple[Account, TokenRecord]:
@@ -44,9 +52,27 @@ class Authenticator:
         if found is None:
             raise Unauthorized()
         record, account = found
-        if not matches(record, token) or not record.is_usable(scope, datetime.now(UTC)):
+        now = datetime.now(UTC)
+        if not matches(record, token) or not record.is_usable(scope, now):
             raise Unauthorized()
+        if record.client_id:
+            client = self._client(account_id, record.client_id)
+            if client is None or not client.credential_usable(record.credential, now):
+                raise Unauthorized()
         return account, record
+
+    def _client(self, account_id: str, client_id: str) -> OAuthClient | None:
+        now = self._clock()
+        with self._lock:
+            hit = self._clients.get((account_id, client_id))
+        if hit is not None and now - hit[0] < min(self._ttl, CLIENT_CACHE_SECONDS):
+            return hit[1]
+        client = self._store.get_client(account_id, client_id)
+        with self._lock:
+            if len(self._clients) > 10_000:
+                self._clients.clear()
+            self._clients[(account_id, client_id)] = (now, client)
+        return client
 
     def refused_account(self, account_id: str) -> Account | None:
         """The account a refused request named, so the refusal can be recorded there; None when the id names no

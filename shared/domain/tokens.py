@@ -19,6 +19,8 @@ INTEGRATIONS = ("current", "legacy")
 IDPS = ("entra", "okta", "onelogin")
 """The identity provider a SCIM token is given to: the activity log and telemetry say which one made a change."""
 TOKEN_PREFIX = "scim"
+PREFIXES = (TOKEN_PREFIX, "oat")
+"""Secret Tokens read `scim.<key id>.<secret>`; OAuth access tokens `oat.<key id>.<secret>` (both stored alike)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class TokenRecord:
     revoked: datetime | None = None
     integration: str = "current"
     idp: str = "entra"
+    client_id: str = ""
+    """An OAuth access token's client (shared/domain/oauth.py); empty for a Secret Token."""
+    credential: str = ""
+    """The credential an access token was issued through: a client secret's id, or `federated`."""
 
     def state(self, now: datetime) -> str:
         """`revoked`, `expired` or `active`, as operators see it."""
@@ -75,7 +81,7 @@ def mint(account_id: str, scope: str, now: datetime, expires_in_days: int | None
 def key_id_of(token: str) -> str | None:
     """The key id of a well-formed token, else None (malformed tokens are rejected without a lookup)."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    if len(parts) != 3 or parts[0] not in PREFIXES:
         return None
     key_id = parts[1]
     if len(key_id) != 16 or any(c not in "0123456789abcdef" for c in key_id):

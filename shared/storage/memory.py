@@ -25,6 +25,7 @@ from shared.domain.accounts import Account
 from shared.domain.auth import AccountLookup
 from shared.domain.identifiers import candidate_identifiers
 from shared.domain.jobs import Job
+from shared.domain.oauth import OAuthClient
 from shared.domain.ports import (
     MEMBERS,
     PURGE_GROUP,
@@ -694,6 +695,16 @@ class MemoryAccounts:
     def __init__(self, *accounts: Account) -> None:
         self._accounts = {a.id: a for a in accounts}
         self._tokens: dict[tuple[str, str], TokenRecord] = {}
+        self._clients: dict[tuple[str, str], OAuthClient] = {}
+
+    def get_client(self, account_id: str, client_id: str) -> OAuthClient | None:
+        return self._clients.get((account_id, client_id))
+
+    def clients(self, account_id: str) -> list[OAuthClient]:
+        return sorted((c for (a, _), c in self._clients.items() if a == account_id), key=lambda c: c.created)
+
+    def save_client(self, client: OAuthClient) -> None:
+        self._clients[(client.account_id, client.client_id)] = client
 
     def add_token(self, record: TokenRecord) -> None:
         self._tokens[(record.account_id, record.key_id)] = record

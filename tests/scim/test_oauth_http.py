@@ -1,0 +1,243 @@
+"""OAuth 2.0 client credentials and workload identity federation over the local host and Azurite, with a local
+issuer standing in for Entra (tests/support/issuer.py): the token endpoint's answers and errors, access tokens on
+the SCIM routes, rotation, revocation, and each hostile assertion refused with a clean OAuth error."""
+
+from __future__ import annotations
+
+import base64
+import base64 as b64
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import pytest
+import requests
+
+from shared.domain import oauth
+from shared.storage.accounts_table import AccountStore
+from tests.support.devhost import DevHost
+from tests.support.issuer import LocalIssuer
+from tests.support.scim import new_account, new_token
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+AUDIENCE = "api://5f1c1d3e-scim-app"
+SUBJECT = "9a8b7c6d-0000-4000-8000-00000000e1d5"
+
+
+@pytest.fixture
+def issuer() -> Iterator[LocalIssuer]:
+    instance = LocalIssuer()
+    yield instance
+    instance.close()
+
+
+def token_url(host: DevHost, account_id: str) -> str:
+    return f"{host.base_url}/api/oauth/account/{account_id}/token"
+
+
+def ask(host: DevHost, account_id: str, form: dict[str, str], **kwargs: Any) -> requests.Response:
+    return requests.post(token_url(host, account_id), data=form, timeout=30, **kwargs)
+
+
+def users(host: DevHost, account_id: str, token: str) -> requests.Response:
+    return requests.get(f"{host.base_url}/api/scim/account/{account_id}/Users", timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def refused(response: requests.Response, error: str, status: int = 401) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error and response.headers["Cache-Control"] == "no-store"
+    assert "Traceback" not in response.text
+
+
+def secret_client(accounts: AccountStore, account_id: str, minutes: int = 60) -> oauth.NewSecret:
+    new = oauth.new_secret_client(account_id, "entra", minutes, datetime.now(UTC))
+    accounts.save_client(new.client)
+    return new
+
+
+def federated_client(accounts: AccountStore, account_id: str, issuer: LocalIssuer, jwks: bool = True) -> oauth.OAuthClient:
+    client = oauth.new_federated_client(account_id, "entra", 60, datetime.now(UTC), oauth.Federation(
+        issuer.issuer, SUBJECT, AUDIENCE, issuer.jwks_uri if jwks else None))
+    accounts.save_client(client)
+    return client
+
+
+def federated_form(client_id: str | None, assertion: str) -> dict[str, str]:
+    form = {"grant_type": "client_credentials", "client_assertion_type": oauth.CLIENT_ASSERTION_TYPE,
+            "client_assertion": assertion, "scope": f"{AUDIENCE}/.default"}
+    if client_id:
+        form["client_id"] = client_id
+    return form
+
+
+def test_a_client_secret_buys_an_access_token_that_works_like_a_secret_token(
+        scim_host: DevHost, accounts: AccountStore) -> None:
+    account, other = new_account(accounts), new_account(accounts)
+    new = secret_client(accounts, account.id, minutes=90)
+    by_post = ask(scim_host, account.id, {"grant_type": "client_credentials", "client_id": new.client.client_id,
+                                          "client_secret": new.secret})
+    assert by_post.status_code == 200, by_post.text
+    body = by_post.json()
+    assert (body["token_type"], body["expires_in"], body["scope"]) == ("Bearer", 5400, "scim")
+    assert by_post.headers["Cache-Control"] == "no-store" and by_post.headers["Pragma"] == "no-cache"
+    basic = base64.b64encode(f"{new.client.client_id}:{new.secret}".encode()).decode()
+    by_basic = ask(scim_host, account.id, {"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"})
+    assert by_basic.status_code == 200, by_basic.text
+    for token in (body["access_token"], by_basic.json()["access_token"]):
+        created = requests.post(f"{scim_host.base_url}/api/scim/account/{account.id}/Users", timeout=30,
+                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+                                data=json.dumps({"schemas": [USER], "userName": f"{token[-6:]}@contoso.test"}))
+        assert created.status_code == 201, created.text
+        assert users(scim_host, other.id, token).status_code == 401  # another account's data: never
+    refused(ask(scim_host, other.id, {"grant_type": "client_credentials", "client_id": new.client.client_id,
+                                      "client_secret": new.secret}), "invalid_client")  # nor another account's token
+
+
+def test_rotation_with_two_secrets_and_revocation_within_the_cache_bound(scim_host: DevHost, accounts: AccountStore) -> None:
+    account = new_account(accounts)
+    first = secret_client(accounts, account.id)
+    second = oauth.add_secret(first.client, datetime.now(UTC))
+    accounts.save_client(second.client)
+    client_id = first.client.client_id
+
+    def token(secret: str) -> str:
+        answer = ask(scim_host, account.id, {"grant_type": "client_credentials", "client_id": client_id,
+                                             "client_secret": secret})
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+    old, new = token(first.secret), token(second.secret)
+    assert users(scim_host, account.id, old).status_code == 200 and users(scim_host, account.id, new).status_code == 200
+    accounts.save_client(oauth.revoke_secret(accounts.get_client(account.id, client_id), first.secret_id,
+                                             datetime.now(UTC)))
+    refused(ask(scim_host, account.id, {"grant_type": "client_credentials", "client_id": client_id,
+                                        "client_secret": first.secret}), "invalid_client")
+    deadline = time.monotonic() + 60
+    while users(scim_host, account.id, old).status_code != 401:
+        assert time.monotonic() < deadline, "an access token outlived its revoked secret by 60 s"
+        time.sleep(0.5)
+    assert users(scim_host, account.id, new).status_code == 200  # the other secret's tokens keep working
+
+    from dataclasses import replace
+    accounts.save_client(replace(accounts.get_client(account.id, client_id), revoked=datetime.now(UTC)))
+    deadline = time.monotonic() + 60
+    while users(scim_host, account.id, new).status_code != 401:
+        assert time.monotonic() < deadline, "an access token outlived its revoked client by 60 s"
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("with_jwks_uri", [True, False], ids=["jwks-uri", "openid-configuration"])
+def test_workload_identity_federation_end_to_end(scim_host: DevHost, accounts: AccountStore, issuer: LocalIssuer,
+                                                 with_jwks_uri: bool) -> None:
+    account = new_account(accounts)
+    client = federated_client(accounts, account.id, issuer, jwks=with_jwks_uri)
+    answer = ask(scim_host, account.id, federated_form(client.client_id, issuer.assertion(SUBJECT, AUDIENCE)))
+    assert answer.status_code == 200, answer.text
+    assert users(scim_host, account.id, answer.json()["access_token"]).status_code == 200
+    # the client id may be left out: the assertion's issuer and subject find the client
+    assert ask(scim_host, account.id, federated_form(None, issuer.assertion(SUBJECT, AUDIENCE))).status_code == 200
+    assert sum(1 for path in issuer.requests if path.endswith("/keys")) == 1  # the keys are cached
+
+
+def hs256_with_public_key(issuer: LocalIssuer) -> str:
+    """The classic confusion attack: the public key (which anyone has) used as an HMAC secret."""
+    header = {"alg": "HS256", "typ": "JWT", "kid": "key-0"}
+    claims = issuer.claims(SUBJECT, AUDIENCE)
+
+    def part(value: dict[str, Any]) -> str:
+        return b64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    import hashlib
+    import hmac
+    signing_input = f"{part(header)}.{part(claims)}"
+    signature = hmac.new(issuer.public_pem(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64.urlsafe_b64encode(signature).decode().rstrip('=')}"
+
+
+def unsigned(issuer: LocalIssuer) -> str:
+    return jwt.encode(issuer.claims(SUBJECT, AUDIENCE), key=None, algorithm="none", headers={"kid": "key-0"})
+
+
+HOSTILE = {
+    "expired": lambda i: i.assertion(SUBJECT, AUDIENCE, exp=int(time.time()) - 400, iat=int(time.time()) - 1000,
+                                     nbf=int(time.time()) - 1000),
+    "not yet valid": lambda i: i.assertion(SUBJECT, AUDIENCE, nbf=int(time.time()) + 900),
+    "issued in the future": lambda i: i.assertion(SUBJECT, AUDIENCE, iat=int(time.time()) + 900,
+                                                  exp=int(time.time()) + 1800),
+    "no expiry": lambda i: i.assertion(SUBJECT, AUDIENCE, exp=None),
+    "wrong issuer": lambda i: i.assertion(SUBJECT, AUDIENCE, iss="https://login.microsoftonline.com/other/v2.0"),
+    "wrong subject": lambda i: i.assertion("someone-else", AUDIENCE),
+    "wrong audience": lambda i: i.assertion(SUBJECT, "api://another-app"),
+    "unsigned": unsigned,
+    "HS256 with the public key": hs256_with_public_key,
+    "a key the JWKS does not hold": lambda i: jwt.encode(
+        i.claims(SUBJECT, AUDIENCE), LocalIssuer().keys["key-0"], algorithm="RS256", headers={"kid": "key-9"}),
+    "signed by another key under a known kid": lambda i: jwt.encode(
+        i.claims(SUBJECT, AUDIENCE), i.keys["key-1"], algorithm="RS256", headers={"kid": "key-0"}),
+    "an alg the key does not allow": lambda i: i.assertion(SUBJECT, AUDIENCE, algorithm="PS256"),
+    "not a JWT": lambda i: "not.a-jwt",
+    "oversized": lambda i: "a" * (oauth.MAX_ASSERTION_CHARACTERS + 1),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_each_hostile_assertion_is_a_clean_oauth_error(scim_host: DevHost, accounts: AccountStore, issuer: LocalIssuer,
+                                                       case: str) -> None:
+    account = new_account(accounts)
+    client = federated_client(accounts, account.id, issuer)
+    answer = ask(scim_host, account.id, federated_form(client.client_id, HOSTILE[case](issuer)))
+    assert answer.status_code in (400, 401), answer.text
+    refused(answer, "invalid_request" if case == "oversized" else "invalid_client", answer.status_code)
+    assert "access_token" not in answer.json()
+    # and the same client's good assertion still works: nothing was poisoned
+    assert ask(scim_host, account.id, federated_form(client.client_id, issuer.assertion(SUBJECT, AUDIENCE))).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["down", "garbage", "slow"])
+def test_a_failing_key_endpoint_is_a_clean_oauth_error(scim_host: DevHost, accounts: AccountStore, issuer: LocalIssuer,
+                                                       mode: str) -> None:
+    account = new_account(accounts)
+    client = federated_client(accounts, account.id, issuer)
+    issuer.mode = mode
+    refused(ask(scim_host, account.id, federated_form(client.client_id, issuer.assertion(SUBJECT, AUDIENCE))),
+            "invalid_client")
+    assert users(scim_host, account.id, new_token(accounts, account.id)).status_code == 200  # Secret Tokens unaffected
+
+
+def test_a_flood_of_made_up_kids_fetches_the_keys_once_a_minute(scim_host: DevHost, accounts: AccountStore,
+                                                                issuer: LocalIssuer) -> None:
+    account = new_account(accounts)
+    client = federated_client(accounts, account.id, issuer)
+    stranger = LocalIssuer()
+    try:
+        for n in range(25):
+            forged = jwt.encode(issuer.claims(SUBJECT, AUDIENCE), stranger.keys["key-0"], algorithm="RS256",
+                                headers={"kid": f"made-up-{n}"})
+            refused(ask(scim_host, account.id, federated_form(client.client_id, forged)), "invalid_client")
+    finally:
+        stranger.close()
+    assert sum(1 for path in issuer.requests if path.endswith("/keys")) == 1
+
+
+def test_the_token_endpoints_errors(scim_host: DevHost, accounts: AccountStore) -> None:
+    account = new_account(accounts)
+    new = secret_client(accounts, account.id)
+    good = {"grant_type": "client_credentials", "client_id": new.client.client_id, "client_secret": new.secret}
+    refused(ask(scim_host, account.id, {**good, "grant_type": "password"}), "unsupported_grant_type", 400)
+    refused(ask(scim_host, account.id, {k: v for k, v in good.items() if k != "grant_type"}), "invalid_request", 400)
+    refused(ask(scim_host, account.id, {**good, "scope": "admin"}), "invalid_scope", 400)
+    refused(ask(scim_host, account.id, {**good, "client_secret": "wrong"}), "invalid_client")
+    refused(ask(scim_host, account.id, {**good, "client_id": "c-0000000000000000"}), "invalid_client")
+    refused(ask(scim_host, "no-such-account", good), "invalid_client")
+    refused(requests.post(token_url(scim_host, account.id), json=good, timeout=30), "invalid_request", 400)
+    refused(ask(scim_host, account.id, {**good, "pad": "x" * oauth.MAX_REQUEST_BYTES}), "invalid_request", 400)
+    basic = base64.b64encode(f"{new.client.client_id}:wrong".encode()).decode()
+    answer = ask(scim_host, account.id, {"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"})
+    refused(answer, "invalid_client")
+    assert answer.headers["WWW-Authenticate"].startswith("Basic")
+    refused(ask(scim_host, account.id, good, headers={"Authorization": f"Basic {basic}"}), "invalid_request", 400)
+    assert ask(scim_host, account.id, good).status_code == 200  # and the right request still works
