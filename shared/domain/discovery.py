@@ -48,10 +48,16 @@ def _multi_valued(name: str, canonical: list[str], value_type: str = "string",
 
 _ADDRESS_PARTS = ["formatted", "streetAddress", "locality", "region", "postalCode", "country"]
 
+EXTERNAL_ID = _attr("externalId", case_exact=True, description=(
+    "The identity provider's own id for the resource (RFC 7643 §3.1, a common attribute): listed here because "
+    "Microsoft's validation of SCIM apps expects every attribute Entra's default mappings write to be discoverable "
+    "in /Schemas. Case-exact, not unique; `externalId eq` is answered from an index."))
+
 USER_ATTRIBUTES: list[dict[str, Any]] = [
     _attr("userName", required=True, uniqueness="server",
           description="Unique identifier for the user, typically the Entra userPrincipalName. "
                       "Unique per account, case-insensitively."),
+    EXTERNAL_ID,
     _attr("name", "complex", sub=[_attr(n) for n in
                                   ["formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"]]),
     *[_attr(n) for n in ["displayName", "nickName"]],
@@ -83,6 +89,7 @@ ENTERPRISE_USER_ATTRIBUTES: list[dict[str, Any]] = [
 GROUP_ATTRIBUTES: list[dict[str, Any]] = [
     _attr("displayName", required=True, uniqueness="server",
           description="Group name, unique among the account's provisioned groups, case-insensitively."),
+    EXTERNAL_ID,
     _attr("members", "complex", multi=True,
           sub=[_attr("value", mutability="immutable"), _attr("$ref", "reference", mutability="immutable", refs=["User"]),
                _attr("display", mutability="immutable"), _attr("type", mutability="immutable", canonical=["User"])]),
@@ -131,6 +138,13 @@ def service_provider_config(tenant_url: str, max_results: int, max_payload_bytes
         "authenticationSchemes": [{
             "type": "oauthbearertoken", "name": "OAuth Bearer Token", "primary": True,
             "description": "Authentication with the account's Secret Token in the Authorization: Bearer header.",
+        }, {
+            "type": "oauth2", "name": "OAuth 2.0 client credentials", "primary": False,
+            "specUri": "https://www.rfc-editor.org/info/rfc6749",
+            "description": "An access token from the account's token endpoint, "
+                           f"{tenant_url.replace('/scim/account/', '/oauth/account/')}/token, for a client secret "
+                           "or a federated assertion (workload identity federation, RFC 7523), in the "
+                           "Authorization: Bearer header.",
         }],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{tenant_url}/ServiceProviderConfig"},
     }

@@ -13,7 +13,7 @@ import requests
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM
 from shared.storage.accounts_table import AccountStore
 from tests.support.devhost import DevHost
-from tests.support.scim import ScimClient, new_account, new_token
+from tests.support.scim import CREDENTIALS, ScimClient, credential, new_account
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -21,11 +21,13 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
-@pytest.fixture
-def client(scim_host: DevHost, accounts: AccountStore) -> Iterator[ScimClient]:
+@pytest.fixture(params=CREDENTIALS)
+def client(request: pytest.FixtureRequest, scim_host: DevHost, accounts: AccountStore) -> Iterator[ScimClient]:
+    """Each flow runs with a Secret Token and with an OAuth access token (what Microsoft's validation now asks)."""
     account = new_account(accounts, features=frozenset({UPDATE_EMAILS_VIA_SCIM}))
     with requests.Session() as session:
-        yield ScimClient(scim_host.base_url, account.id, new_token(accounts, account.id), session)
+        yield ScimClient(scim_host.base_url, account.id, credential(request.param, accounts, scim_host.base_url,
+                                                                    account.id), session)
 
 
 def test_endpoint_and_user_tests(client: ScimClient) -> None:

@@ -241,3 +241,34 @@ def test_the_token_endpoints_errors(scim_host: DevHost, accounts: AccountStore) 
     assert answer.headers["WWW-Authenticate"].startswith("Basic")
     refused(ask(scim_host, account.id, good, headers={"Authorization": f"Basic {basic}"}), "invalid_request", 400)
     assert ask(scim_host, account.id, good).status_code == 200  # and the right request still works
+
+
+def test_discovery_names_the_token_endpoint_and_every_attribute_entra_maps(scim_host: DevHost,
+                                                                           accounts: AccountStore) -> None:
+    """Microsoft's validation flattens /Schemas and expects what Entra's default mappings write, externalId too."""
+    account = new_account(accounts)
+    headers = {"Authorization": f"Bearer {new_token(accounts, account.id)}"}
+    base = f"{scim_host.base_url}/api/scim/account/{account.id}"
+    config = requests.get(f"{base}/ServiceProviderConfig", headers=headers, timeout=30).json()
+    oauth2 = next(s for s in config["authenticationSchemes"] if s["type"] == "oauth2")
+    assert token_url(scim_host, account.id) in oauth2["description"]
+    schemas = {s["id"]: s for s in requests.get(f"{base}/Schemas", headers=headers, timeout=30).json()["Resources"]}
+
+    def flattened(schema: dict[str, Any]) -> set[str]:
+        names = set()
+        for attribute in schema["attributes"]:
+            names.add(attribute["name"])
+            names |= {f"{attribute['name']}.{sub['name']}" for sub in attribute.get("subAttributes", [])}
+        return names
+
+    user = flattened(schemas["urn:ietf:params:scim:schemas:core:2.0:User"])
+    enterprise = flattened(schemas["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"])
+    group = flattened(schemas["urn:ietf:params:scim:schemas:core:2.0:Group"])
+    entra_user_defaults = {"userName", "active", "displayName", "title", "emails.value", "emails.type",
+                           "preferredLanguage", "name.givenName", "name.familyName", "name.formatted",
+                           "addresses.formatted", "addresses.streetAddress", "addresses.locality", "addresses.region",
+                           "addresses.postalCode", "addresses.country", "phoneNumbers.value", "phoneNumbers.type",
+                           "externalId"}
+    assert entra_user_defaults <= user
+    assert {"employeeNumber", "department", "manager", "costCenter", "organization", "division"} <= enterprise
+    assert {"displayName", "externalId", "members", "members.value"} <= group

@@ -22,7 +22,7 @@ import requests
 
 from shared.storage.accounts_table import AccountStore
 from tests.support.devhost import DevHost
-from tests.support.scim import SCIM, new_account, new_token
+from tests.support.scim import CREDENTIALS, SCIM, credential, new_account, new_token
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -56,17 +56,20 @@ class Setup:
     accounts: AccountStore
     account_id: str
     admin_token: str
+    credential: str = CREDENTIALS[0]
 
 
-@pytest.fixture
-def setup(scim_host: DevHost, accounts: AccountStore) -> Setup:
+@pytest.fixture(params=CREDENTIALS)
+def setup(request: pytest.FixtureRequest, scim_host: DevHost, accounts: AccountStore) -> Setup:
+    """Each flow runs with Secret Tokens and with OAuth access tokens of the same identity providers."""
     account = new_account(accounts)
-    return Setup(scim_host, accounts, account.id, new_token(accounts, account.id, scope="admin"))
+    return Setup(scim_host, accounts, account.id, new_token(accounts, account.id, scope="admin"), request.param)
 
 
 def client(setup: Setup, idp: str, headers: dict[str, str], session: requests.Session) -> Client:
     return Client(f"{setup.host.base_url}/api/scim/account/{setup.account_id}",
-                  new_token(setup.accounts, setup.account_id, idp=idp), headers, session)
+                  credential(setup.credential, setup.accounts, setup.host.base_url, setup.account_id, idp), headers,
+                  session)
 
 
 @pytest.fixture

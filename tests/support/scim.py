@@ -41,6 +41,28 @@ def new_token(store: AccountStore, account_id: str, scope: str = "scim", expires
     return minted.token
 
 
+CREDENTIALS = ("secret token", "oauth access token")
+"""The two ways an identity provider authenticates: the flows' suites run with each (pytest params)."""
+
+
+def oauth_access_token(store: AccountStore, base_url: str, account_id: str, idp: str = "entra") -> str:
+    """An access token from the account's token endpoint, for a new client with a secret (client_secret_post)."""
+    from shared.domain.oauth import new_secret_client
+
+    new = new_secret_client(account_id, idp, 60, datetime.now(UTC))
+    store.save_client(new.client)
+    answer = requests.post(f"{base_url}/api/oauth/account/{account_id}/token", timeout=30, data={
+        "grant_type": "client_credentials", "client_id": new.client.client_id, "client_secret": new.secret})
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+def credential(kind: str, store: AccountStore, base_url: str, account_id: str, idp: str = "entra") -> str:
+    if kind == "oauth access token":
+        return oauth_access_token(store, base_url, account_id, idp)
+    return new_token(store, account_id, idp=idp)
+
+
 @dataclass
 class ScimClient:
     base_url: str
