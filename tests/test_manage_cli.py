@@ -63,6 +63,36 @@ def test_a_token_says_which_identity_provider_it_is_for(manage) -> None:  # type
     assert manage("tokens", "create", account, "--idp", "ping").returncode != 0
 
 
+def test_oauth_client_lifecycle(manage) -> None:  # type: ignore[no-untyped-def]
+    account = "cli-" + uuid.uuid4().hex[:6]
+    assert manage("accounts", "create", account).returncode == 0
+    created = manage("oauth-clients", "create", account, "--idp", "okta", "--token-minutes", "120")
+    assert created.returncode == 0, created.stderr
+    client_id = created.stdout.split("client id ")[1].split(",")[0]
+    secret = created.stdout.strip().splitlines()[-1]
+    first_secret = created.stdout.split("secret id ")[1].split(",")[0]
+    added = manage("oauth-clients", "secrets", "add", account, client_id, "--years", "1")
+    assert added.returncode == 0, added.stderr
+    listed = manage("oauth-clients", "list", account).stdout
+    assert client_id in listed and "okta" in listed and "120 min" in listed and listed.count("active") == 3
+    assert secret not in listed and added.stdout.strip().splitlines()[-1] not in listed  # shown once, never listed
+    assert manage("oauth-clients", "secrets", "revoke", account, client_id, first_secret).returncode == 0
+    assert "revoked or expired" in manage("oauth-clients", "list", account).stdout
+    federated = manage("oauth-clients", "create", account, "--federated", "--issuer",
+                       "https://login.microsoftonline.com/t/v2.0", "--subject", "sub-1", "--audience", "api://app")
+    assert federated.returncode == 0 and "federated" in federated.stdout, federated.stderr
+    assert manage("oauth-clients", "revoke", account, client_id).returncode == 0
+    assert f"{client_id}\tokta\trevoked" in manage("oauth-clients", "list", account).stdout
+    for refused in (("oauth-clients", "create", account, "--token-minutes", "30"),
+                    ("oauth-clients", "create", account, "--secret-years", "5"),
+                    ("oauth-clients", "create", account, "--federated", "--issuer", "http://example.com/t",
+                     "--subject", "s", "--audience", "a"),
+                    ("oauth-clients", "secrets", "revoke", account, client_id, "nope"),
+                    ("oauth-clients", "revoke", account, "c-0000000000000000")):
+        result = manage(*refused)
+        assert result.returncode == 1 and result.stderr.startswith("error: "), (refused, result.stderr)
+
+
 @pytest.mark.parametrize("args", [
     ("accounts", "create", "bad id!"),
     ("accounts", "create", "ok-id", "--notification-email", "not-an-email"),
