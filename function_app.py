@@ -13,6 +13,7 @@ from scim_handlers.health import bp as health_bp
 from scim_handlers.jobs_queue import bp as jobs_bp
 from scim_handlers.management import bp as manage_bp
 from scim_handlers.oauth import bp as oauth_bp
+from scim_handlers.oauth_clients_api import bp as oauth_clients_bp
 from scim_handlers.reconcile_timer import bp as reconcile_bp
 from scim_handlers.search import bp as search_bp
 from scim_handlers.users import bp as users_bp
@@ -29,3 +30,4 @@ app.register_functions(access_bp)
 app.register_functions(health_bp)
 app.register_functions(console_bp)
 app.register_functions(oauth_bp)
+app.register_functions(oauth_clients_bp)

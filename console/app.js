@@ -566,9 +566,18 @@ async function showSettings(secret = "") {
 
 // Connection help -------------------------------------------------------------------------------------------
 
-function showConnection() {
+async function showConnection(secret = "") {
   setCurrent("connection");
   const tenant = `${window.location.origin}/api/scim/account/${state.account}`;
+  const oauth = await api("GET", "/oauth-clients");
+  const revoke = (path, what) => el("button", { onclick: () => run(async () => {
+    await api("DELETE", path);
+    await showConnection();
+    say(`${what} revoked.`);
+  }) }, "Revoke");
+  const credentials = (c) => c.kind === "federated"
+    ? `federated: ${c.federation.issuer} (subject ${c.federation.subject})`
+    : c.secrets.map((s) => `${s.secretId} ${s.state}, expires ${when(s.expires)}`).join("; ");
   show("Connection",
     el("p", {}, "Tenant URL for Entra, Okta (SCIM connector base URL) and OneLogin (SCIM Base URL):"),
     el("p", { class: "secret", id: "tenant-url" }, tenant),
@@ -580,7 +589,34 @@ function showConnection() {
         { headers: { Authorization: `Bearer ${$("scim-token").value}` } });
       say(response.ok ? `Connection OK: ${response.status}, as Entra expects.`
         : `Connection refused: ${response.status} (a wrong, revoked or admin-scoped token).`, !response.ok);
-    }) }, "Test connection"));
+    }) }, "Test connection"),
+    el("h3", {}, "OAuth 2.0 clients"),
+    el("p", {}, "Token URL (Entra's OAuth2 client credentials grant and workload identity federation):"),
+    el("p", { class: "secret", id: "token-url" }, oauth.tokenUrl),
+    secret ? el("div", {}, el("p", {}, "Copy the client secret now: it is shown this once."),
+      el("p", { class: "secret", id: "new-secret" }, secret)) : "",
+    table(["Client id", "IdP", "Credentials", "Token minutes", "Last used", "State", ""], oauth.clients.map((c) =>
+      el("tr", {}, el("td", {}, c.clientId), el("td", {}, c.idp), el("td", {}, clip(credentials(c))),
+        el("td", {}, String(c.tokenMinutes)), el("td", {}, c.lastUsed ? when(c.lastUsed) : "never"),
+        el("td", {}, c.state),
+        el("td", {}, c.state === "active" ? el("span", {},
+          c.kind === "secret" ? el("button", { onclick: () => run(async () => {
+            const added = await api("POST", `/oauth-clients/${encodeURIComponent(c.clientId)}/secrets`, {});
+            await showConnection(added.secret);
+            say(`Secret ${added.secretId} added to ${c.clientId}: put it in the identity provider, then revoke the old one.`);
+          }) }, "Add secret") : "",
+          ...(c.kind === "secret" ? c.secrets.filter((s) => s.state === "active").map((s) =>
+            revoke(`/oauth-clients/${encodeURIComponent(c.clientId)}/secrets/${encodeURIComponent(s.secretId)}`,
+              `Secret ${s.secretId}`)) : []),
+          revoke(`/oauth-clients/${encodeURIComponent(c.clientId)}`, `Client ${c.clientId}`)) : "")))),
+    el("div", { class: "row" },
+      el("select", { id: "client-idp", "aria-label": "identity provider of the new client" },
+        ["entra", "okta", "onelogin"].map((o) => el("option", { value: o }, o))),
+      el("button", { onclick: () => run(async () => {
+        const created = await api("POST", "/oauth-clients", { idp: $("client-idp").value });
+        await showConnection(created.secret);
+        say(`Client ${created.clientId} created.`);
+      }) }, "Create client with a secret")));
 }
 
 // Sign in and out -------------------------------------------------------------------------------------------

@@ -112,9 +112,11 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
 
 def _record(account_id: str, status: int, body: dict[str, Any], client_id: str, credential: str, invocation_id: str,
             started: float) -> None:
-    """The account's activity log: who asked for a token, through which kind of credential, and the outcome (never
-    the secret, the assertion or the token)."""
-    if not is_valid_account_id(account_id):
+    """The account's activity log: who was issued a token, through which kind of credential (never the secret, the
+    assertion or the token), and who was refused (401s aggregated per client and minute like every refused
+    authentication, so a flood cannot push provisioning records out of the log). A malformed request (400) is
+    counted in telemetry only: it names no one."""
+    if not is_valid_account_id(account_id) or status not in (200, 401):
         return
     try:
         if services().accounts.get(account_id) is None:

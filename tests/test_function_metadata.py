@@ -78,6 +78,12 @@ EXPECTED_HTTP_ROUTES = {
     "manage_resource_groups_list": ("manage/account/{accountId}/resource-groups", {"GET"}),
     "health": ("health", {"GET"}),
     "oauth_token": ("oauth/account/{accountId}/token", {"POST"}),
+    "manage_oauth_clients_list": ("manage/account/{accountId}/oauth-clients", {"GET"}),
+    "manage_oauth_clients_create": ("manage/account/{accountId}/oauth-clients", {"POST"}),
+    "manage_oauth_client_revoke": ("manage/account/{accountId}/oauth-clients/{clientId}", {"DELETE"}),
+    "manage_oauth_client_secret_add": ("manage/account/{accountId}/oauth-clients/{clientId}/secrets", {"POST"}),
+    "manage_oauth_client_secret_revoke": ("manage/account/{accountId}/oauth-clients/{clientId}/secrets/{secretId}",
+                                          {"DELETE"}),
     "console": ("console/{*path}", {"GET"}),
 }
 EXPECTED_OTHER_TRIGGERS = {"retry_operations": "queueTrigger", "notify_failed_operations": "queueTrigger",

@@ -307,3 +307,59 @@ def token_response(issued: IssuedToken) -> dict[str, Any]:
 def error_response(error: OAuthError) -> dict[str, str]:
     return {"error": error.error, "error_description": error.description}
 
+
+
+class FederationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    issuer: str = Field(max_length=512)
+    subject: str = Field(max_length=256)
+    audience: str = Field(max_length=512)
+    jwks_uri: str | None = Field(default=None, max_length=512, alias="jwksUri")
+
+
+class ClientBody(BaseModel):
+    """`POST oauth-clients`: `{"idp", "tokenMinutes", "secretYears", "federation": {issuer, subject, audience,
+    jwksUri}}`, all optional (an Entra client with a secret, 60-minute tokens, a 2-year secret)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    idp: str = "entra"
+    token_minutes: int = Field(default=DEFAULT_TOKEN_MINUTES, alias="tokenMinutes")
+    secret_years: int = Field(default=DEFAULT_SECRET_YEARS, alias="secretYears")
+    federation: FederationBody | None = None
+
+
+class SecretBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    years: int = DEFAULT_SECRET_YEARS
+
+
+def body_of(model: type[BaseModel], body: Any) -> Any:
+    """The management API's body as `model`, or ValueError naming the first problem (mapped to a 400)."""
+    try:
+        return model.model_validate(body if body is not None else {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}") from None
+
+
+def client_view(client: OAuthClient, now: datetime) -> dict[str, Any]:
+    """A client as the console lists it: never a secret's hash."""
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+    view: dict[str, Any] = {"clientId": client.client_id, "kind": client.kind, "idp": client.idp,
+                            "tokenMinutes": client.token_minutes, "created": iso(client.created),
+                            "revoked": iso(client.revoked), "lastUsed": iso(client.last_used),
+                            "state": "revoked" if client.revoked else "active"}
+    if client.federation is not None:
+        view["federation"] = {"issuer": client.federation.issuer, "subject": client.federation.subject,
+                              "audience": client.federation.audience, "jwksUri": client.federation.jwks_uri}
+    else:
+        view["secrets"] = [{"secretId": s.secret_id, "created": iso(s.created), "expires": iso(s.expires),
+                            "revoked": iso(s.revoked),
+                            "state": "revoked" if s.revoked else ("expired" if now >= s.expires else "active")}
+                           for s in client.secrets]
+    return view

@@ -272,3 +272,41 @@ def test_discovery_names_the_token_endpoint_and_every_attribute_entra_maps(scim_
     assert entra_user_defaults <= user
     assert {"employeeNumber", "department", "manager", "costCenter", "organization", "division"} <= enterprise
     assert {"displayName", "externalId", "members", "members.value"} <= group
+
+
+def test_the_management_api_makes_rotates_and_revokes_clients(scim_host: DevHost, accounts: AccountStore,
+                                                               issuer: LocalIssuer) -> None:
+    from tests.support.scim import AdminClient
+
+    account = new_account(accounts)
+    with requests.Session() as session:
+        admin = AdminClient(f"{scim_host.base_url}/api/manage/account/{account.id}",
+                            new_token(accounts, account.id, scope="admin"), session)
+        created = admin.request("POST", "/oauth-clients", json={"idp": "okta", "tokenMinutes": 120})
+        assert created.status_code == 201, created.text
+        made = created.json()
+        assert made["tokenUrl"] == token_url(scim_host, account.id) and made["secret"] and made["idp"] == "okta"
+        form = {"grant_type": "client_credentials", "client_id": made["clientId"], "client_secret": made["secret"]}
+        assert ask(scim_host, account.id, form).json()["expires_in"] == 7200
+        rotated = admin.request("POST", f"/oauth-clients/{made['clientId']}/secrets", data=b"")
+        assert rotated.status_code == 201 and len(rotated.json()["secrets"]) == 2
+        assert admin.request("DELETE", f"/oauth-clients/{made['clientId']}/secrets/{made['secretId']}").status_code == 204
+        refused(ask(scim_host, account.id, form), "invalid_client")
+        listed = admin.request("GET", "/oauth-clients").json()
+        [view] = listed["clients"]
+        assert {s["state"] for s in view["secrets"]} == {"active", "revoked"} and view["lastUsed"]
+        assert made["secret"] not in json.dumps(listed) and rotated.json()["secret"] not in json.dumps(listed)
+        federated = admin.request("POST", "/oauth-clients", json={"federation": {
+            "issuer": issuer.issuer, "subject": SUBJECT, "audience": AUDIENCE, "jwksUri": issuer.jwks_uri}})
+        assert federated.status_code == 201 and "secret" not in federated.json(), federated.text
+        answer = ask(scim_host, account.id, federated_form(federated.json()["clientId"], issuer.assertion(SUBJECT, AUDIENCE)))
+        assert answer.status_code == 200, answer.text
+        for bad in ({"tokenMinutes": 30}, {"secretYears": 4}, {"idp": "ping"}, {"unknown": 1},
+                    {"federation": {"issuer": "http://example.com", "subject": "s", "audience": "a"}}):
+            assert admin.request("POST", "/oauth-clients", json=bad).status_code == 400, bad
+        assert admin.request("DELETE", f"/oauth-clients/{made['clientId']}").status_code == 204
+        assert admin.request("DELETE", "/oauth-clients/c-0000000000000000").status_code == 404
+        audited = admin.wait_for(lambda found: len(found) >= 5, operation="Manage.OAuthClients.")
+        assert {r["operation"] for r in audited} >= {"Manage.OAuthClients.Create", "Manage.OAuthClients.Revoke",
+                                                      "Manage.OAuthClients.Secrets.Add",
+                                                      "Manage.OAuthClients.Secrets.Revoke"}

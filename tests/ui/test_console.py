@@ -186,6 +186,16 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
     page.click("button:has-text('Test connection')")
     page.wait_for_selector("#message:has-text('Connection OK')")
     shot(page, "connection")
+    assert re.search(r"/api/oauth/account/[^/]+/token$", page.locator("#token-url").inner_text())
+    page.select_option("#client-idp", "okta")
+    page.click("button:has-text('Create client with a secret')")
+    page.wait_for_selector("#new-secret")
+    client_secret = page.locator("#new-secret").inner_text().strip()
+    page.wait_for_selector("td:has-text('okta')")
+    page.click("button:has-text('Add secret')")
+    page.wait_for_selector("#message:has-text('put it in the identity provider')")
+    assert client_secret not in page.content()  # each secret is shown once
+    shot(page, "connection-oauth")
 
     page.click("#sign-out")
     page.wait_for_selector("#sign-in:not([hidden])")
