@@ -25,6 +25,7 @@ from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain import limits
 from shared.domain.accounts import Account
+from shared.domain.administration import OAUTH_ACTOR
 from shared.domain.auth import presented_key_id
 from shared.domain.ports import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.errors import (
@@ -198,6 +199,9 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
                 limits.check_query_value(name, value)
             account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope=edge.scope)
             integration, idp = token.integration, token.idp
+            if token.client_id:  # an OAuth access token: the client is who acts (its tokens come and go hourly)
+                actor = f"{OAUTH_ACTOR}{token.client_id}"
+                span.set_attribute(telemetry.CREDENTIAL, "federated" if token.credential == "federated" else "client secret")
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params, req.url), headers=req.headers,

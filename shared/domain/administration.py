@@ -112,6 +112,8 @@ def latest_actors(hours: list[HourCounts]) -> dict[str, tuple[datetime, str, str
     return latest
 
 
+OAUTH_ACTOR = "client:"
+"""The activity log's actor for a request made with an OAuth access token: `client:<client id>`."""
 MAX_UNKNOWN_KEY_IDS = 20
 """Key ids no token of the account has (refused requests) listed in the overview at most, newest first."""
 QUIET_AFTER = timedelta(hours=1)
@@ -160,15 +162,16 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
     for key_id, (last_seen, seen_idp, operation) in sorted(last_by_token.items(), key=lambda item: item[1][0],
                                                            reverse=True):
         token = known.get(key_id)
-        if token is None:
+        client = key_id.startswith(OAUTH_ACTOR)  # OAuth access tokens are short-lived: their client is the actor
+        if token is None and not client:
             unknown += 1
             if unknown > MAX_UNKNOWN_KEY_IDS:  # a flood of made-up key ids: the newest are enough to see it
                 continue
         idp = (token.idp if token.scope == "scim" else "admin") if token else seen_idp
         token_rows.append({"keyId": key_id, "idp": idp, "lastSeen": _iso(last_seen), "lastOperation": operation,
-                           "scope": token.scope if token else None,
-                           "state": token.state(now) if token else "unknown key id"})
-        if token is not None and token.scope == "scim" and idp not in by_idp:  # newest first: the first is the last
+                           "scope": token.scope if token else ("scim" if client else None),
+                           "state": token.state(now) if token else ("oauth client" if client else "unknown key id")})
+        if (client or (token is not None and token.scope == "scim")) and idp not in by_idp:  # newest first
             by_idp[idp] = {"idp": idp, "lastSeen": _iso(last_seen), "keyId": key_id,
                            "quiet": now - last_seen > QUIET_AFTER}
     return {

@@ -310,3 +310,29 @@ def test_the_management_api_makes_rotates_and_revokes_clients(scim_host: DevHost
         assert {r["operation"] for r in audited} >= {"Manage.OAuthClients.Create", "Manage.OAuthClients.Revoke",
                                                       "Manage.OAuthClients.Secrets.Add",
                                                       "Manage.OAuthClients.Secrets.Revoke"}
+
+
+def test_the_activity_log_and_the_overview_name_the_client_not_its_passing_tokens(
+        scim_host: DevHost, accounts: AccountStore) -> None:
+    from tests.support.scim import AdminClient
+
+    account = new_account(accounts)
+    new = secret_client(accounts, account.id)
+    form = {"grant_type": "client_credentials", "client_id": new.client.client_id, "client_secret": new.secret}
+    for n in range(2):  # two access tokens of one client
+        token = ask(scim_host, account.id, form).json()["access_token"]
+        created = requests.post(f"{scim_host.base_url}/api/scim/account/{account.id}/Users", timeout=30,
+                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+                                data=json.dumps({"schemas": [USER], "userName": f"actor{n}@contoso.test"}))
+        assert created.status_code == 201
+    with requests.Session() as session:
+        admin = AdminClient(f"{scim_host.base_url}/api/manage/account/{account.id}",
+                            new_token(accounts, account.id, scope="admin"), session)
+        records = admin.wait_for(lambda found: len(found) >= 2, operation="Users.Create")
+        assert {r["actor"] for r in records} == {f"client:{new.client.client_id}"}
+        issued = admin.wait_for(lambda found: len(found) >= 2, operation="OAuth.Token")
+        assert all(f"secret {new.secret_id}" in r["detail"] for r in issued)
+        assert all(new.secret not in json.dumps(r) for r in records + issued)
+        overview = admin.request("GET", "/overview").json()
+        row = next(t for t in overview["tokens"] if t["keyId"] == f"client:{new.client.client_id}")
+        assert row["state"] == "oauth client" and overview["unknownKeyIds"] == 0
