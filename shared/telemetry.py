@@ -102,8 +102,11 @@ def invocation_record(message: str, fields: dict[str, Any]) -> None:
     log.info("%s %s", message, " ".join(f"{k}={v}" for k, v in safe.items()), extra=safe)
 
 
-_INDEX_ROW_KEY = re.compile(r"(RowKey=(?:'|%27))((?:un|ux|gn|gx)(?::|%3A)(?:(?!'|%27).)*)", re.IGNORECASE)
-"""A row key built from a userName, email, display name or externalId (shared/storage/keys.py) inside a URL."""
+_INDEX_ROW_KEY = re.compile(
+    r"(RowKey(?:=|(?:%20|\+| )(?:eq|ge|gt|le|lt)(?:%20|\+| ))(?:'|%27))((?:un|ux|us|gn|gx|gs)(?::|%3A)(?:(?!'|%27).)*)",
+    re.IGNORECASE)
+"""A row key built from a userName, email, name, display name, externalId or a search (shared/storage/keys.py) inside
+a URL: a point read's `RowKey='...'`, or a range query's `RowKey ge '...'` in its `$filter`."""
 URL_ATTRIBUTES = ("url.full", "http.url", "http.target", "url.path", "url.query")
 
 

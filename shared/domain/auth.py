@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.accounts import Account, is_valid_account_id
 from shared.domain.oauth import OAuthClient
@@ -27,6 +28,12 @@ class AccountLookup(Protocol):
     def get_client(self, account_id: str, client_id: str) -> OAuthClient | None: ...
 
 
+MISS_SECONDS = 60.0
+MAX_CACHED = 10_000
+"""Per instance: a key id that names no token of the account, and an account id, are looked up at most once a minute
+(then answered from memory), so a flood of made-up or wrong tokens costs at most one storage read per key id and
+minute. A new token has a new random key id, never remembered as missing, so it works at once. Bounded: the oldest
+entries go first."""
 CLIENT_CACHE_SECONDS = 60
 """An OAuth client's row is re-read at least this often: revoking it, or the secret an access token was issued
 through, stops that token within this bound (and within AUTH_CACHE_SECONDS when that is shorter)."""
@@ -40,6 +47,8 @@ class Authenticator:
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, TokenRecord, Account]] = {}
         self._clients: dict[tuple[str, str], tuple[float, OAuthClient | None]] = {}
+        self._misses: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._accounts: OrderedDict[str, tuple[float, Account | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def authenticate_token(self, account_id: str, authorization: str | None, scope: str) -> tuple[Account, TokenRecord]:
@@ -76,24 +85,47 @@ class Authenticator:
 
     def refused_account(self, account_id: str) -> Account | None:
         """The account a refused request named, so the refusal can be recorded there; None when the id names no
-        account (nothing is recorded for those: an unknown id must not make us write)."""
-        return self._store.get(account_id) if is_valid_account_id(account_id) else None
+        account (nothing is recorded for those: an unknown id must not make us write). Read at most once a minute
+        per account id."""
+        if not is_valid_account_id(account_id):
+            return None
+        now = self._clock()
+        with self._lock:
+            hit = self._accounts.get(account_id)
+        if hit is not None and now - hit[0] < MISS_SECONDS:
+            return hit[1]
+        account = self._store.get(account_id)
+        with self._lock:
+            _remember(self._accounts, account_id, (now, account))
+        return account
 
     def _lookup(self, account_id: str, key_id: str) -> tuple[TokenRecord, Account] | None:
         now = self._clock()
         with self._lock:
             hit = self._cache.get((account_id, key_id))
+            missed = self._misses.get((account_id, key_id))
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1], hit[2]
+        if missed is not None and now - missed < MISS_SECONDS:
+            return None
         record = self._store.get_token(account_id, key_id)
         account = self._store.get(account_id) if record is not None else None
         if record is None or account is None:
+            with self._lock:
+                _remember(self._misses, (account_id, key_id), now)
             return None
         with self._lock:
             if len(self._cache) > 10_000:  # bounded: unknown-token floods cannot grow it (misses are not cached)
                 self._cache.clear()
             self._cache[(account_id, key_id)] = (now, record, account)
         return record, account
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > MAX_CACHED:
+        cache.popitem(last=False)
 
 
 def presented_key_id(authorization: str | None) -> str:

@@ -149,3 +149,8 @@ def test_index_row_keys_are_hashed_out_of_storage_urls_and_resource_keys_are_kep
     assert scrub_url(user_row) == user_row
     assert scrub_span_attributes({"url.full": user_row, "http.request.method": "GET"}) is None
     assert "ada" not in str(scrub_span_attributes({"url.full": point_read}))
+    search = ("https://x.table.core.windows.net/scimresources()?$filter=PartitionKey%20eq%20%27acme%27%20and%20"
+              "RowKey%20ge%20%27us%3Aada%20lovel%27%20and%20RowKey%20lt%20%27us%3Aada%20lovem%27&$select=UserId")
+    assert "lovel" not in scrub_url(search) and "ada" not in scrub_url(search) and "acme" in scrub_url(search)
+    group_search = "https://x/scimresources()?$filter=RowKey+ge+'gs%3Anight'+and+RowKey+lt+'gs%3Anighu'"
+    assert "night" not in scrub_url(group_search)
