@@ -5,6 +5,7 @@ the Harness limitations come back as 409 `managedByEntra` (shared/domain/native.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.functions as func
 
@@ -158,7 +159,7 @@ def _unknown(req: ScimRequest) -> ScimResponse:
 def _users(req: ScimRequest) -> ScimResponse:
     start, count = paging(req)
     page = native.list_users(req.services.users, req.account, req.query.get("filter"), req.query.get("source"),
-                             start, count, req.services.positions)
+                             start, count, req.services.positions, req.query.get("cursor"))
     return ScimResponse(200, {"users": [native.user_view(u) for u in page.items], **_page_fields(page)})
 
 
@@ -184,7 +185,7 @@ def _user_history(req: ScimRequest) -> ScimResponse:
     count = int_parameter(req.query.get("count"), 50, 1, 200)
     try:
         records, cursor = req.services.activity.query(
-            req.account.id, None, None, None, None, count, req.query.get("cursor"), kind="all",
+            req.account.id, None, None, None, None, count, req.query.get("cursor") or None, kind="all",
             about=administration.about_user(user_id, external_id if isinstance(external_id, str) else None),
             max_pages=administration.HISTORY_PAGES)
     except ValueError as exc:
@@ -215,11 +216,14 @@ def _before_removal(req: ScimRequest) -> users.RemovalGuard:
 def _groups(req: ScimRequest) -> ScimResponse:
     start, count = paging(req)
     page, views = native.list_groups(req.services.groups, req.account, req.query.get("filter"),
-                                     req.query.get("source"), start, count, req.services.positions)
+                                     req.query.get("source"), start, count, req.services.positions,
+                                     req.query.get("cursor"))
     return ScimResponse(200, {"groups": views, **_page_fields(page)})
 
 
-def _page_fields(page: Page) -> dict[str, int | None]:
+def _page_fields(page: Page) -> dict[str, Any]:
+    if page.by_cursor:
+        return {"totalResults": page.total, "itemsPerPage": len(page.items), "nextCursor": page.next_cursor}
     return {"totalResults": page.total, "startIndex": page.start_index, "itemsPerPage": len(page.items)}
 
 
@@ -288,7 +292,7 @@ def _activity(req: ScimRequest) -> ScimResponse:
     try:
         records, cursor = req.services.activity.query(
             req.account.id, _time(req.query.get("since"), "since"), _time(req.query.get("until"), "until"), outcome,
-            req.query.get("resourceId"), count, req.query.get("cursor"), req.query.get("operation"), req.query.get("idp"),
+            req.query.get("resourceId"), count, req.query.get("cursor") or None, req.query.get("operation"), req.query.get("idp"),
             kind)
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None

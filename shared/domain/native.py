@@ -249,7 +249,7 @@ def user_source(user: StoredUser) -> str:
 
 
 def list_users(users: UserStore, account: Account, search: str | None, source: str | None, start_index: int,
-               count: int, positions: PagePositions) -> Page:
+               count: int, positions: PagePositions, cursor: str | None = None) -> Page:
     """A page of users whose userName, an email, the full name or a word of it, or the externalId starts with
     `search` (any case, any accent: shared/domain/search.py), and whose source is `source`. Without either, a page
     costs a page (shared/domain/listing.py); a search reads the search index rows (at most 10,000: the total is then a
@@ -257,6 +257,7 @@ def list_users(users: UserStore, account: Account, search: str | None, source: s
     if source is not None and source not in USER_SOURCES:
         raise InvalidValue(f"source must be one of {', '.join(USER_SOURCES)}; got {source!r}.")
     needle = (search or "").strip()
+    _check_cursor(cursor, needle, source)
     if needle:
         found = users.search(account.id, needle, SEARCH_LIMIT)
         if source is None:
@@ -265,8 +266,14 @@ def list_users(users: UserStore, account: Account, search: str | None, source: s
         return paginate(iter(candidates), lambda user: user_source(user) == source, start_index, count)
     if source is None:
         return list_resources(scim_users.AccountUsers(users, account.id), positions, account.id, "Manage.Users",
-                              ListQuery(None, start_index, count, [], []), None)
+                              ListQuery(None, start_index, count, [], [], cursor=cursor), None)
     return paginate(users.scan(account.id), lambda user: user_source(user) == source, start_index, count)
+
+
+def _check_cursor(cursor: str | None, search: str, source: str | None) -> None:
+    """Cursor paging (RFC 9865, as on the SCIM lists) pages the whole list: not a search, not a users' source."""
+    if cursor is not None and (search or source is not None):
+        raise InvalidValue("cursor paging lists every user or every group of a source; a search pages by startIndex.")
 
 
 SOURCE_AND_SEARCH_LIMIT = 1_000
@@ -274,13 +281,16 @@ SOURCE_AND_SEARCH_LIMIT = 1_000
 
 
 def list_groups(groups: GroupStore, account: Account, search: str | None, source: str | None, start_index: int,
-                count: int, positions: PagePositions) -> tuple[Page, list[dict[str, Any]]]:
+                count: int, positions: PagePositions, cursor: str | None = None) -> tuple[Page, list[dict[str, Any]]]:
     """A page of groups (whose name, a word of it or externalId starts with `search`, any case and accent; managed
     by `source`) with their member counts: the groups' page (from the search index rows, or a page's cost by
     source; both kinds together still stream the groups) and one range read of the page's member rows."""
     if source is not None and source not in GROUP_SOURCES:
         raise InvalidValue(f"source must be one of {', '.join(GROUP_SOURCES)}; got {source!r}.")
     needle = (search or "").strip()
+    if cursor is not None and source is None:
+        raise InvalidValue("cursor paging of groups needs a source (scim or native): each kind is its own list.")
+    _check_cursor(cursor, needle, None)
     if needle:
         found = groups.search(account.id, needle, SEARCH_LIMIT)
         if source is None:
@@ -290,7 +300,7 @@ def list_groups(groups: GroupStore, account: Account, search: str | None, source
                             lambda g: g.managed_by == source, start_index, count)
     elif source is not None:
         page = list_resources(scim_groups.AccountGroups(groups, account.id, source), positions, account.id,
-                              f"Manage.Groups.{source}", ListQuery(None, start_index, count, [], []), None)
+                              f"Manage.Groups.{source}", ListQuery(None, start_index, count, [], [], cursor=cursor), None)
     else:
         page = paginate(groups.scan(account.id), lambda _: True, start_index, count)
     members = groups.members_of_groups(account.id, [group.id for group in page.items])

@@ -173,3 +173,25 @@ def test_totals_stay_exact_through_concurrent_creates_and_deletes_on_two_hosts(
     assert len(walked) == 6 - 3 + 16 == len(set(walked))
     assert set(totals) == {19}
     assert on_b.get("/Users", params={"count": 0}).json()["totalResults"] == 19
+
+
+def test_the_management_lists_page_by_cursor_too(scim: ScimClient, admin: Any) -> None:
+    made = make_users(scim, [f"console{n}@example.com" for n in range(5)])
+    for n in range(3):
+        assert admin.request("POST", "/groups", json={"name": f"Native {n}"}).status_code == 201
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = admin.request("GET", "/users", params={"cursor": cursor, "count": 2}).json()
+        assert page["totalResults"] == 5 and "startIndex" not in page
+        seen += [u["id"] for u in page["users"]]
+        if not page["nextCursor"]:
+            break
+        cursor = page["nextCursor"]
+    assert seen == sorted(made)
+    first = admin.request("GET", "/groups", params={"cursor": "", "count": 2, "source": "native"}).json()
+    second = admin.request("GET", "/groups", params={"cursor": first["nextCursor"], "count": 2, "source": "native"}).json()
+    assert len(first["groups"]) == 2 and len(second["groups"]) == 1 and second["nextCursor"] is None
+    assert admin.request("GET", "/users", params={"cursor": first["nextCursor"], "count": 2}).status_code == 400
+    assert admin.request("GET", "/users", params={"cursor": "", "filter": "console"}).status_code == 400
+    assert admin.request("GET", "/groups", params={"cursor": ""}).status_code == 400
