@@ -39,7 +39,8 @@ test: deps
 test-scale: deps   # SCIM_TEST_GROUP_SIZE=50000 make test-scale for the on-demand 50,000-member run
 	$(PY) -m pytest -s -m scale
 
-test-faults: deps
+test-faults: deps   # Debian's faketime is installed when missing (hosts with skewed clocks: tests/faults/test_clock_skew.py)
+	@command -v faketime > /dev/null || (apt-get update -qq && apt-get install -y -qq faketime > /dev/null)
 	$(PY) -m pytest -m faults
 
 test-ui: deps   # Debian's chromium is installed when missing (Playwright's own browser download cannot work here)

@@ -91,7 +91,7 @@ def scope_view(account: Account, record: ScopeRecord) -> dict[str, Any]:
 
 def create_org(access: AccessStore, account: Account, body: Any) -> ScopeRecord:
     identifier, name = _identifier(body, "org")
-    record = ScopeRecord(identifier, name, datetime.now(UTC))
+    record = ScopeRecord(identifier, name, datetime.now(UTC), scopes.new_generation())
     try:
         access.create_scope(account.id, record)
     except Uniqueness:
@@ -101,9 +101,10 @@ def create_org(access: AccessStore, account: Account, body: Any) -> ScopeRecord:
 
 def create_project(access: AccessStore, account: Account, org: str, body: Any) -> ScopeRecord:
     identifier, name = _identifier(body, "project")
-    if org not in scopes.live_scopes(access.scopes(account.id)):
+    parent = scopes.live_scopes(access.scopes(account.id)).get(org)
+    if parent is None:
         raise NotFound(f"No org {org!r}.")
-    record = ScopeRecord(f"{org}:{identifier}", name, datetime.now(UTC))
+    record = ScopeRecord(f"{org}:{identifier}", name, datetime.now(UTC), scopes.new_generation(), parent.generation)
     try:
         access.create_scope(account.id, record)
     except Uniqueness:
@@ -221,9 +222,9 @@ def _existing_scope(access: AccessStore, account: Account, scope: str) -> dict[s
 def add_scope_member(access: AccessStore, users: UserStore, account: Account, scope: str, user_id: str) -> None:
     if not scope:
         raise InvalidValue("Every user of the account is a member of the account scope; add them to an org or project.")
-    _existing_scope(access, account, scope)
+    alive = _existing_scope(access, account, scope)
     user = users.get(account.id, user_id)
-    access.add_membership(account.id, DirectMembership(scope, user.id, datetime.now(UTC)))
+    access.add_membership(account.id, DirectMembership(scope, user.id, datetime.now(UTC), alive[scope].generation))
 
 
 def remove_scope_member(access: AccessStore, account: Account, scope: str, user_id: str) -> None:
@@ -241,7 +242,7 @@ def scope_members(access: AccessStore, groups: GroupStore, account: Account, sco
         lambda: access.group_assignments(account.id))
     via: dict[str, list[dict[str, Any]]] = {}
     for m in direct_rows:
-        if scopes.scope_exists(m.scope, alive, at=m.created):
+        if scopes.scope_exists(m.scope, alive, at=m.created, generation=m.scope_generation):
             _add_via(via, m.user_id, {"type": "direct"})
     reaching = {gid for gid, g in placed.items()
                 if scope in scopes.scope_reach(scopes.effective_placements(g.placements, g.created, g.managed_by), alive)}
@@ -300,6 +301,7 @@ def create_assignment(access: AccessStore, users: UserStore, groups: GroupStore,
     principal = _principal(body)
     alive = _existing_scope(access, account, scope)
     now = datetime.now(UTC)
+    placement_generation = ""
     if principal.type == "user":
         try:
             since = users.get(account.id, principal.id).created
@@ -311,14 +313,16 @@ def create_assignment(access: AccessStore, users: UserStore, groups: GroupStore,
         except NotFound:
             raise InvalidValue(f"principal: no group {principal.id!r} in this account.") from None
         placed = scopes.effective_placements(group.placements, group.created, group.managed_by)
-        if scopes.group_reaches(placed, scope, alive) is None:
+        reaching = scopes.group_reaches(placed, scope, alive)
+        if reaching is None:
             where = ", ".join(scopes.render(account.id, p.scope) + ("" if scopes.placement_state(p, alive) == "active"
                                                                    else " (pending)") for p in placed)
             raise InvalidValue(f"Group {group.id!r} is placed at {where}: it can be assigned roles there or below, "
                                f"not at {scopes.render(account.id, scope)}.")
         since = group.created
+        placement_generation = reaching.generation
     assignment = RoleAssignment(assignment_id(scope, role, resource_group, principal), scope, role, resource_group,
-                                principal, now, since)
+                                principal, now, since, alive[scope].generation if scope else "", placement_generation)
     try:
         access.add_assignment(account.id, assignment)
     except Uniqueness:
@@ -377,17 +381,20 @@ def _living_users(users: UserStore, account: Account, user_ids: set[str]) -> dic
 
 def _in_effect(a: RoleAssignment, alive: dict[str, ScopeRecord], placed: dict[str, StoredGroupPlacement],
                living: dict[str, StoredUser] | None = None) -> bool:
-    """The assignment's scope existed when it was made and still does, and its principal is the one it was made
-    for: the same group (not a later one with the same identifier), still placed where it reaches the scope under a
-    placement no newer than the assignment; or the same user (users' ids are never reused)."""
-    if not scopes.scope_exists(a.scope, alive, at=a.created):
+    """The assignment's scope is the one it was made at (the same generation: not deleted and created again), and
+    its principal is the one it was made for: the same group (not a later one with the same identifier), still
+    placed where it reaches the scope under the very placement it was made under; or the same user (users' ids are
+    never reused). Generations are compared for equality, so no host's clock decides (rows made before generations
+    existed are judged by their times)."""
+    if not scopes.scope_exists(a.scope, alive, at=a.created, generation=a.scope_generation):
         return False
     if a.principal.type == "group":
         group = placed.get(a.principal.id)
         if group is None or abs(group.created - a.principal_since) > SAME_INSTANT:
             return False
         effective = scopes.effective_placements(group.placements, group.created, group.managed_by)
-        return scopes.group_reaches(effective, a.scope, alive, at=a.created) is not None
+        return scopes.group_reaches(effective, a.scope, alive, at=a.created,
+                                    generation=a.placement_generation) is not None
     if living is None:
         return True
     user = living.get(a.principal.id)
@@ -524,7 +531,7 @@ def user_access(access: AccessStore, users: UserStore, groups: GroupStore, accou
         return answer  # a deactivated user cannot sign in: no access anywhere
     via: dict[str, list[dict[str, Any]]] = {ACCOUNT_SCOPE: [{"type": "direct"}]}
     for m in memberships:
-        if scopes.scope_exists(m.scope, alive, at=m.created):
+        if scopes.scope_exists(m.scope, alive, at=m.created, generation=m.scope_generation):
             for s in scopes.ancestors(m.scope):
                 _add_via(via, s, {"type": "direct"})
     in_groups = {g.id: g for g in user.groups if g.id in placed}

@@ -17,6 +17,7 @@ does not bring back the assignments of before. Rows that no longer hold are invi
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,29 +116,40 @@ def format_harness_scopes(account_id: str, scopes: Iterable[str]) -> str:
     return ",".join(render(account_id, s) for s in sorted(scopes))
 
 
+def new_generation() -> str:
+    """A generation: what an assignment or membership hangs on is the same thing only while it carries the same
+    random generation it carried then. Equality of stored values, never an order of two machines' clocks."""
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class Placement:
     scope: str
     owner: str
     """`idp` (from harnessScopes) or `admin` (set in the application)."""
     since: datetime
-    """When the group was placed here: assignments made before it do not hang on it."""
+    """When the group was placed here (shown; rows written before generations existed are judged by it)."""
+    generation: str = ""
+    """This placement's generation: a placement removed and added again gets a new one."""
 
 
 def effective_placements(placements: tuple[Placement, ...], created: datetime, managed_by: str) -> tuple[Placement, ...]:
-    """A group with no placements stored is placed at the account (since it was created)."""
+    """A group with no placements stored is placed at the account (since it was created; its generation is the
+    group's own, which a group created again with the same identifier does not share)."""
     if placements:
         return placements
-    return (Placement(ACCOUNT_SCOPE, IDP if managed_by == "scim" else ADMIN, created),)
+    return (Placement(ACCOUNT_SCOPE, IDP if managed_by == "scim" else ADMIN, created, f"group:{created.isoformat()}"),)
 
 
 def replaced(current: tuple[Placement, ...], created: datetime, managed_by: str, scopes: tuple[str, ...],
              owner: str, now: datetime) -> tuple[Placement, ...]:
-    """The placements after the owner sets `scopes` (() = the account only): a scope kept keeps its `since`."""
+    """The placements after the owner sets `scopes` (() = the account only): a scope kept keeps its `since` and its
+    generation; a new one gets a new generation."""
     if not scopes:
         return ()
     before = {p.scope: p for p in effective_placements(current, created, managed_by)}
-    return tuple(Placement(s, owner, before[s].since if s in before else now) for s in scopes)
+    return tuple(Placement(s, owner, before[s].since, before[s].generation or new_generation()) if s in before
+                 else Placement(s, owner, now, new_generation()) for s in scopes)
 
 
 def idp_scopes(placements: tuple[Placement, ...]) -> tuple[str, ...] | None:
@@ -156,7 +168,7 @@ def sent_harness_scopes(account_id: str, placements: tuple[Placement, ...]) -> s
 def encode_placements(placements: tuple[Placement, ...]) -> str:
     import json
 
-    return json.dumps([[p.scope, p.owner, p.since.isoformat()] for p in placements], separators=(",", ":"))
+    return json.dumps([[p.scope, p.owner, p.since.isoformat(), p.generation] for p in placements], separators=(",", ":"))
 
 
 def decode_placements(text: str | None) -> tuple[Placement, ...]:
@@ -164,7 +176,8 @@ def decode_placements(text: str | None) -> tuple[Placement, ...]:
 
     if not text:
         return ()
-    return tuple(Placement(s, o, datetime.fromisoformat(t)) for s, o, t in json.loads(text))
+    return tuple(Placement(entry[0], entry[1], datetime.fromisoformat(entry[2]), entry[3] if len(entry) > 3 else "")
+                 for entry in json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -174,6 +187,10 @@ class ScopeRecord:
     scope: str
     name: str
     created: datetime
+    generation: str = ""
+    """Random, new each time the scope is created: what hangs on the scope names it."""
+    parent: str = ""
+    """A project's: its org's generation when the project was created."""
 
     @property
     def identifier(self) -> str:
@@ -198,6 +215,10 @@ class RoleAssignment:
     principal_since: datetime
     """The group's creation time, or when the user was last activated: a later group or user of the same id, or a
     reactivated user, does not inherit the assignment."""
+    scope_generation: str = ""
+    """The scope's generation when the assignment was made (empty for rows made before generations existed)."""
+    placement_generation: str = ""
+    """For a group: the generation of the placement that reached the scope when the assignment was made."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +226,7 @@ class DirectMembership:
     scope: str
     user_id: str
     created: datetime
+    scope_generation: str = ""
 
 
 def live_scopes(records: Iterable[ScopeRecord]) -> dict[str, ScopeRecord]:
@@ -214,18 +236,27 @@ def live_scopes(records: Iterable[ScopeRecord]) -> dict[str, ScopeRecord]:
     for scope, record in by_scope.items():
         if ":" in scope:
             org = by_scope.get(scope.split(":")[0])
-            if org is None or org.created > record.created:
+            if org is None or not _same_generation(org, record.parent, record.created):
                 continue
         alive[scope] = record
     return alive
 
 
-def scope_exists(scope: str, alive: dict[str, ScopeRecord], at: datetime | None = None) -> bool:
-    """The account always exists; an org or project if it exists now (and, with `at`, already existed then)."""
+def _same_generation(record: ScopeRecord, generation: str, made: datetime | None) -> bool:
+    """Whether something made under `generation` (at `made`) hangs on this scope record: the generations are equal.
+    Rows written before generations existed carry none and are judged by time, as they were then."""
+    if generation and record.generation:
+        return record.generation == generation
+    return made is None or record.created <= made
+
+
+def scope_exists(scope: str, alive: dict[str, ScopeRecord], at: datetime | None = None, generation: str = "") -> bool:
+    """The account always exists; an org or project if it exists now (and, with a generation or `at`, is the same
+    one that existed then)."""
     if not scope:
         return True
     record = alive.get(scope)
-    return record is not None and (at is None or record.created <= at)
+    return record is not None and (at is None and not generation or _same_generation(record, generation, at))
 
 
 def placement_state(placement: Placement, alive: dict[str, ScopeRecord]) -> str:
@@ -248,12 +279,17 @@ def check_assignable(role: str, resource_group: str, scope: str) -> None:
 
 
 def group_reaches(placements: tuple[Placement, ...], scope: str, alive: dict[str, ScopeRecord],
-                  at: datetime | None = None) -> Placement | None:
-    """The active placement under which a group may hold a role at `scope` (placed there or at a parent; with `at`,
-    placed no later than then), or None."""
+                  at: datetime | None = None, generation: str = "") -> Placement | None:
+    """The active placement under which a group may hold a role at `scope` (placed there or at a parent; with a
+    generation, the very placement of that generation; with only `at`, for rows from before generations, placed
+    no later than then), or None."""
     for placement in placements:
-        if contains(placement.scope, scope) and scope_exists(placement.scope, alive) \
-                and (at is None or placement.since <= at):
+        if not (contains(placement.scope, scope) and scope_exists(placement.scope, alive)):
+            continue
+        if generation and placement.generation:
+            if placement.generation == generation:
+                return placement
+        elif at is None or placement.since <= at:
             return placement
     return None
 

@@ -8,3 +8,9 @@ from datetime import UTC, datetime
 
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def not_before(now: datetime, *earlier: datetime | None) -> datetime:
+    """`now`, or the latest of `earlier` when this host's clock is behind the one that wrote it: a resource's
+    lastModified never goes back, nor before its created, whichever instance writes (#39)."""
+    return max([now, *(moment for moment in earlier if moment is not None)])

@@ -4,9 +4,10 @@ a user or a group (what is in effect is derived when read: `shared/domain/scopes
 reconcile scan stays as it is.
 
 RowKeys:
-    s:<scope>                   an org (`O`) or project (`O:P`): Name, Created
+    s:<scope>                   an org (`O`) or project (`O:P`): Name, Created, Generation, Parent (a project's
+                                org's generation)
     a:<assignment id>           a role assignment: Scope, Role, ResourceGroup, PrincipalType, PrincipalId, Created,
-                                PrincipalSince
+                                PrincipalSince, ScopeGeneration, PlacementGeneration
     u:<user id>:a:<id>          the same, by its user principal     } a user's own rows are one range read
     u:<user id>:m:<scope>       the user's direct membership       }
     g:<group id>:a:<id>         the same, by its group principal: every group's assignments are one range read
@@ -43,22 +44,25 @@ def _index_key(assignment: RoleAssignment) -> str:
 def _assignment_entity(account_id: str, row_key: str, a: RoleAssignment) -> dict[str, Any]:
     return {"PartitionKey": account_id, "RowKey": row_key, "Scope": a.scope, "Role": a.role,
             "ResourceGroup": a.resource_group, "PrincipalType": a.principal.type, "PrincipalId": a.principal.id,
-            "AssignmentId": a.id, "Created": a.created, "PrincipalSince": a.principal_since}
+            "AssignmentId": a.id, "Created": a.created, "PrincipalSince": a.principal_since,
+            "ScopeGeneration": a.scope_generation, "PlacementGeneration": a.placement_generation}
 
 
 def _assignment(row: Any) -> RoleAssignment:
     return RoleAssignment(row["AssignmentId"], row["Scope"], row["Role"], row["ResourceGroup"],
-                          Principal(row["PrincipalType"], row["PrincipalId"]), row["Created"], row["PrincipalSince"])
+                          Principal(row["PrincipalType"], row["PrincipalId"]), row["Created"], row["PrincipalSince"],
+                          row.get("ScopeGeneration") or "", row.get("PlacementGeneration") or "")
 
 
 def _membership_rows(account_id: str, m: DirectMembership) -> list[dict[str, Any]]:
-    data = {"PartitionKey": account_id, "Scope": m.scope, "UserId": m.user_id, "Created": m.created}
+    data = {"PartitionKey": account_id, "Scope": m.scope, "UserId": m.user_id, "Created": m.created,
+            "ScopeGeneration": m.scope_generation}
     return [{**data, "RowKey": f"{_user_prefix(m.user_id)}m:{m.scope}"},
             {**data, "RowKey": f"m:{m.scope}|{key_part(m.user_id)}"}]
 
 
 def _membership(row: Any) -> DirectMembership:
-    return DirectMembership(row["Scope"], row["UserId"], row["Created"])
+    return DirectMembership(row["Scope"], row["UserId"], row["Created"], row.get("ScopeGeneration") or "")
 
 
 class TableAccessStore:
@@ -75,14 +79,16 @@ class TableAccessStore:
 
         try:
             self._table.create_entity({"PartitionKey": account_id, "RowKey": SCOPE + record.scope, "Name": record.name,
-                                       "Created": record.created})
+                                       "Created": record.created, "Generation": record.generation,
+                                       "Parent": record.parent})
         except ResourceExistsError:
             raise Uniqueness(f"{record.scope!r} exists.") from None
 
     @storage_errors
     def scopes(self, account_id: str) -> list[ScopeRecord]:
         rows = rows_with_prefix(self._table, account_id, SCOPE, results_per_page=1000)
-        return [ScopeRecord(row["RowKey"][len(SCOPE):], row.get("Name", ""), row["Created"]) for row in rows]
+        return [ScopeRecord(row["RowKey"][len(SCOPE):], row.get("Name", ""), row["Created"],
+                            row.get("Generation") or "", row.get("Parent") or "") for row in rows]
 
     @storage_errors
     def delete_scope(self, account_id: str, scope: str) -> bool:

@@ -30,6 +30,7 @@ from shared.domain.ports import (
 )
 from shared.domain.scopes import Placement, decode_placements, encode_placements
 from shared.domain.search import fold, group_terms
+from shared.domain.times import not_before
 from shared.errors import NotFound, Uniqueness
 from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, Tally, delta
 from shared.storage.entities import pack, unpack
@@ -261,6 +262,7 @@ class TableGroupStore:
 
         if current.pending:
             raise ValueError("a group with pending work is written only after that work is finished")
+        now = not_before(now, current.last_modified, current.created)
         display = attributes["displayName"]
         renamed = display != current.attributes.get("displayName")
         adds = {u: d for u, d in change.adds.items() if ISSUED_USER_ID.fullmatch(u)}  # no other id is a user's

@@ -60,6 +60,7 @@ from shared.domain.ports import (
 )
 from shared.domain.scopes import DirectMembership, Placement, RoleAssignment, ScopeRecord
 from shared.domain.search import fold, group_terms, user_terms
+from shared.domain.times import not_before
 from shared.domain.tokens import TokenRecord
 from shared.domain.work import JobQueue
 from shared.errors import NotFound, ServiceUnavailable, Uniqueness
@@ -320,6 +321,7 @@ class MemoryUserStore:
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
                integrations: frozenset[str] | None = None, adopted: Adoption | None = None,
                changed_by: ChangedBy | None = None) -> StoredUser:
+        now = not_before(now, current.last_modified, current.created)
         with self._state.lock:
             self._state.call()
             user = self._state.users.get((account_id, current.id))
@@ -460,6 +462,7 @@ class MemoryGroupStore:
                now: datetime, placements: tuple[Placement, ...] | None = None) -> GroupWrite:
         if current.pending:
             raise ValueError("a group with pending work is written only after that work is finished")
+        now = not_before(now, current.last_modified, current.created)
         with self._state.lock:
             self._state.call()
             group = self._state.groups.get((account_id, current.id))

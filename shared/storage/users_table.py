@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.domain.ports import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.domain.search import fold, user_terms
+from shared.domain.times import not_before
 from shared.errors import NotFound, Uniqueness
 from shared.storage.counts import USERS, Tally, delta
 from shared.storage.entities import pack, unpack
@@ -214,6 +215,7 @@ class TableUserStore:
                changed_by: ChangedBy | None = None) -> StoredUser:
         from azure.core import MatchConditions
 
+        now = not_before(now, current.last_modified, current.created)
         integrations = current.integrations if integrations is None else integrations
         adopted = current.adopted or adopted
         changed_by = changed_by or current.changed_by

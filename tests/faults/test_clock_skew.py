@@ -1,0 +1,121 @@
+"""No answer about what is in effect depends on two hosts' clocks agreeing (#39, part 1): two hosts on one storage,
+the second under libfaketime (Debian's `faketime`, which `make test-faults` installs when missing) ten minutes behind,
+then ten minutes ahead, and admin writes alternating between them. Every scope, placement, role assignment and direct
+membership acknowledged is in effect on both hosts, and `GET role-assignments` (which deletes rows no longer in
+effect) deletes none of them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from shared.domain.accounts import Account
+from tests.support.azurite import ROOT, Azurite
+from tests.support.devhost import DevHost
+from tests.support.scim import account_store, new_token
+
+pytestmark = pytest.mark.faults
+
+LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))),
+                   Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"))
+
+
+@pytest.fixture(params=["-10m", "+10m"], ids=["behind", "ahead"])
+def hosts(request: pytest.FixtureRequest, storage: Azurite,
+          tmp_path: Path) -> Iterator[tuple[DevHost, DevHost, str, str]]:
+    if not LIBFAKETIME.exists():
+        pytest.fail(f"{LIBFAKETIME} is missing: `make test-faults` installs Debian's faketime")
+    prefix = "k" + uuid.uuid4().hex[:10]
+    common = {"AzureWebJobsStorage": storage.connection_string, "TABLE_PREFIX": prefix, "AUTH_CACHE_SECONDS": "1",
+              "RECONCILE_SCHEDULE": "0 0 0 1 1 *"}
+    right = DevHost(ROOT, {**common, "DEVHOST_STATE_DIR": str(tmp_path / "a")}, tmp_path / "right.log")
+    skewed = DevHost(ROOT, {**common, "DEVHOST_STATE_DIR": str(tmp_path / "b"), "LD_PRELOAD": str(LIBFAKETIME),
+                            "FAKETIME": request.param, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}, tmp_path / "skewed.log")
+    try:
+        yield right, skewed, prefix, storage.connection_string
+    finally:
+        right.stop()
+        skewed.stop()
+
+
+def call(host: DevHost, account: str, token: str, method: str, path: str, body: Any = None, *,
+         area: str = "manage", status: int | None = None) -> Any:
+    response = requests.request(method, f"{host.base_url}/api/{area}/account/{account}{path}", json=body, timeout=30,
+                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    expected = status or (201 if method == "POST" else 200)
+    assert response.status_code == expected, (host.base_url, method, path, response.status_code, response.text[:300])
+    return response.json() if response.content else None
+
+
+def test_access_is_the_same_on_both_hosts_whatever_their_clocks(hosts: tuple[DevHost, DevHost, str, str]) -> None:
+    right, skewed, prefix, connection = hosts
+    store = account_store(connection, prefix)
+    account = Account(id="skew-" + uuid.uuid4().hex[:6], name="Skew", notification_email=None, created=datetime.now(UTC))
+    store.create(account)
+    admin, scim = new_token(store, account.id, scope="admin"), new_token(store, account.id)
+    a = account.id
+
+    # an org through one host, its project through the other, a moment later
+    call(right, a, admin, "POST", "/orgs", {"identifier": "o1", "name": "O1"})
+    call(skewed, a, admin, "POST", "/orgs/o1/projects", {"identifier": "p1"})
+    call(skewed, a, admin, "POST", "/orgs", {"identifier": "o2", "name": "O2"})
+    call(right, a, admin, "POST", "/orgs/o2/projects", {"identifier": "p2"})
+    pat = call(right, a, scim, "POST", "/Users", {"userName": "pat@contoso.test"}, area="scim")["id"]
+    kim = call(skewed, a, scim, "POST", "/Users", {"userName": "kim@contoso.test"}, area="scim")["id"]
+    # a group placed at both projects by the IdP, through the skewed host; roles assigned through the other
+    group = call(skewed, a, scim, "POST", "/Groups", {"displayName": "Builders", "harnessScopes": f"{a}:o1:p1,{a}:o2:p2",
+                                                      "members": [{"value": pat}]}, area="scim")["id"]
+    made = [call(host, a, admin, "POST", "/role-assignments", {
+        "scope": scope, "role": "_project_admin", "resourceGroup": "_all_project_level_resources",
+        "principal": {"type": "group", "id": group}})["id"] for host, scope in ((right, f"{a}:o1:p1"), (skewed, f"{a}:o2:p2"))]
+    made.append(call(right, a, admin, "POST", "/role-assignments", {
+        "scope": f"{a}:o1", "role": "_organization_viewer", "resourceGroup": "_all_organization_level_resources",
+        "principal": {"type": "user", "id": kim}})["id"])
+    call(skewed, a, admin, "PUT", f"/scopes/{a}:o2/members/{kim}", status=204)
+    call(right, a, admin, "PUT", f"/scopes/{a}:o1:p1/members/{kim}", status=204)
+
+    for host in (right, skewed, right):  # GET role-assignments deletes what is no longer in effect: nothing here
+        listed = {x["id"] for x in call(host, a, admin, "GET", "/role-assignments")["roleAssignments"]}
+        assert set(made) <= listed, (host.base_url, made, listed)
+    for host in (right, skewed):
+        projects = {p["scope"] for p in call(host, a, admin, "GET", "/orgs/o1/projects")["projects"]}
+        assert projects == {f"{a}:o1:p1"}, host.base_url
+        placed = call(host, a, admin, "GET", f"/groups/{group}")["placements"]
+        assert {(p["scope"], p["state"]) for p in placed} == {(f"{a}:o1:p1", "active"), (f"{a}:o2:p2", "active")}
+        pats = call(host, a, admin, "GET", f"/users/{pat}/access")
+        assert {(x["scope"], x["role"]) for x in pats["assignments"]} == {(f"{a}:o1:p1", "_project_admin"),
+                                                                          (f"{a}:o2:p2", "_project_admin")}
+        kims = call(host, a, admin, "GET", f"/users/{kim}/access")
+        assert {x["scope"] for x in kims["scopes"]} >= {f"{a}:o1", f"{a}:o2", f"{a}:o1:p1"}, kims
+        assert {(x["scope"], x["role"]) for x in kims["assignments"]} == {(f"{a}:o1", "_organization_viewer")}
+
+
+def test_last_modified_never_goes_back_nor_before_created(hosts: tuple[DevHost, DevHost, str, str]) -> None:
+    right, skewed, prefix, connection = hosts
+    store = account_store(connection, prefix)
+    account = Account(id="mod-" + uuid.uuid4().hex[:6], name="Mod", notification_email=None, created=datetime.now(UTC))
+    store.create(account)
+    scim = new_token(store, account.id)
+    a = account.id
+    user = call(right, a, scim, "POST", "/Users", {"userName": "lee@contoso.test"}, area="scim")
+    group = call(right, a, scim, "POST", "/Groups", {"displayName": "Lee's"}, area="scim")
+    moments = [(user["meta"]["created"], user["meta"]["lastModified"])]
+    group_moments = [(group["meta"]["created"], group["meta"]["lastModified"])]
+    for n, host in enumerate((skewed, right, skewed)):
+        patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                 "Operations": [{"op": "Replace", "path": "displayName", "value": f"Lee {n}"}]}
+        changed = call(host, a, scim, "PATCH", f"/Users/{user['id']}", patch, area="scim")
+        moments.append((changed["meta"]["created"], changed["meta"]["lastModified"]))
+        call(host, a, scim, "PATCH", f"/Groups/{group['id']}", patch, area="scim", status=204)
+        read = call(right, a, scim, "GET", f"/Groups/{group['id']}?excludedAttributes=members", area="scim")
+        group_moments.append((read["meta"]["created"], read["meta"]["lastModified"]))
+    for series in (moments, group_moments):
+        stamps = [datetime.fromisoformat(m.replace("Z", "+00:00")) for _, m in series]
+        created = datetime.fromisoformat(series[0][0].replace("Z", "+00:00"))
+        assert stamps == sorted(stamps) and min(stamps) >= created, series
