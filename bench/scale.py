@@ -1,7 +1,7 @@
 """`make bench-scale`: what a request costs at two tenant sizes a factor of 10 apart (default 2,000 and 20,000 users).
 
-For each size: a fresh account is seeded through the storage layer in full transactions (the user row, its userName
-index row and its count delta: 33 users a transaction, as fast as Azurite takes them), then the app runs in the
+For each size: a fresh account is seeded through the storage layer in full transactions (the user row, its index and
+search rows and its count delta: 14 users a transaction, as fast as Azurite takes them), then the app runs in the
 local host and each phase's requests are sent one after another. Per phase and size it prints wall time, requests,
 storage round trips and entities read per request (from the host's per-invocation records: what carries over to
 Azure), latency p50/p95 (Azurite's, at size), and the host's peak memory. Then the goals of #35 are checked.
@@ -35,6 +35,7 @@ from shared.storage.counts import USERS, delta  # noqa: E402
 from shared.storage.drift import TableDriftStore  # noqa: E402
 from shared.storage.groups_table import TableGroupStore  # noqa: E402
 from shared.storage.tables import RESOURCES, Tables  # noqa: E402
+from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS  # noqa: E402
 from shared.storage.users_table import TableUserStore, _index_rows, _user_entity  # noqa: E402
 from tests.support.azurite import Azurite  # noqa: E402
 from tests.support.devhost import DevHost  # noqa: E402
@@ -42,7 +43,6 @@ from tests.support.scim import account_store, new_token  # noqa: E402
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 FIELDS = {"trips": "scim.storage_round_trips", "read": "scim.storage_entities_read"}
-PER_TRANSACTION = 33
 
 
 def seed(connection: str, prefix: str, account: Account, users: int, groups: int) -> tuple[list[str], float]:
@@ -53,15 +53,19 @@ def seed(connection: str, prefix: str, account: Account, users: int, groups: int
     started = time.perf_counter()
     ids = sorted(str(uuid.uuid4()) for _ in range(users))
     now = datetime.now(UTC)
-    for start in range(0, users, PER_TRANSACTION):
-        operations: list[Any] = []
-        for number, user_id in enumerate(ids[start:start + PER_TRANSACTION], start):
-            attributes = {"userName": f"u{number:06d}@scale.example", "displayName": f"User {number}", "active": True,
-                          "emails": [{"value": f"u{number:06d}@scale.example", "type": "work", "primary": True}]}
-            operations.append(("create", _user_entity(account.id, user_id, attributes, now, now, 1)))
-            operations += [("create", row) for row in _index_rows(account.id, user_id, attributes)]
-            operations.append(delta(account.id, USERS, user_id, now, +1))
-        table.submit_transaction(operations)
+    batch: list[Any] = []
+    for number, user_id in enumerate(ids):
+        attributes = {"userName": f"u{number:06d}@scale.example", "displayName": f"User {number}", "active": True,
+                      "emails": [{"value": f"u{number:06d}@scale.example", "type": "work", "primary": True}]}
+        operations: list[Any] = [("create", _user_entity(account.id, user_id, attributes, now, now, 1))]
+        operations += [("upsert", row) for row in _index_rows(account.id, user_id, attributes)]
+        operations.append(delta(account.id, USERS, user_id, now, +1))
+        if len(batch) + len(operations) > MAX_TRANSACTION_OPERATIONS:
+            table.submit_transaction(batch)
+            batch = []
+        batch += operations
+    if batch:
+        table.submit_transaction(batch)
     store = TableGroupStore(tables)
     for number in range(groups):
         members: dict[str, str | None] = {user_id: None for user_id in ids[number * 10:number * 10 + 10]}
@@ -114,7 +118,7 @@ def run_size(azurite: Azurite, workdir: Path, users: int, groups: int) -> dict[s
     ids, seeded = seed(azurite.connection_string, prefix, account, users, groups)
     token, admin = new_token(accounts, account.id), new_token(accounts, account.id, scope="admin")
     env = {"AzureWebJobsStorage": azurite.connection_string, "TABLE_PREFIX": prefix, "DEVHOST_STATE_DIR": str(workdir),
-           "RECONCILE_SCHEDULE": "0 0 0 1 1 *", "AUTH_CACHE_SECONDS": "300"}
+           "RECONCILE_SCHEDULE": "0 0 0 1 1 *", "AUTH_CACHE_SECONDS": "300", "RECONCILE_SWEEP_HOURS": "0"}
     host = DevHost(ROOT, env, workdir / f"host-{users}.log")
     tenant = f"{host.base_url}/api/scim/account/{account.id}"
     manage = f"{host.base_url}/api/manage/account/{account.id}"
@@ -169,9 +173,42 @@ def run_size(azurite: Azurite, workdir: Path, users: int, groups: int) -> dict[s
             phase.call(scim, "PATCH", f"{tenant}/Users/{user_id}", json={"schemas": [PATCH], "Operations": [
                 {"op": "Replace", "path": "active", "value": False}]})
         figures["incremental"] = phase.result()
+    figures["partition_rows"] = partition_rows(azurite.connection_string, prefix, account.id)
+    figures["reconcile_sweep"] = reconcile_once(host)  # the first sweep: one slice, a scan of the account
+    figures["reconcile_quiet"] = reconcile_once(host)  # nothing written since: nothing of the account is read
     figures["host_peak_mb"] = tree_peak_memory_mb(host.process.pid)
     host.stop()
     return figures
+
+
+def partition_rows(connection: str, prefix: str, account_id: str) -> int:
+    """How many rows the account's partition holds now (one scan's worth), read key-only by the bench itself."""
+    from shared.config import Settings
+
+    tables = Tables(table_service(Settings.from_env({"AzureWebJobsStorage": connection, "TABLE_PREFIX": prefix})), prefix)
+    rows = tables.get(RESOURCES).query_entities("PartitionKey eq @pk", parameters={"pk": account_id},
+                                                select=["RowKey"], results_per_page=1000)
+    return sum(1 for _ in rows)
+
+
+def reconcile_once(host: DevHost) -> dict[str, Any]:
+    """Runs the reconcile timer once through the host's admin endpoint; its record's storage work and time."""
+    before = host.log().count("scim.operation=reconcile ")
+    started = time.perf_counter()
+    requests.post(f"{host.base_url}/admin/functions/reconcile", json={"input": ""}, timeout=30).raise_for_status()
+    while host.log().count("scim.operation=reconcile ") == before:
+        if time.perf_counter() - started > 900:
+            raise RuntimeError("the reconcile run did not finish in 15 minutes")
+        time.sleep(0.2)
+    record = [line for line in host.log().splitlines() if "scim.operation=reconcile " in line][-1]
+
+    def field(name: str) -> int:
+        found = re.search(rf"{re.escape(name)}=(\d+)", record)
+        return int(found.group(1)) if found else 0
+
+    return {"wall_s": round(time.perf_counter() - started, 1), "trips": field("scim.storage_round_trips"),
+            "read": field("scim.storage_entities_read"), "slices": field("scim.reconcile.slicesSwept"),
+            "not_needed": field("scim.reconcile.sweepsNotNeeded")}
 
 
 PAGE_PHASES = ("import_index", "import_cursor", "groups_import", "console_list")
@@ -198,6 +235,16 @@ def goals(small: dict[str, Any], large: dict[str, Any]) -> list[tuple[str, bool,
     found.append(("incremental cycle: same storage work at both sizes", a["trips_mean"] == b["trips_mean"]
                   and a["read_mean"] == b["read_mean"], f"{a['trips_mean']}/{a['read_mean']} vs "
                                                         f"{b['trips_mean']}/{b['read_mean']}"))
+    for size in (small, large):
+        quiet = size["reconcile_quiet"]
+        found.append((f"{size['users']} users: the reconcile reads nothing of an account with nothing written since "
+                      "its last sweep", quiet["slices"] == 0 and quiet["not_needed"] == 1 and quiet["read"] <= 8,
+                      f"{quiet['trips']} requests, {quiet['read']} entities (the sweep row, the count tallies)"))
+        sweep = size["reconcile_sweep"]
+        budget = size["partition_rows"] + 100  # the scan, and the pending work, counts and sweep rows beside it
+        found.append((f"{size['users']} users: a sweep reads at most one scan's worth ({size['partition_rows']} rows)",
+                      sweep["read"] <= budget and sweep["slices"] == 1,
+                      f"{sweep['trips']} requests, {sweep['read']} entities, {sweep['wall_s']} s"))
     peak = max(small["host_peak_mb"] or 0, large["host_peak_mb"] or 0)
     found.append(("host peak memory < 512 MiB", peak < 512, f"{peak} MiB"))
     return found
@@ -226,6 +273,10 @@ def main() -> int:
             print(f"  {name:<15}{f['requests']:>6}{f['wall_s']:>9}{f['trips_mean']:>10}{f['trips_max']:>5}"
                   f"{f['trips_first']:>6}{f['trips_last']:>5}{f['trips_total']:>7}{f['read_mean']:>9}"
                   f"{f['p50_ms']:>8}{f['p95_ms']:>8}")
+        for name in ("reconcile_sweep", "reconcile_quiet"):
+            f = result[name]
+            print(f"  {name:<15}{1:>6}{f['wall_s']:>9}{f['trips']:>10}{'':>5}{'':>6}{'':>5}{f['trips']:>7}{f['read']:>9}"
+                  f"   slices swept {f['slices']}, not needed {f['not_needed']}")
     met = True
     if len(results) == 2:
         print("\nGoals (#35):")

@@ -45,6 +45,7 @@ def _reconcile(timer: func.TimerRequest, context: func.Context) -> None:
     telemetry.invocation_record("reconcile", {
         telemetry.OPERATION: "reconcile", telemetry.OUTCOME: "skipped" if summary.skipped else "completed",
         telemetry.COUNT: summary.accounts_checked, telemetry.DURATION_MS: round((time.perf_counter() - started) * 1000, 1),
-        telemetry.ROUND_TRIPS: trips.count, telemetry.INVOCATION: context.invocation_id,
+        telemetry.ROUND_TRIPS: trips.count, telemetry.ENTITIES_READ: trips.entities_read,
+        telemetry.INVOCATION: context.invocation_id,
         **{f"scim.reconcile.{k}": v for k, v in summary.as_dict().items() if not isinstance(v, dict)}})
     log.info("reconcile pastDue=%s summary=%s", timer.past_due, summary.as_dict())

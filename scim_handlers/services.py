@@ -61,7 +61,8 @@ class Services:
         return ReconcileContext(accounts=self.accounts, drift=TableDriftStore(self.tables), lease=LeaseStore(self.tables),
                                 retry=self.retry_context(), activity=self.activity,
                                 stale_after=timedelta(minutes=self.settings.reconcile_stale_minutes),
-                                retention=timedelta(days=self.settings.retention_days))
+                                retention=timedelta(days=self.settings.retention_days),
+                                sweep_every=timedelta(hours=self.settings.reconcile_sweep_hours))
 
     def retry_context(self) -> RetryContext:
         return RetryContext(settings=self.settings, accounts=self.accounts, pending=self.groups.pending,

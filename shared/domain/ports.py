@@ -314,6 +314,25 @@ class ResourceRows:
     index_rows: dict[str, str] = field(default_factory=dict)
     """The store's uniqueness/lookup rows (opaque to the domain) -> the id each points at"""
     entities: int = 0
+    group_indexes: bool = True
+    """Whether this slice holds the groups' index rows (the first slice of a sweep does; every slice holds every
+    group, so that a membership's group is known)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Where an account's sweep stands: slice `bucket` of `buckets` is next (`bucket == buckets`: finished)."""
+
+    bucket: int
+    buckets: int
+    started: datetime
+    """When the sweep began, by the host that began it (only the cadence depends on it)."""
+    marker: str
+    """The storage's own mark of when the sweep began (opaque): what was written after it is found by it."""
+
+    @property
+    def finished(self) -> bool:
+        return self.bucket >= self.buckets
 
 
 @dataclass(frozen=True)
@@ -344,8 +363,10 @@ class DriftStore(Protocol):
     """The reconcile pass's view of an account's partition. Every repair is conditional on what was re-read just
     before it, so a repair never undoes a write made meanwhile by another instance."""
 
-    def scan(self, account_id: str) -> ResourceRows:
-        """Every resource, membership and index row of the account."""
+    def scan(self, account_id: str, bucket: int = 0, buckets: int = 1) -> ResourceRows:
+        """The account's rows of slice `bucket` of `buckets`: the users whose id falls in it (by a hash), their
+        memberships in both directions and their index rows, and every group (with the groups' index rows in slice
+        0). One pass over the partition, holding only the slice: memory is bounded by the slice, not the account."""
 
     def resource_exists(self, account_id: str, resource_type: str, resource_id: str) -> bool:
         """Whether the User or Group (not a deleted group whose purge is pending) exists now."""
@@ -359,6 +380,21 @@ class DriftStore(Protocol):
     def restore_reverse(self, account_id: str, group_id: str, user_id: str, seen: MembershipRows, display: str,
                         managed_by: str) -> bool:
         """Writes the missing reverse row in one transaction with a check that the member row is still as `seen`."""
+
+    def sweep(self, account_id: str) -> Sweep | None:
+        """Where the account's sweep stands (None: never swept)."""
+
+    def begin_sweep(self, account_id: str, buckets: int, now: datetime) -> Sweep:
+        """Starts a sweep in `buckets` slices and marks when (in storage's own time, not a host's)."""
+
+    def advance_sweep(self, account_id: str, sweep: Sweep) -> Sweep:
+        """Records that slice `sweep.bucket` is done."""
+
+    def written_since(self, account_id: str, sweep: Sweep) -> bool:
+        """Whether any row of the account was written after the sweep began (reads no row when none was)."""
+
+    def users_to_sweep(self, account_id: str) -> int:
+        """How many users the account has (from its count: no scan), to size a sweep's slices."""
 
     def fold_counts(self, account_id: str) -> int:
         """Folds the account's count deltas into their tallies (users, SCIM and native groups), so a count stays

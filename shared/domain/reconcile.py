@@ -14,7 +14,9 @@ re-read (ETags), so nothing is applied twice and no repair undoes a write made m
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +51,11 @@ class ReconcileContext:
     stale_after: timedelta
     retention: timedelta
     max_accounts: int = 200
+    sweep_every: timedelta = timedelta(hours=24)
+    """An account's rows are swept at most this often, and only when something was written since the last sweep."""
+    time_budget: timedelta = timedelta(minutes=5)
+    """A run stops taking accounts after this long (well inside its lease and the Functions timeout); the next run
+    continues from the checkpoint."""
 
 
 @dataclass
@@ -61,6 +68,9 @@ class Summary:
     purged: int = 0
     digests_scheduled: int = 0
     counts_folded: int = 0
+    slices_swept: int = 0
+    sweeps_not_needed: int = 0
+    """Accounts whose sweep was due but nothing had been written since the last one: nothing of them was read."""
     skipped: bool = False
     """Another instance holds the lease."""
 
@@ -69,7 +79,7 @@ class Summary:
                 "repaired": dict(self.repaired), "repairedTotal": sum(self.repaired.values()),
                 "reenqueued": self.reenqueued, "unrepairable": self.unrepairable, "purged": self.purged,
                 "digestsScheduled": self.digests_scheduled, "countsFolded": self.counts_folded,
-                "skipped": self.skipped}
+                "slicesSwept": self.slices_swept, "sweepsNotNeeded": self.sweeps_not_needed, "skipped": self.skipped}
 
 
 def run_reconcile(ctx: ReconcileContext, now: datetime, only_account: str | None = None) -> Summary:
@@ -87,8 +97,11 @@ def run_reconcile(ctx: ReconcileContext, now: datetime, only_account: str | None
         else:
             after = [a for a in accounts if a > checkpoint]
             batch = (after + [a for a in accounts if a <= checkpoint])[:ctx.max_accounts]
+        started = time.monotonic()
         for account_id in batch:
-            reconcile_account(ctx, account_id, now, summary)
+            if time.monotonic() - started > ctx.time_budget.total_seconds():
+                break  # the next run continues from the checkpoint
+            reconcile_account(ctx, account_id, now, summary, whole=only_account is not None)
             summary.accounts_checked += 1
             if only_account is None:
                 checkpoint = account_id
@@ -98,7 +111,37 @@ def run_reconcile(ctx: ReconcileContext, now: datetime, only_account: str | None
     return summary
 
 
-def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, summary: Summary) -> None:
+SLICE_USERS = 20_000
+"""Users one slice of a sweep holds (with their memberships and index rows, and every group): what bounds a run's
+memory, whatever the account's size."""
+
+
+def _slices(ctx: ReconcileContext, account_id: str, now: datetime, summary: Summary,
+            whole: bool) -> Iterator[ResourceRows]:
+    """The slices to sweep now. Normally one: the next slice of the sweep under way, or the first of a new sweep
+    when the last one finished more than `sweep_every` ago and something was written since it began (else nothing
+    is read). `whole` (an operator's reconcile of one account) sweeps every slice at once."""
+    drift = ctx.drift
+    sweep = drift.sweep(account_id)
+    if sweep is None or sweep.finished or whole:
+        if sweep is not None and not whole:
+            if now - sweep.started < ctx.sweep_every:
+                return
+            if not drift.written_since(account_id, sweep):
+                summary.sweeps_not_needed += 1
+                return
+        users = drift.users_to_sweep(account_id)
+        sweep = drift.begin_sweep(account_id, max(1, -(-users // SLICE_USERS)), now)
+    while not sweep.finished:
+        yield drift.scan(account_id, sweep.bucket, sweep.buckets)
+        summary.slices_swept += 1
+        sweep = drift.advance_sweep(account_id, sweep)
+        if not whole:
+            return
+
+
+def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, summary: Summary,
+                      whole: bool = False) -> None:
     pending = ctx.retry.pending.pending(account_id)
     for work in pending:
         if work.created < now - ctx.stale_after:
@@ -106,14 +149,14 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
             summary.reenqueued += 1
             telemetry.reenqueued_counter.add(1, {telemetry.KIND: work.kind})
     summary.counts_folded += ctx.drift.fold_counts(account_id)
-    rows = ctx.drift.scan(account_id)
-    summary.entities_checked += rows.entities
-    _repair_memberships(ctx, account_id, rows, pending, summary)
-    index = ctx.drift.repair_indexes(account_id, rows)
-    for kind, count in index.repaired.items():
-        _count_repair(account_id, kind, summary, count)
-    for clash in index.clashes:
-        _report_clash(ctx, account_id, clash, now, summary)
+    for rows in _slices(ctx, account_id, now, summary, whole=whole):
+        summary.entities_checked += rows.entities
+        _repair_memberships(ctx, account_id, rows, pending, summary)
+        index = ctx.drift.repair_indexes(account_id, rows)
+        for kind, count in index.repaired.items():
+            _count_repair(account_id, kind, summary, count)
+        for clash in index.clashes:
+            _report_clash(ctx, account_id, clash, now, summary)
     summary.purged += ctx.retry.failures.purge_reported(account_id, now - ctx.retention)
     summary.purged += ctx.activity.purge(account_id, now - ctx.retention)
     state = ctx.retry.failures.state(account_id)

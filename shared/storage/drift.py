@@ -9,18 +9,21 @@ undoes it. Row keys (index rows included) are known here only; the domain sees i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import IndexRepair, MembershipRows, NameClash, ResourceRows
+from shared.domain.ports import IndexRepair, MembershipRows, NameClash, ResourceRows, Sweep
 from shared.domain.search import group_terms, user_terms
-from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, USERS, Tally
+from shared.storage.counts import COUNT, NATIVE_GROUPS, SCIM_GROUPS, USERS, Tally
 from shared.storage.entities import unpack
 from shared.storage.groups_table import DELETED, DISPLAY_NAME_INDEX, display_name_key
 from shared.storage.groups_table import EXTERNAL_ID_INDEX as GROUP_EXTERNAL_INDEX
 from shared.storage.groups_table import SEARCH_INDEX as GROUP_SEARCH_INDEX
 from shared.storage.groups_table import external_id_prefix as group_external_prefix
-from shared.storage.keys import GROUP, USER, group_key, search_key, user_key
+from shared.storage.keys import GROUP, USER, group_key, search_key, upper_bound, user_key
 from shared.storage.memberships import MEMBER, forward_key, reverse_key
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import TransactionFailed, storage_errors, submit
@@ -29,6 +32,8 @@ from shared.storage.users_table import SEARCH_INDEX as USER_SEARCH_INDEX
 from shared.storage.users_table import USER_NAME_INDEX, external_id_prefix, user_name_key
 
 _IF_UNCHANGED = "IfNotModified"
+SWEEP = "~sweep"
+"""The account's sweep state (after every other row's key)."""
 USER_INDEXES = (USER_NAME_INDEX, USER_EXTERNAL_INDEX, USER_SEARCH_INDEX)
 GROUP_INDEXES = (DISPLAY_NAME_INDEX, GROUP_EXTERNAL_INDEX, GROUP_SEARCH_INDEX)
 
@@ -42,29 +47,76 @@ class TableDriftStore:
         return self._tables.get(RESOURCES)
 
     @storage_errors
-    def scan(self, account_id: str) -> ResourceRows:
-        rows = ResourceRows()
+    def scan(self, account_id: str, bucket: int = 0, buckets: int = 1) -> ResourceRows:
+        rows = ResourceRows(group_indexes=bucket == 0)
         entities = 0
+
+        def mine(user_id: str) -> bool:
+            return buckets == 1 or slice_of(user_id, buckets) == bucket
+
         for row in self._rows(account_id):
             entities += 1
             key: str = row["RowKey"]
             if key.startswith(USER):
                 if ":g:" in key[len(USER):]:
                     user_id, group_id = key[len(USER):].split(":g:", 1)
-                    rows.reverse.add((user_id, group_id))
-                else:
+                    if mine(user_id):
+                        rows.reverse.add((user_id, group_id))
+                elif mine(key[len(USER):]):
                     rows.users[key[len(USER):]] = unpack(row)
             elif key.startswith(MEMBER):
                 group_id, user_id = key[len(MEMBER):].split(":", 1)
-                rows.forward.add((group_id, user_id))
+                if mine(user_id):
+                    rows.forward.add((group_id, user_id))
             elif key.startswith(GROUP):
                 if row.get("Kind") != DELETED:  # a deleted group whose purge is pending (recorded work finishes it)
                     rows.groups[key[len(GROUP):]] = (unpack(row), row.get("ManagedBy", "scim"))
             elif key.startswith(USER_INDEXES):
-                rows.index_rows[key] = row["UserId"]
+                if mine(row["UserId"]):
+                    rows.index_rows[key] = row["UserId"]
             elif key.startswith(GROUP_INDEXES):
-                rows.index_rows[key] = row["GroupId"]
-        return ResourceRows(rows.users, rows.groups, rows.forward, rows.reverse, rows.index_rows, entities)
+                if rows.group_indexes:
+                    rows.index_rows[key] = row["GroupId"]
+        return replace(rows, entities=entities)
+
+    @storage_errors
+    def sweep(self, account_id: str) -> Sweep | None:
+        row = self._get(account_id, SWEEP)
+        return _sweep(row) if row is not None else None
+
+    @storage_errors
+    def begin_sweep(self, account_id: str, buckets: int, now: datetime) -> Sweep:
+        """The sweep row is written, then read back: its Timestamp, set by storage, marks the sweep's start."""
+        self._table.upsert_entity({"PartitionKey": account_id, "RowKey": SWEEP, "Bucket": 0, "Buckets": buckets,
+                                   "Started": now, "Marker": ""})
+        row = self._get(account_id, SWEEP)
+        assert row is not None
+        marker = _server_time(row)
+        self._table.update_entity({"PartitionKey": account_id, "RowKey": SWEEP, "Marker": marker}, mode=_merge())
+        return Sweep(0, buckets, now, marker)
+
+    @storage_errors
+    def advance_sweep(self, account_id: str, sweep: Sweep) -> Sweep:
+        self._table.update_entity({"PartitionKey": account_id, "RowKey": SWEEP, "Bucket": sweep.bucket + 1},
+                                  mode=_merge())
+        return replace(sweep, bucket=sweep.bucket + 1)
+
+    @storage_errors
+    def written_since(self, account_id: str, sweep: Sweep) -> bool:
+        """One query on storage's own Timestamp (server side: it returns a row only if one changed), skipping the
+        sweep row itself and the count rows the reconcile pass folds."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and Timestamp gt @since and RowKey ne @sweep and ( RowKey lt @cnt or RowKey ge @after )",
+            parameters={"pk": account_id, "since": datetime.fromisoformat(sweep.marker), "sweep": SWEEP,
+                        "cnt": COUNT, "after": upper_bound(COUNT)},
+            select=["RowKey"], results_per_page=1)
+        return next(iter(rows), None) is not None
+
+    @storage_errors
+    def users_to_sweep(self, account_id: str) -> int:
+        from shared.storage.users_table import TableUserStore
+
+        return TableUserStore(self._tables).count(account_id)
 
     def _rows(self, account_id: str) -> Iterator[Any]:
         return iter(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": account_id},
@@ -168,6 +220,28 @@ class TableDriftStore:
         return True
 
 
+def slice_of(user_id: str, buckets: int) -> int:
+    """The sweep slice of a user and of every row that names it (its memberships, its index rows): a hash, so the
+    slices are even whatever the ids."""
+    return int(hashlib.sha256(user_id.encode()).hexdigest()[:8], 16) % buckets
+
+
+def _sweep(row: Any) -> Sweep:
+    return Sweep(int(row.get("Bucket", 0)), int(row.get("Buckets", 1)), row["Started"], row.get("Marker") or "")
+
+
+def _server_time(row: Any) -> str:
+    """The row's Timestamp, which storage sets on every write (the SDK gives it in the entity's metadata)."""
+    stamp = row.metadata.get("timestamp")
+    return stamp.isoformat() if isinstance(stamp, datetime) else str(stamp)
+
+
+def _merge() -> Any:
+    from azure.data.tables import UpdateMode
+
+    return UpdateMode.MERGE
+
+
 def _match() -> Any:
     from azure.core import MatchConditions
 
@@ -200,7 +274,8 @@ def _claims(rows: ResourceRows) -> dict[str, set[str]]:
     for user_id, attributes in rows.users.items():
         for key in _user_claims(user_id, attributes):
             claims.setdefault(key, set()).add(user_id)
-    for group_id, (attributes, managed_by) in rows.groups.items():
-        for key in _group_claims(group_id, attributes, managed_by):
-            claims.setdefault(key, set()).add(group_id)
+    if rows.group_indexes:
+        for group_id, (attributes, managed_by) in rows.groups.items():
+            for key in _group_claims(group_id, attributes, managed_by):
+                claims.setdefault(key, set()).add(group_id)
     return claims

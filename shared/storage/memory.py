@@ -54,6 +54,7 @@ from shared.domain.ports import (
     StoredGroup,
     StoredGroupPlacement,
     StoredUser,
+    Sweep,
     UserStore,
     VersionConflict,
     WorkStore,
@@ -524,11 +525,12 @@ class MemoryDriftStore:
 
     def __init__(self, state: MemoryState) -> None:
         self._state = state
+        self._sweeps: dict[str, Sweep] = {}
 
-    def scan(self, account_id: str) -> ResourceRows:
+    def scan(self, account_id: str, bucket: int = 0, buckets: int = 1) -> ResourceRows:
         with self._state.lock:
             self._state.call()
-            rows = ResourceRows()
+            rows = ResourceRows()  # memory is small: one slice holds everything
             for (account, user_id), user in self._state.users.items():
                 if account == account_id:
                     rows.users[user_id] = _copy(user.attributes)
@@ -580,6 +582,23 @@ class MemoryDriftStore:
 
     def fold_counts(self, account_id: str) -> int:
         return 0  # counted directly
+
+    def sweep(self, account_id: str) -> Sweep | None:
+        return self._sweeps.get(account_id)
+
+    def begin_sweep(self, account_id: str, buckets: int, now: datetime) -> Sweep:
+        self._sweeps[account_id] = Sweep(0, 1, now, "")
+        return self._sweeps[account_id]
+
+    def advance_sweep(self, account_id: str, sweep: Sweep) -> Sweep:
+        self._sweeps[account_id] = replace(sweep, bucket=sweep.bucket + 1)
+        return self._sweeps[account_id]
+
+    def written_since(self, account_id: str, sweep: Sweep) -> bool:
+        return True  # memory keeps no write times
+
+    def users_to_sweep(self, account_id: str) -> int:
+        return sum(1 for (account, _) in self._state.users if account == account_id)
 
     def repair_indexes(self, account_id: str, rows: ResourceRows) -> IndexRepair:
         return IndexRepair()

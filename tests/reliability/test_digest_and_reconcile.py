@@ -194,3 +194,46 @@ def test_a_repair_decided_on_stale_reads_does_not_undo_a_write_made_meanwhile(sv
         {"op": "remove", "path": f'members[value eq "{bob.id}"]'}]})
     assert drift.restore_reverse(account.id, team.id, bob.id, seen, "Team", "scim") is False
     assert svc.users.get(account.id, bob.id).groups == []
+
+
+def test_a_sweep_in_slices_repairs_everything_holding_one_slice_at_a_time(
+        svc: Services, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large account is swept a slice a run (its users by a hash, with their memberships and index rows, and every
+    group): here 1 user a slice, so 3 runs; together they repair what one whole pass repairs."""
+    from collections import Counter
+
+    from shared.domain import reconcile
+
+    monkeypatch.setattr(reconcile, "SLICE_USERS", 1)
+    damage(svc, account)
+    ctx = replace(svc.reconcile_context(), sweep_every=timedelta(0))
+    runs = [run_reconcile(ctx, datetime.now(UTC)) for _ in range(3)]
+    assert [run.slices_swept for run in runs] == [1, 1, 1]
+    repaired: Counter[str] = Counter()
+    for run in runs:
+        repaired.update(run.repaired)
+    assert dict(repaired) == {
+        "member whose user or group is gone": 1,
+        "member without its reverse row": 1,
+        "reverse row without its forward row": 1,
+        "index row pointing at a deleted or renamed resource": 1,
+        "resource without its index row": 2,
+    }
+    assert run_reconcile(ctx, datetime.now(UTC), only_account=account.id).repaired == Counter()  # all of it
+
+
+def test_an_account_with_nothing_written_since_its_last_sweep_is_not_read(svc: Services, account: Account) -> None:
+    from shared.storage.roundtrips import counting
+
+    user = users.create_user(svc.users, account, {"userName": "quiet@contoso.test"})
+    eager = replace(svc.reconcile_context(), sweep_every=timedelta(0))
+    assert run_reconcile(eager, datetime.now(UTC)).slices_swept == 1
+    with counting() as trips:
+        quiet = run_reconcile(eager, datetime.now(UTC))
+    assert (quiet.slices_swept, quiet.sweeps_not_needed, quiet.entities_checked) == (0, 1, 0)
+    assert trips.entities_read <= 8, trips.entities_read  # the sweep row, the count tallies: none of its resources
+    users.patch_user(svc.users, account, user.id, {"Operations": [{"op": "replace", "path": "displayName", "value": "Q"}]})
+    assert run_reconcile(eager, datetime.now(UTC)).slices_swept == 1  # written since: swept again
+    daily = svc.reconcile_context()  # the default cadence: a day between sweeps, whatever was written
+    users.patch_user(svc.users, account, user.id, {"Operations": [{"op": "replace", "path": "displayName", "value": "R"}]})
+    assert run_reconcile(daily, datetime.now(UTC)).slices_swept == 0

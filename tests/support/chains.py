@@ -28,6 +28,7 @@ def fault_host(storage: Azurite, proxy: CuttableProxy, prefix: str, state: Path)
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.5",
         "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "20",
         "RECONCILE_SCHEDULE": "*/4 * * * * *",  # reconcile keeps running beside the chains and the retries
+        "RECONCILE_SWEEP_HOURS": "0",  # and sweeps whenever something was written since its last sweep
     }
     return DevHost(ROOT, env, state / "devhost.log")
 
