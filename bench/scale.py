@@ -167,6 +167,15 @@ def run_size(azurite: Azurite, workdir: Path, users: int, groups: int) -> dict[s
             phase.call(console, "GET", f"{manage}/users", params={"startIndex": start, "count": 100})
         figures["console_list"] = phase.result()
 
+        phase = Phase(host, "console_search")
+        for text in ("u0001", "U00012", "user 15", "u0000"):  # prefixes matching 100, 10, 11 and 100 users at any size
+            phase.call(console, "GET", f"{manage}/users", params={"filter": text, "count": 50})
+        first_group = phase.call(console, "GET", f"{manage}/groups", params={"source": "scim", "count": 1})["groups"][0]
+        for text in ("", "u0000"):
+            phase.call(console, "GET", f"{manage}/groups/{first_group['identifier']}/members",
+                       params={"filter": text, "count": 50} if text else {"count": 50})
+        figures["console_search"] = phase.result()
+
         phase = Phase(host, "incremental")
         for user_id in ids[-20:]:  # Entra's incremental cycle: read, update (users in no group, at both sizes)
             phase.call(scim, "GET", f"{tenant}/Users/{user_id}")
@@ -211,7 +220,7 @@ def reconcile_once(host: DevHost) -> dict[str, Any]:
             "not_needed": field("scim.reconcile.sweepsNotNeeded")}
 
 
-PAGE_PHASES = ("import_index", "import_cursor", "groups_import", "console_list")
+PAGE_PHASES = ("import_index", "import_cursor", "groups_import", "console_list", "console_search")
 
 
 def goals(small: dict[str, Any], large: dict[str, Any]) -> list[tuple[str, bool, str]]:

@@ -48,6 +48,8 @@ from shared.storage.transactions import (
 USER_NAME_INDEX = "un:"
 EXTERNAL_ID_INDEX = "ux:"
 SEARCH_INDEX = "us:"
+USERS_PER_QUERY = 7
+"""Users one get_many query reads: two comparisons each, beside the partition's, within Table Storage's 15."""
 GROUP_OF_USER = ":g:"
 
 
@@ -201,13 +203,23 @@ class TableUserStore:
 
     @storage_errors
     def get_many(self, account_id: str, user_ids: list[str]) -> list[StoredUser]:
-        def read(user_id: str) -> StoredUser | None:
-            try:
-                return self._read(account_id, user_id)
-            except NotFound:
-                return None
+        """Each query reads up to USERS_PER_QUERY users with their groups (a key range each, OR-ed: Table
+        Storage allows 15 comparisons in a filter), the queries in parallel: a page of 50 is 8 requests in one wave."""
+        wanted = [user_id for user_id in dict.fromkeys(user_ids) if ISSUED_USER_ID.fullmatch(user_id)]
 
-        return [user for user in in_parallel(read, user_ids) if user is not None]
+        def read(chunk: list[str]) -> list[StoredUser]:
+            ranges = " or ".join(f"( RowKey ge @lo{n} and RowKey lt @hi{n} )" for n in range(len(chunk)))
+            parameters = {"pk": account_id}
+            for n, user_id in enumerate(chunk):
+                parameters[f"lo{n}"] = user_key(user_id)
+                parameters[f"hi{n}"] = upper_bound(user_key(user_id) + ":")
+            rows = self._table.query_entities(f"PartitionKey eq @pk and ( {ranges} )", parameters=parameters,
+                                              results_per_page=1000)
+            return list(_assemble(rows))
+
+        chunks = [wanted[start:start + USERS_PER_QUERY] for start in range(0, len(wanted), USERS_PER_QUERY)]
+        found = {user.id: user for users in in_parallel(read, chunks) for user in users}
+        return [found[user_id] for user_id in wanted if user_id in found]
 
     @storage_errors
     def update(self, account_id: str, current: StoredUser, attributes: dict[str, Any], now: datetime,
