@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
-from shared.domain import access, groups
+from shared.domain import access, etags, groups
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.ports import MAX_MEMBERS_LISTED, StoredGroup
 from shared.domain.resource import attribute_list, project
@@ -80,7 +80,11 @@ def _create(req: ScimRequest) -> ScimResponse:
 
 
 def _get(req: ScimRequest) -> ScimResponse:
-    return _group_response(req, groups.get_group(req.services.groups, req.account, req.route["id"]), 200)
+    """If-None-Match with the current version answers 304 without reading the members (RFC 9110 §13.1.2)."""
+    group = groups.get_group(req.services.groups, req.account, req.route["id"])
+    if etags.listed(req.headers.get("If-None-Match"), group.version):
+        return ScimResponse(304, None, {"ETag": group.version})
+    return _group_response(req, group, 200)
 
 
 def _replace(req: ScimRequest) -> ScimResponse:

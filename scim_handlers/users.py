@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
-from shared.domain import access, users
+from shared.domain import access, etags, users
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.ports import StoredUser
 from shared.domain.resource import attribute_list, project
@@ -70,7 +70,12 @@ def _create(req: ScimRequest) -> ScimResponse:
 
 
 def _get(req: ScimRequest) -> ScimResponse:
-    return _user_response(req, users.get_user(req.services.users, req.account, req.route["id"]), 200)
+    """If-None-Match with the current version answers 304 without a body (RFC 9110 §13.1.2)."""
+    user = users.get_user(req.services.users, req.account, req.route["id"])
+    version = users.version_tag(user.version)
+    if etags.listed(req.headers.get("If-None-Match"), version):
+        return ScimResponse(304, None, {"ETag": version})
+    return _user_response(req, user, 200)
 
 
 def _replace(req: ScimRequest) -> ScimResponse:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from shared.domain import discovery, entra, limits, resource, scopes
+from shared.domain import discovery, entra, etags, limits, resource, scopes
 from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
 from shared.domain.listing import ListQuery, Page, candidates, indexed_candidates, indexed_page, list_resources
@@ -60,12 +60,7 @@ class WriteResult:
 
 
 def check_if_match(if_match: str | None, group: StoredGroup) -> None:
-    if not if_match:
-        return
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if "*" in tags or group.version.removeprefix("W/") in tags:
-        return
-    raise PreconditionFailed(f"If-Match {if_match} does not match the current version {group.version}.")
+    etags.check_if_match(if_match, group.version)
 
 
 def _attributes(body: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain import discovery, limits, resource
+from shared.domain import discovery, etags, limits, resource
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
 from shared.domain.listing import ListQuery, Page, candidates, indexed_candidates, indexed_page, list_resources
@@ -36,14 +36,7 @@ def version_tag(version: int) -> str:
 
 
 def check_if_match(if_match: str | None, stored: StoredUser) -> None:
-    """RFC 7644 §3.14 / RFC 7232: `*` or any listed tag equal to the current version (weak comparison)."""
-    if not if_match:
-        return
-    tags = [t.strip() for t in if_match.split(",")]
-    current = version_tag(stored.version)
-    if "*" in tags or any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags):
-        return
-    raise PreconditionFailed(f"If-Match {if_match} does not match the current version {current}.")
+    etags.check_if_match(if_match, version_tag(stored.version))
 
 
 def _validated(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -259,3 +259,22 @@ def test_search_by_post_finds_groups(scim: ScimClient, path: str) -> None:
     found = scim.post(path, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
                              "filter": 'displayName eq "searchable"'}).json()
     assert [g["id"] for g in found["Resources"]] == [created["id"]]
+
+
+def test_if_none_match_with_the_current_version_answers_304(scim: ScimClient) -> None:
+    """Conditional reads (RFC 9110 §13.1.2, #38): the current ETag gives 304 and no body; an old one, the resource."""
+    user = scim.post("/Users", {"userName": "etag@contoso.test"}).json()
+    group = scim.post("/Groups", {"displayName": "ETag team", "members": [{"value": user["id"]}]})
+    assert group.status_code == 201
+    for path, tag in ((f"/Users/{user['id']}", user["meta"]["version"]),
+                      (f"/Groups/{group.json()['id']}", group.headers["ETag"])):
+        unchanged = scim.get(path, headers={"If-None-Match": tag})
+        assert unchanged.status_code == 304 and not unchanged.content and unchanged.headers["ETag"] == tag
+        assert scim.get(path, headers={"If-None-Match": f'"stale", {tag}'}).status_code == 304
+        assert scim.get(path, headers={"If-None-Match": "*"}).status_code == 304
+        assert scim.get(path, headers={"If-None-Match": 'W/"0"'}).status_code == 200
+    scim.patch(f"/Users/{user['id']}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                         "Operations": [{"op": "replace", "path": "displayName", "value": "New"}]})
+    changed = scim.get(f"/Users/{user['id']}", headers={"If-None-Match": user["meta"]["version"]})
+    assert changed.status_code == 200 and changed.json()["displayName"] == "New"
+    assert scim.get(f"/Users/{'0' * 8}-0000-4000-8000-{'0' * 12}", headers={"If-None-Match": "*"}).status_code == 404

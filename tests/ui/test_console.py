@@ -50,6 +50,17 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def signed_out_view_only(page: Any) -> None:
+    """Signed out (or refused): the sign-in form only, no navigation and no "Sign out", at a desktop's and at a
+    phone's width (#38)."""
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert page.locator("#sign-in").is_visible(), width
+        assert not page.locator("#nav").is_visible() and not page.locator("#sign-out").is_visible(), width
+        assert not page.locator("nav button[data-page=users]").is_visible(), width
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
 def message(page: Any) -> str:
     return str(page.locator("#message").inner_text())
 
@@ -76,11 +87,13 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
 
     page.goto(f"{scim_host.base_url}/api/console/")
     page.fill("#account", account.id)
+    signed_out_view_only(page)
     for refused in ("scim.0123456789abcdef.wrong", scim_token):  # a wrong token, then a SCIM-scoped one
         page.fill("#token", refused)
         page.click("#sign-in-button")
         page.wait_for_selector("#message:has-text('Refused')")
         assert "not an admin token" in message(page)
+        signed_out_view_only(page)
     shot(page, "sign-in-refused")
     page.fill("#token", admin_token)
     page.click("#sign-in-button")
@@ -199,6 +212,7 @@ def test_an_admin_works_through_the_console(browser_page: Any, scim_host: DevHos
 
     page.click("#sign-out")
     page.wait_for_selector("#sign-in:not([hidden])")
+    signed_out_view_only(page)
     assert page.evaluate("sessionStorage.length") == 0
     assert page.errors == [], page.errors
 
