@@ -36,6 +36,9 @@ def _filter_for(raw: str | None, schema: ResourceSchema) -> tuple[bool, Filter |
 
 def _search(req: ScimRequest) -> ScimResponse:
     params = SearchRequestParameters(req.json())
+    if params.get("sortBy"):
+        raise InvalidValue("sortBy is offered on /Users, /Groups and their .search; the root .search returns users, "
+                           "then groups.")
     if params.get("cursor") is not None:
         raise InvalidValue("cursor paging is offered on /Users, /Groups and their .search; the root .search pages by "
                            "startIndex.")

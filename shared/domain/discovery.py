@@ -1,8 +1,8 @@
 """Discovery documents (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and Schemas.
 
 They describe what this server really does; every claim here is honoured by the code (for example
-`etag.supported` because If-Match is enforced, `bulk`, `sort` and `changePassword` off because they are not
-implemented).
+`etag.supported` because If-Match and If-None-Match are honoured, `sort` because sortBy is (cheaply on userName and a
+group's displayName: shared/domain/sorting.py), `bulk` and `changePassword` off because they are not implemented).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def service_provider_config(tenant_url: str, max_results: int, max_payload_bytes
                        "defaultPageSize": default_page_size, "maxPageSize": max_results,
                        "cursorTimeout": cursor_timeout_seconds},
         "changePassword": {"supported": False},
-        "sort": {"supported": False},
+        "sort": {"supported": True},
         "etag": {"supported": True},
         "authenticationSchemes": [{
             "type": "oauthbearertoken", "name": "OAuth Bearer Token", "primary": True,

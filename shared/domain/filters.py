@@ -147,6 +147,21 @@ def _elements(path: AttrPath, resource: dict[str, Any]) -> list[Any]:
     return elements
 
 
+def values_at(path: AttrPath, resource: dict[str, Any]) -> list[Any]:
+    """The values a path names in a rendered resource (a multi-valued complex attribute's primary element first)."""
+    elements = _elements(path, resource)
+    elements = sorted(elements, key=lambda e: not (isinstance(e, dict) and e.get("primary") is True))
+    if path.sub is not None:
+        return [_get(e, path.sub.name) for e in elements]
+    if path.attribute.type == "complex" and path.attribute.multi_valued:
+        return [_get(e, "value") for e in elements]
+    return elements
+
+
+def target_of(path: AttrPath) -> Attribute:
+    return _target(path)
+
+
 def _values(path: AttrPath, resource: dict[str, Any]) -> list[Any]:
     elements = _elements(path, resource)
     if path.sub is not None:

@@ -18,7 +18,16 @@ from typing import Any, TypeVar
 from shared.domain import discovery, entra, etags, limits, resource, scopes
 from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
-from shared.domain.listing import ListQuery, Page, candidates, indexed_candidates, indexed_page, list_resources
+from shared.domain.listing import (
+    Listing,
+    ListQuery,
+    Page,
+    candidates,
+    indexed_candidates,
+    indexed_page,
+    list_resources,
+    sorted_in_memory,
+)
 from shared.domain.patch import Operation, apply_patch, parse_operations
 from shared.domain.ports import (
     MANAGED_BY_SCIM,
@@ -162,10 +171,16 @@ def list_groups(store: GroupStore, account: Account, query: ListQuery, tenant_ur
     query_filter = query.filter
     keep = _keeper(store, account, query_filter, tenant_url) if query_filter else None
     found = indexed_candidates(query_filter, _lookups(store, account))
+    render = lambda group: render_group(group, tenant_url, None, account.id)  # noqa: E731
     if found is not None:
         scim_only = [group for group in found if group.managed_by == MANAGED_BY_SCIM]
-        return indexed_page(scim_only, keep or (lambda _: True), query)
-    return list_resources(AccountGroups(store, account.id), positions, account.id, "Group", query, keep)
+        return indexed_page(scim_only, keep or (lambda _: True), query, render)
+    if query.sort is not None and not query.sort.is_on("displayName"):
+        if query.sort.path.attribute.name == "members":  # the members are not read for a list
+            raise InvalidValue("sortBy members is not supported: sort groups by their own attributes.")
+        return sorted_in_memory(AccountGroups(store, account.id), positions, account.id, "Group", query, keep, render)
+    listing: Listing[StoredGroup] = GroupsByName(store, account.id) if query.sort else AccountGroups(store, account.id)
+    return list_resources(listing, positions, account.id, "Group", query, keep)
 
 
 class AccountGroups:
@@ -182,6 +197,16 @@ class AccountGroups:
 
     def count(self) -> int:
         return self._store.count(self._account_id, self._managed_by)
+
+
+class GroupsByName(AccountGroups):
+    """The SCIM groups of one account in displayName order (case-insensitive), read from the displayName index."""
+
+    def page(self, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
+        return self._store.page_by_name(self._account_id, start, limit)
+
+    def skip(self, start: str | None, offset: int) -> str | None:
+        return self._store.skip_by_name(self._account_id, start, offset)
 
 
 def _lookups(store: GroupStore, account: Account) -> dict[str, Callable[[str], Any]]:

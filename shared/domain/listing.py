@@ -12,7 +12,8 @@ from shared.domain.filters import Filter, indexed_equality, parse_filter
 from shared.domain.ports import PagePositions
 from shared.domain.resource import attribute_list
 from shared.domain.schema import ResourceSchema
-from shared.errors import InvalidCount, InvalidCursor, InvalidValue, NotFound
+from shared.domain.sorting import SORT_LIMIT, Sort, parse_sort, sorted_by
+from shared.errors import InvalidCount, InvalidCursor, InvalidValue, NotFound, TooMany
 
 
 class QueryParameters(Protocol):
@@ -49,6 +50,14 @@ class ListQuery:
     filter_text: str | None = None
     cursor: str | None = None
     """None: index paging (RFC 7644). "": the first page of cursor paging (RFC 9865); else the cursor sent."""
+    sort: Sort | None = None
+
+    @property
+    def shape(self) -> str | None:
+        """What a cursor and a remembered position are bound to besides the resource type: filter and sort."""
+        if self.sort is None:
+            return self.filter_text
+        return f"{self.filter_text or ''}\nsortBy {self.sort.text}"
 
 
 def parse_list_query(params: QueryParameters, schema: ResourceSchema, default_count: int, max_count: int) -> ListQuery:
@@ -75,6 +84,7 @@ def parse_list_query(params: QueryParameters, schema: ResourceSchema, default_co
         excluded=attribute_list(params.get("excludedAttributes")),
         filter_text=raw_filter.strip() if raw_filter and raw_filter.strip() else None,
         cursor=cursor,
+        sort=parse_sort(params.get("sortBy"), params.get("sortOrder"), schema),
     )
 
 
@@ -113,14 +123,41 @@ def indexed_candidates(query_filter: Filter | None,
     return found if isinstance(found, list) else [found]  # type: ignore[list-item]
 
 
-def indexed_page(found: list[Any], keep: Callable[[Any], bool], query: ListQuery) -> Page:
-    """A page of what a point read found (a handful): one page either way, so a cursor request gets no nextCursor;
-    a cursor sent with such a filter was never issued for it."""
+def indexed_page(found: list[Any], keep: Callable[[Any], bool], query: ListQuery,
+                 render: Callable[[Any], dict[str, Any]]) -> Page:
+    """A page of what a point read found (a handful, sorted if asked): one page either way, so a cursor request
+    gets no nextCursor; a cursor sent with such a filter was never issued for it."""
     if query.cursor:
         raise InvalidCursor("The cursor belongs to another query: this filter's results are a single page.")
+    if query.sort is not None:
+        found = sorted_by([item for item in found if keep(item)], query.sort, render)
     page = paginate(found, keep, 1 if query.cursor is not None else query.start_index, query.count)
     page.by_cursor = query.cursor is not None
     return page
+
+
+def sorted_in_memory(listing: Listing[Any], positions: PagePositions, account_id: str, resource_type: str,
+                     query: ListQuery, keep: Callable[[Any], bool] | None,
+                     render: Callable[[Any], dict[str, Any]]) -> Page:
+    """A sort no index keeps: every resource of the type is read and sorted, so only while there are at most
+    SORT_LIMIT of them (else 400 tooMany naming the bound). Cursors carry the offset into the sorted result."""
+    assert query.sort is not None
+    total = listing.count()
+    if total > SORT_LIMIT:
+        raise TooMany(f"Sorting by {query.sort.path.text} reads every {resource_type.lower()}: this account has "
+                      f"{total}, more than {SORT_LIMIT} (the sort limit). Sort by an indexed attribute (userName, "
+                      "a group's displayName, ascending) or filter by userName, externalId, id or displayName eq.")
+    ordered = sorted_by([item for item in _walk(listing) if keep is None or keep(item)], query.sort, render)
+    if query.cursor is None:
+        return paginate(ordered, lambda _: True, query.start_index, query.count)
+    digest = query_digest(resource_type, query.shape)
+    signer = CursorSigner(positions.signing_key())
+    offset = int(signer.read(query.cursor, account_id, digest, query.count)) if query.cursor else 0
+    window = ordered[offset:offset + query.count]
+    following = offset + len(window)
+    cursor = signer.issue(Cursor(account_id, digest, str(following), query.count)) \
+        if window and following < len(ordered) else None
+    return Page(len(ordered), 1, window, cursor, by_cursor=True)
 
 
 @dataclass
@@ -183,7 +220,7 @@ def list_resources(listing: Listing[Any], positions: PagePositions, account_id: 
     total from the counts, finds where `startIndex` starts from the positions remembered by the previous page of the
     same query (a sequential walk costs a page per page; a jump counts keys from the nearest remembered page, 1,000
     per round trip), and a filtered index page still scans, as before."""
-    digest = query_digest(resource_type, query.filter_text)
+    digest = query_digest(resource_type, query.shape)
     if query.cursor is not None:
         return _cursor_page(listing, positions, account_id, digest, query, keep)
     if keep is not None:

@@ -217,6 +217,13 @@ class UserStore(Protocol):
     def skip(self, account_id: str, start: str | None, offset: int) -> str | None:
         """The id of the user `offset` places after `start` in id order (None: past the end); reads keys only."""
 
+    def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        """As `page`, in userName order (case-insensitive) from the opaque position `start`, read from the userName
+        index: one page of storage work wherever the page is."""
+
+    def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
+        """As `skip`, in userName order."""
+
     def count(self, account_id: str) -> int:
         """How many users the account has, exactly, without reading them (counted as they are created and
         deleted, in the same transactions)."""
@@ -281,6 +288,13 @@ class GroupStore(Protocol):
 
     def skip(self, account_id: str, start: str | None, offset: int, managed_by: str = "scim") -> str | None:
         """The id of the group `offset` places after `start` (None: past the end); reads keys only."""
+
+    def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
+        """The SCIM groups in displayName order (case-insensitive) from the opaque position `start`, from the
+        displayName index: one page of storage work wherever the page is."""
+
+    def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
+        """As `skip`, in displayName order."""
 
     def count(self, account_id: str, managed_by: str = "scim") -> int:
         """How many groups `managed_by` manages, exactly, without reading them."""

@@ -16,7 +16,16 @@ from typing import Any
 from shared.domain import discovery, etags, limits, resource
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
-from shared.domain.listing import ListQuery, Page, candidates, indexed_candidates, indexed_page, list_resources
+from shared.domain.listing import (
+    Listing,
+    ListQuery,
+    Page,
+    candidates,
+    indexed_candidates,
+    indexed_page,
+    list_resources,
+    sorted_in_memory,
+)
 from shared.domain.patch import apply_patch, parse_operations
 from shared.domain.ports import Adoption, ChangedBy, PagePositions, StoredUser, UserStore, VersionConflict
 from shared.domain.schema import USER
@@ -66,9 +75,13 @@ def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url:
     query_filter = query.filter
     keep = (lambda user: matches(query_filter, render_user(user, tenant_url))) if query_filter else None
     found = indexed_candidates(query_filter, _lookups(store, account))
+    render = lambda user: render_user(user, tenant_url)  # noqa: E731
     if found is not None:
-        return indexed_page(found, keep or (lambda _: True), query)
-    return list_resources(AccountUsers(store, account.id), positions, account.id, "User", query, keep)
+        return indexed_page(found, keep or (lambda _: True), query, render)
+    if query.sort is not None and not query.sort.is_on("userName"):
+        return sorted_in_memory(AccountUsers(store, account.id), positions, account.id, "User", query, keep, render)
+    listing: Listing[StoredUser] = UsersByName(store, account.id) if query.sort else AccountUsers(store, account.id)
+    return list_resources(listing, positions, account.id, "User", query, keep)
 
 
 class AccountUsers:
@@ -85,6 +98,16 @@ class AccountUsers:
 
     def count(self) -> int:
         return self._store.count(self._account_id)
+
+
+class UsersByName(AccountUsers):
+    """The users of one account in userName order (case-insensitive), read from the userName index."""
+
+    def page(self, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        return self._store.page_by_name(self._account_id, start, limit)
+
+    def skip(self, start: str | None, offset: int) -> str | None:
+        return self._store.skip_by_name(self._account_id, start, offset)
 
 
 def _lookups(store: UserStore, account: Account) -> dict[str, Callable[[str], Any]]:

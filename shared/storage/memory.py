@@ -308,6 +308,23 @@ class MemoryUserStore:
             ids = self._ids(account_id, start)
             return ids[offset] if len(ids) > offset else None
 
+    def _by_name(self, account_id: str, start: str | None) -> list[tuple[str, str]]:
+        return sorted((u.attributes["userName"].lower() + "\0" + uid, uid) for (account, uid), u in self._state.users.items()
+                      if account == account_id and u.attributes["userName"].lower() + "\0" + uid >= (start or ""))
+
+    def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        with self._state.lock:
+            self._state.call()
+            rows = self._by_name(account_id, start)
+            return ([self._stored(uid, self._state.users[(account_id, uid)]) for _, uid in rows[:limit]],
+                    rows[limit][0] if len(rows) > limit else None)
+
+    def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
+        with self._state.lock:
+            self._state.call()
+            rows = self._by_name(account_id, start)
+            return rows[offset][0] if len(rows) > offset else None
+
     def count(self, account_id: str) -> int:
         with self._state.lock:
             self._state.call()
@@ -453,6 +470,24 @@ class MemoryGroupStore:
             self._state.call()
             ids = self._ids(account_id, start, managed_by)
             return ids[offset] if len(ids) > offset else None
+
+    def _by_name(self, account_id: str, start: str | None) -> list[tuple[str, str]]:
+        return sorted((str(g.attributes["displayName"]).lower() + "\0" + gid, gid)
+                      for (account, gid), g in self._state.groups.items() if account == account_id and not g.deleted
+                      and g.managed_by == SCIM and str(g.attributes["displayName"]).lower() + "\0" + gid >= (start or ""))
+
+    def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
+        with self._state.lock:
+            self._state.call()
+            rows = self._by_name(account_id, start)
+            return ([self._stored(gid, self._state.groups[(account_id, gid)]) for _, gid in rows[:limit]],
+                    rows[limit][0] if len(rows) > limit else None)
+
+    def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
+        with self._state.lock:
+            self._state.call()
+            rows = self._by_name(account_id, start)
+            return rows[offset][0] if len(rows) > offset else None
 
     def count(self, account_id: str, managed_by: str = SCIM) -> int:
         with self._state.lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from shared.domain.ports import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
@@ -179,6 +180,20 @@ class TableUserStore:
         return users, None
 
     @storage_errors
+    def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        rows = list(islice(_name_rows(self._table, account_id, start, min(1000, limit + 1)), limit + 1))
+        ids = [str(row["UserId"]) for row in rows[:limit]]
+        found = {user.id: user for user in self.get_many(account_id, ids)}
+        return [found[i] for i in ids if i in found], (str(rows[limit]["RowKey"]) if len(rows) > limit else None)
+
+    @storage_errors
+    def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
+        for position, row in enumerate(_name_rows(self._table, account_id, start, 1000)):
+            if position == offset:
+                return str(row["RowKey"])
+        return None
+
+    @storage_errors
     def skip(self, account_id: str, start: str | None, offset: int) -> str | None:
         """The id `offset` users after `start` (None: past the end), read as keys only (1,000 per round trip)."""
         rows = self._table.query_entities(
@@ -278,6 +293,14 @@ class TableUserStore:
                 raise VersionConflict(current.id) from None
             raise
         return work
+
+
+def _name_rows(table: Any, account_id: str, start: str | None, per_page: int) -> Any:
+    """The userName index rows in key order (the lower-cased name) from the key `start`: RowKey and UserId only."""
+    return table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", select=["RowKey", "UserId"],
+                                results_per_page=per_page,
+                                parameters={"pk": account_id, "lo": start or USER_NAME_INDEX,
+                                            "hi": upper_bound(USER_NAME_INDEX)})
 
 
 def _assemble(rows: Any) -> Iterator[StoredUser]:

@@ -195,3 +195,62 @@ def test_the_management_lists_page_by_cursor_too(scim: ScimClient, admin: Any) -
     assert admin.request("GET", "/users", params={"cursor": first["nextCursor"], "count": 2}).status_code == 400
     assert admin.request("GET", "/users", params={"cursor": "", "filter": "console"}).status_code == 400
     assert admin.request("GET", "/groups", params={"cursor": ""}).status_code == 400
+
+
+def test_users_sort_by_username_page_by_page_in_either_paging_and_other_sorts_in_memory(scim: ScimClient) -> None:
+    names = ["delta@example.com", "Alpha@example.com", "charlie@example.com", "BRAVO@example.com", "echo@example.com"]
+    ids = dict(zip(names, make_users(scim, names), strict=True))
+    scim.patch(f"/Users/{ids['echo@example.com']}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                                     "Operations": [{"op": "add", "path": "title", "value": "b"}]})
+    scim.patch(f"/Users/{ids['Alpha@example.com']}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                                      "Operations": [{"op": "add", "path": "title", "value": "A"}]})
+    expected = sorted(names, key=str.casefold)
+    by_index = []
+    for start in (1, 3, 5):
+        page = scim.get("/Users", params={"sortBy": "userName", "startIndex": start, "count": 2}).json()
+        by_index += [r["userName"] for r in page["Resources"]]
+        assert page["totalResults"] == 5
+    assert by_index == expected
+    by_cursor, _ = walk_by_cursor(scim, "/Users", 2, sortBy="userName")
+    assert [next(n for n, i in ids.items() if i == found) for found in by_cursor] == expected
+    descending = scim.get("/Users", params={"sortBy": "userName", "sortOrder": "descending"}).json()
+    assert [r["userName"] for r in descending["Resources"]] == expected[::-1]
+    titled = scim.get("/Users", params={"sortBy": "title", "sortOrder": "descending", "count": 3}).json()
+    assert [r.get("title") for r in titled["Resources"]] == ["b", "A", None]  # case-insensitive; missing last
+    assert titled["totalResults"] == 5
+    searched = scim.post("/Users/.search", {"sortBy": "userName", "sortOrder": "descending", "count": 1}).json()
+    assert searched["Resources"][0]["userName"] == "echo@example.com"
+    assert_scim_error(scim.get("/Users", params={"sortBy": "noSuchAttribute"}), 400, "invalidValue")
+    assert_scim_error(scim.get("/Users", params={"sortBy": "userName", "sortOrder": "sideways"}), 400, "invalidValue")
+    # a cursor of one sort is refused by another
+    first = scim.get("/Users", params={"cursor": "", "count": 2, "sortBy": "userName"}).json()
+    assert_scim_error(scim.get("/Users", params={"cursor": first["nextCursor"], "count": 2}), 400, "invalidCursor")
+
+
+def test_groups_sort_by_display_name(scim: ScimClient) -> None:
+    for name in ("beta", "Alpha", "gamma"):
+        assert scim.post("/Groups", {"schemas": [GROUP], "displayName": name}).status_code == 201
+    page = scim.get("/Groups", params={"sortBy": "displayName", "excludedAttributes": "members"}).json()
+    assert [r["displayName"] for r in page["Resources"]] == ["Alpha", "beta", "gamma"]
+    assert [r["displayName"] for r in scim.get("/Groups", params={
+        "sortBy": "displayName", "sortOrder": "descending"}).json()["Resources"]] == ["gamma", "beta", "Alpha"]
+    assert scim.get("/ServiceProviderConfig").json()["sort"] == {"supported": True}
+
+
+def test_a_sort_no_index_keeps_is_refused_over_the_limit_not_scanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.domain import listing, users
+    from shared.domain.accounts import Account
+    from shared.domain.schema import USER
+    from shared.errors import TooMany
+    from shared.storage.memory import MemoryPagePositions, MemoryState, MemoryUserStore
+
+    store, account = MemoryUserStore(MemoryState()), Account(id="sorts", name="Sorts", notification_email=None)
+    for n in range(4):
+        users.create_user(store, account, {"userName": f"s{n}@example.com"})
+    monkeypatch.setattr(listing, "SORT_LIMIT", 3)
+    query = listing.parse_list_query({"sortBy": "title"}, USER, 100, 1000)
+    with pytest.raises(TooMany) as refused:
+        users.list_users(store, account, query, "https://t", MemoryPagePositions())
+    assert "3" in refused.value.detail and "title" in refused.value.detail
+    by_name = listing.parse_list_query({"sortBy": "userName"}, USER, 100, 1000)  # indexed: no limit
+    assert len(users.list_users(store, account, by_name, "https://t", MemoryPagePositions()).items) == 4
