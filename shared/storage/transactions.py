@@ -58,7 +58,13 @@ def _mapped(where: str) -> Iterator[None]:
 
     try:
         yield
-    except (ServiceRequestError, ServiceResponseError) as exc:
+    except ServiceResponseError as exc:
+        log.warning("storage did not answer in %s: %s", where, exc)
+        if _writes(where):  # sent, answer lost: it may have been applied, and every write here may be sent again
+            raise ServiceUnavailable("Storage did not answer: the change may or may not have been applied. Retrying "
+                                     "it is safe (a create that was applied answers 409 uniqueness).") from None
+        raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
+    except ServiceRequestError as exc:
         log.warning("storage unreachable in %s: %s", where, exc)
         raise ServiceUnavailable("Storage is temporarily unavailable; nothing was changed. Retry later.") from None
     except HttpResponseError as exc:
@@ -72,6 +78,15 @@ def _mapped(where: str) -> Iterator[None]:
         if _refused_input(failed.error_code):
             raise _too_large(where, failed.error_code) from None
         raise
+
+
+_READS = ("get", "find", "scan", "page", "skip", "count", "search", "members", "placements", "scopes", "assignments",
+          "pending", "resource_exists", "membership", "query", "known", "sweep", "written_since", "users_to_sweep")
+
+
+def _writes(where: str) -> bool:
+    """Whether the store method (its qualified name) writes: reads change nothing, whatever their answer."""
+    return not where.rsplit(".", 1)[-1].startswith(_READS)
 
 
 REFUSED_INPUT = ("PropertyValueTooLarge", "EntityTooLarge", "RequestBodyTooLarge", "KeyValueTooLarge",

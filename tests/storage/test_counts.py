@@ -115,3 +115,21 @@ def test_a_storage_cut_between_writes_leaves_the_count_exact(tables: Tables, pro
     assert refused > 0  # the cut happened between writes
     proxy.restore()
     assert store.count(acct.id) == sum(1 for _ in store.scan(acct.id))
+
+
+def test_a_transaction_whose_answer_is_lost_says_its_outcome_is_unknown_and_a_retry_is_safe(
+        tables: Tables, proxy: CuttableProxy) -> None:
+    """The create reaches storage and is applied; its answer is cut off on the way back (a real dropped connection):
+    the error says it may have been applied, and the retry finds it was (409), with the count still exact."""
+    from shared.errors import Uniqueness
+
+    store, acct = TableUserStore(tables), account()
+    assert store.count(acct.id) == 0
+    proxy.lose_next_answer()
+    with pytest.raises(ServiceUnavailable) as unknown:
+        users.create_user(store, acct, {"userName": "maybe@example.com"})
+    assert "may or may not have been applied" in unknown.value.detail and "nothing was changed" not in unknown.value.detail
+    proxy.restore()
+    with pytest.raises(Uniqueness):
+        users.create_user(store, acct, {"userName": "maybe@example.com"})  # it was applied: the retry says so
+    assert store.count(acct.id) == 1 == sum(1 for _ in store.scan(acct.id))

@@ -16,6 +16,7 @@ class CuttableProxy:
         self.port = free_port()
         self._cut = threading.Event()
         self._batches_left: int | None = None
+        self._lose_answer = False
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -39,12 +40,19 @@ class CuttableProxy:
                 continue
             with self._lock:
                 self._sockets |= {client, upstream}
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+            pair: dict[str, bool] = {"losing": False}
+            threading.Thread(target=self._pipe, args=(client, upstream, True, pair), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False, pair), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, target: socket.socket, outbound: bool = False) -> None:
+    def _pipe(self, source: socket.socket, target: socket.socket, outbound: bool = False,
+              pair: dict[str, bool] | None = None) -> None:
         try:
             while data := source.recv(65536):
+                if pair is not None and not outbound and pair["losing"]:
+                    return  # storage answered; the answer never reaches the client (closed in `finally`)
+                if outbound and pair is not None and self._lose_answer and b"/$batch " in data:
+                    self._lose_answer = False
+                    pair["losing"] = True
                 if outbound and self._batches_left is not None and b"/$batch " in data:
                     if self._batches_left == 0:
                         self._batches_left = None
@@ -56,6 +64,10 @@ class CuttableProxy:
             pass
         finally:
             for s in (source, target):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # at once, even while the other direction's thread reads it
+                except OSError:
+                    pass
                 try:
                     s.close()
                 except OSError:
@@ -78,6 +90,11 @@ class CuttableProxy:
         next one: an outage between two batches of one request."""
         self._batches_left = count
 
+    def lose_next_answer(self) -> None:
+        """The next entity group transaction reaches storage and is applied, but its answer is cut off: the
+        client cannot know whether it was applied (an outcome it must report as unknown)."""
+        self._lose_answer = True
+
     def connection_string(self, storage: Azurite, queues: bool = True) -> str:
         """A connection string whose table service is reached through this proxy (the queue service directly)."""
         endpoints = f"TableEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
@@ -89,6 +106,7 @@ class CuttableProxy:
         """Connections are let through again, and a cut still planned by `cut_after_transactions` is dropped: a
         test whose request sent fewer transactions than planned must not cut the next test's."""
         self._batches_left = None
+        self._lose_answer = False
         self._cut.clear()
 
     def close(self) -> None:
