@@ -67,7 +67,7 @@ class Services:
     def retry_context(self) -> RetryContext:
         return RetryContext(settings=self.settings, accounts=self.accounts, pending=self.groups.pending,
                             failures=self.failures, queue=self.retry_queue, mailer=mailer_from(self.settings),
-                            max_attempts=max_dequeue_count())
+                            max_attempts=max_dequeue_count(), activity=self.activity)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -77,10 +77,12 @@ class Services:
         tables = Tables(table_service(settings), settings.table_prefix)
         accounts = AccountStore(tables)
         retry_queue = RetryQueue(settings)
+        activity = ActivityLog(tables)
+        activity.spill = retry_queue.enqueue  # records the table refuses go to the retry queue (another service)
         return cls(settings=settings, tables=tables, accounts=accounts,
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
                    users=TableUserStore(tables), groups=TableGroupStore(tables),
-                   retry_queue=retry_queue, failures=FailureStore(tables), activity=ActivityLog(tables),
+                   retry_queue=retry_queue, failures=FailureStore(tables), activity=activity,
                    access=TableAccessStore(tables), positions=TablePagePositions(tables), federation=JwksVerifier())
 
 

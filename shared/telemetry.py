@@ -55,8 +55,10 @@ METRIC_EMAILS = "scim.emails"
 METRIC_REPAIRS = "scim.reconcile.repairs"
 METRIC_REENQUEUED = "scim.reconcile.reenqueued"
 METRIC_POISON_DEPTH = "scim.queue.poison_depth"
+METRIC_ACTIVITY_SPILLED = "scim.activity.spilled"
+METRIC_ACTIVITY_LOST = "scim.activity.lost"
 METRICS = {METRIC_REQUESTS, METRIC_DURATION, METRIC_QUEUED, METRIC_POISONED, METRIC_EMAILS, METRIC_REPAIRS,
-           METRIC_REENQUEUED, METRIC_POISON_DEPTH}
+           METRIC_REENQUEUED, METRIC_POISON_DEPTH, METRIC_ACTIVITY_SPILLED, METRIC_ACTIVITY_LOST}
 
 tracer = trace.get_tracer("scim")
 _meter = metrics.get_meter("scim")
@@ -67,6 +69,10 @@ poisoned_counter = _meter.create_counter(METRIC_POISONED, description="Operation
 emails_counter = _meter.create_counter(METRIC_EMAILS, description="Failure digests sent or failed")
 repairs_counter = _meter.create_counter(METRIC_REPAIRS, description="Drift repaired by the reconcile timer")
 reenqueued_counter = _meter.create_counter(METRIC_REENQUEUED, description="Stale work re-enqueued by reconcile")
+activity_spilled_counter = _meter.create_counter(
+    METRIC_ACTIVITY_SPILLED, description="Activity records the table refused, sent to the retry queue instead")
+activity_lost_counter = _meter.create_counter(
+    METRIC_ACTIVITY_LOST, description="Activity records neither the table nor the retry queue took")
 poison_depth_gauge = _meter.create_gauge(METRIC_POISON_DEPTH, description="Messages in scim-retry-poison")
 
 log = logging.getLogger("scim.telemetry")

@@ -1,4 +1,5 @@
-"""Jobs on the `scim-retry` queue: re-apply recorded work, or send an account's failure digest.
+"""Jobs on the `scim-retry` queue: re-apply recorded work, send an account's failure digest, or write activity records
+the log's writer could not.
 
 Each job has a `job_id`, so a redelivered message (queue delivery is at-least-once) can be recognised.
 """
@@ -47,7 +48,21 @@ class SendDigest:
     kind: str = "send_digest"
 
 
-Job = RetryWork | SendDigest
+@dataclass(frozen=True)
+class WriteActivity:
+    """Activity records the background writer could not write to the log (storage faltering): written from here."""
+
+    account_id: str
+    records: str
+    """The records as the log stores them (a JSON array), at most SPILL_CHARACTERS."""
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    kind: str = "write_activity"
+
+
+SPILL_CHARACTERS = 40_000
+"""A queue message holds 64 KiB (base64 of it, less): the records a WriteActivity job carries at most."""
+
+Job = RetryWork | SendDigest | WriteActivity
 
 
 def serialize(job: Job) -> str:
@@ -61,7 +76,8 @@ def parse(body: bytes | str) -> Job:
         raise MalformedJob(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MalformedJob("not a JSON object")
-    kinds: dict[str, type[RetryWork] | type[SendDigest]] = {"retry_work": RetryWork, "send_digest": SendDigest}
+    kinds: dict[str, type[RetryWork] | type[SendDigest] | type[WriteActivity]] = {
+        "retry_work": RetryWork, "send_digest": SendDigest, "write_activity": WriteActivity}
     job_type = kinds.get(str(data.get("kind")))
     if job_type is None:
         raise MalformedJob(f"unknown job kind {data.get('kind')!r}")

@@ -490,7 +490,7 @@ MAX_MEMBERS_LISTED = 100
 first 100 and says how many in its detail)."""
 
 
-AUDIT_PREFIXES = ("Manage.", "CLI.")
+AUDIT_PREFIXES = ("Manage.", "CLI.", "Activity.")
 """Operations of the admin audit (the management API and the command line); every other one is provisioning."""
 
 
@@ -552,6 +552,14 @@ class ActivityStore(Protocol):
 
     def purge(self, account_id: str, before: datetime) -> int:
         """Deletes records older than `before`; how many."""
+
+    def write_spilled(self, account_id: str, records: str) -> None:
+        """Writes records that were spilled to the retry queue (a JSON array as the log stores them); raises if
+        storage fails (the queue delivers the job again)."""
+
+    def lost(self, account_id: str, count: int, reason: str) -> None:
+        """Records that `count` activity records could not be written at all: counted in telemetry and kept in the
+        log as an audit record (`Activity.RecordsLost`) once storage takes writes again."""
 
 
 MAX_ACTORS_PER_HOUR = 200

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from shared import telemetry
 from shared.config import Settings
-from shared.domain.jobs import Job, MalformedJob, RetryWork, SendDigest, parse
-from shared.domain.ports import AccountDirectory, Failure, FailureLog, WorkStore
+from shared.domain.jobs import Job, MalformedJob, RetryWork, SendDigest, WriteActivity, parse
+from shared.domain.ports import AccountDirectory, ActivityStore, Failure, FailureLog, WorkStore
 from shared.domain.work import JobQueue, complete
 from shared.errors import ServiceUnavailable
 from shared.notifications.digest import render_digest
@@ -39,6 +39,7 @@ class RetryContext:
     queue: JobQueue
     mailer: Mailer | None
     max_attempts: int
+    activity: ActivityStore | None = None
 
 
 def _parse_or_drop(body: bytes, queue: str) -> Job | None:
@@ -60,6 +61,11 @@ def handle_retry(ctx: RetryContext, body: bytes, now: datetime) -> str:
         return "dropped: account gone"
     if isinstance(job, SendDigest):
         return send_digest(ctx, job, now)
+    if isinstance(job, WriteActivity):
+        if ctx.activity is None:
+            raise RuntimeError("no activity log to write spilled records to")
+        ctx.activity.write_spilled(job.account_id, job.records)
+        return "activity records written"
     ignored = complete(ctx.pending, job.account_id, job.work_id)
     if ignored is None:
         return "nothing left to do"
@@ -72,6 +78,10 @@ def handle_poisoned(ctx: RetryContext, body: bytes, now: datetime) -> str:
     job = _parse_or_drop(body, "poison")
     if job is None:
         return "dropped: malformed"
+    if isinstance(job, WriteActivity):
+        if ctx.activity is not None:
+            ctx.activity.lost(job.account_id, job.records.count('"t":'), f"given up after {ctx.max_attempts} attempts")
+        return "activity records given up"
     if isinstance(job, SendDigest):
         log.error("digest %s for account %s could not be sent after %d attempts; its failures stay unreported "
                   "and go into the next digest", job.digest_id, job.account_id, ctx.max_attempts)

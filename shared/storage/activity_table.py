@@ -21,11 +21,15 @@ import json
 import logging
 import queue
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared import telemetry
+from shared.domain.jobs import SPILL_CHARACTERS, WriteActivity
 from shared.domain.ports import ActivityRecord
 from shared.storage.activity_stats import ActivityStats
 from shared.storage.entities import pack_json, unpack
@@ -90,6 +94,9 @@ def row_key(moment: datetime, invocation_id: str) -> str:
     return f"{_MAX_TICKS - _ticks(moment):020d}-{invocation_id}"
 
 
+WRITE_ATTEMPTS = 4
+
+
 class ActivityLog:
     def __init__(self, tables: Tables, flush_seconds: float = FLUSH_SECONDS) -> None:
         self._tables = tables
@@ -103,6 +110,10 @@ class ActivityLog:
         self._unwritten = 0
         """Records queued or in a batch being written: `flush` waits for the writer's batch too."""
         self._written = threading.Condition()
+        self.spill: Callable[[WriteActivity], None] | None = None
+        """Where records go that storage would not take after WRITE_ATTEMPTS (the retry queue, set by the app)."""
+        self._lost: dict[str, int] = {}
+        """Records neither written nor spilled, per account: recorded as one audit record once storage takes writes."""
 
     def record(self, account_id: str, entry: ActivityRecord, logged: bool = True) -> None:
         """Non-blocking: queued for the background writer (dropped, with a warning, if the backlog is full). A record
@@ -174,7 +185,7 @@ class ActivityLog:
         return [(account, entry, True, False) for account, entry in self._refusals.closed(datetime.now(UTC), everything)]
 
     def _write(self, batch: list[tuple[str, ActivityRecord, bool, bool]]) -> None:
-        if not batch:
+        if not batch and not self._lost:
             return
         by_account: dict[str, list[ActivityRecord]] = {}
         counted: dict[str, list[ActivityRecord]] = {}
@@ -186,17 +197,87 @@ class ActivityLog:
         try:
             table = self._tables.get(ACTIVITY)
         except Exception as exc:
-            log.warning("could not write %d activity record(s): %s", len(batch), exc)
+            log.warning("could not reach the activity table for %d record(s): %s", len(batch), exc)
+            for account_id, entries in by_account.items():
+                for page in _pages(sorted(entries, key=lambda e: e.time, reverse=True)):
+                    self._spill(account_id, page)
             return
         for account_id, entries in by_account.items():
             entries.sort(key=lambda e: e.time, reverse=True)
             for page in _pages(entries):
-                try:
-                    table.upsert_entity(_page_entity(account_id, page))
-                except Exception as exc:
-                    log.warning("could not write %d activity record(s) of account %s: %s", len(page), account_id, exc)
+                if not self._upsert(table, _page_entity(account_id, page)):
+                    self._spill(account_id, page)
         for account_id, entries in counted.items():
-            self.stats.add(account_id, entries)
+            try:
+                self.stats.add(account_id, entries)
+            except Exception as exc:  # the hourly counts are a summary: the records themselves are kept above
+                log.warning("could not count %d activity record(s) of account %s: %s", len(entries), account_id, exc)
+        self._record_losses(table)
+
+    def _upsert(self, table: Any, entity: dict[str, Any]) -> bool:
+        """Up to WRITE_ATTEMPTS tries, pausing 0.5, 1, 2 s between them (the writer's own thread waits, not a request)."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                table.upsert_entity(entity)
+                return True
+            except Exception as exc:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    log.warning("could not write activity page %s after %d attempts: %s", entity["RowKey"],
+                                WRITE_ATTEMPTS, exc)
+                    return False
+                time.sleep(0.5 * 2 ** attempt)
+        return False
+
+    def _spill(self, account_id: str, page: list[tuple[ActivityRecord, str]]) -> None:
+        """The page's records to the retry queue in messages of at most SPILL_CHARACTERS (a queue is another service
+        than the tables); what cannot be queued either is counted as lost."""
+        chunk: list[str] = []
+        size = 0
+        chunks: list[list[str]] = []
+        for _, text in page:
+            if chunk and size + len(text) > SPILL_CHARACTERS:
+                chunks.append(chunk)
+                chunk, size = [], 0
+            chunk.append(text)
+            size += len(text) + 1
+        if chunk:
+            chunks.append(chunk)
+        for texts in chunks:
+            try:
+                if self.spill is None:
+                    raise RuntimeError("no queue to spill to")
+                self.spill(WriteActivity(account_id, "[" + ",".join(texts) + "]"))
+                telemetry.activity_spilled_counter.add(len(texts))
+            except Exception as exc:
+                self.lost(account_id, len(texts), f"neither the table nor the queue took them: {exc}")
+
+    def lost(self, account_id: str, count: int, reason: str) -> None:
+        log.error("%d activity record(s) of account %s lost: %s", count, account_id, reason)
+        telemetry.activity_lost_counter.add(count)
+        with self._lock:
+            self._lost[account_id] = self._lost.get(account_id, 0) + count
+
+    def _record_losses(self, table: Any) -> None:
+        """Each account's lost records, as one audit record in its log (written once storage takes writes again)."""
+        with self._lock:
+            lost, self._lost = self._lost, {}
+        for account_id, count in lost.items():
+            entry = ActivityRecord(
+                time=datetime.now(UTC), operation="Activity.RecordsLost", method="", resource_type="", resource_id="",
+                external_id="", status=500, scim_type="", detail=f"{count} activity record(s) could not be written "
+                "(storage and the retry queue refused them): the log has a gap here", duration_ms=0.0,
+                invocation_id=uuid.uuid4().hex, integration="", queued=False, idp="", count=count)
+            if not self._upsert(table, _page_entity(account_id, [(entry, json.dumps(_document(entry)))])):
+                with self._lock:
+                    self._lost[account_id] = self._lost.get(account_id, 0) + count
+
+    def write_spilled(self, account_id: str, records: str) -> None:
+        """A WriteActivity job: the records, written as one page (the same RowKey each delivery: idempotent)."""
+        entries = sorted((_record(doc) for doc in json.loads(records)), key=lambda e: e.time, reverse=True)
+        if not entries:
+            return
+        page = [(entry, json.dumps(_document(entry))) for entry in entries]
+        self._tables.get(ACTIVITY).upsert_entity(_page_entity(account_id, page))
 
     @storage_errors
     def query(self, account_id: str, since: datetime | None, until: datetime | None, outcome: str | None,

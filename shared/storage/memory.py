@@ -715,6 +715,7 @@ class MemoryFailureLog:
 class MemoryActivity:
     def __init__(self) -> None:
         self.records: list[tuple[str, ActivityRecord]] = []
+        self.lost_records = 0
 
     def record(self, account_id: str, entry: ActivityRecord, logged: bool = True) -> None:
         if logged:
@@ -724,6 +725,12 @@ class MemoryActivity:
         kept = [(a, r) for a, r in self.records if a != account_id or r.time >= before]
         purged, self.records = len(self.records) - len(kept), kept
         return purged
+
+    def write_spilled(self, account_id: str, records: str) -> None:
+        raise NotImplementedError("memory records are never spilled")
+
+    def lost(self, account_id: str, count: int, reason: str) -> None:
+        self.lost_records += count
 
 
 class MemoryLease:

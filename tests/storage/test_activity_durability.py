@@ -1,0 +1,80 @@
+"""The activity log loses no record to a storage fault (#39 part 2), with the table service cut for real through a
+TCP proxy: pages the table refuses after bounded retries go to the retry queue (another service) and are written
+from there; records neither takes are counted and kept in the log as one audit record once storage is back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from scim_handlers.services import Services
+from shared.config import Settings
+from shared.domain.accounts import Account
+from shared.domain.ports import ActivityRecord
+from shared.domain.retries import handle_retry
+from shared.storage.queues import RetryQueue
+from shared.storage.tables import ACTIVITY
+from tests.support.azurite import Azurite
+from tests.support.proxy import CuttableProxy
+
+
+@pytest.fixture
+def proxy(azurite: Azurite) -> Iterator[CuttableProxy]:
+    instance = CuttableProxy(azurite.table_port)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def svc(azurite: Azurite, proxy: CuttableProxy, table_prefix: str) -> Services:
+    settings = Settings.from_env({"AzureWebJobsStorage": proxy.connection_string(azurite), "TABLE_PREFIX": table_prefix})
+    services = Services.build(settings)
+    services.retry_queue = RetryQueue(settings, "act-" + uuid.uuid4().hex[:8])  # no host consumes it
+    services.activity.spill = services.retry_queue.enqueue
+    return services
+
+
+def entry(n: int) -> ActivityRecord:
+    return ActivityRecord(time=datetime.now(UTC), operation="Users.Create", method="POST", resource_type="User",
+                          resource_id=f"user-{n}", external_id="", status=201, scim_type="", detail="",
+                          duration_ms=3.0, invocation_id=f"inv-{n}-{uuid.uuid4().hex[:6]}", integration="current",
+                          queued=False)
+
+
+def test_records_the_table_refuses_go_to_the_retry_queue_and_are_all_written_from_there(
+        svc: Services, proxy: CuttableProxy) -> None:
+    account = Account(id="act-" + uuid.uuid4().hex[:6], name="Act", notification_email=None, created=datetime.now(UTC))
+    svc.accounts.create(account)
+    made = [entry(n) for n in range(30)]
+    svc.tables.get(ACTIVITY)  # the table exists: its writes are refused, retried, then spilled
+    proxy.cut()
+    for record in made:
+        svc.activity.record(account.id, record)
+    svc.activity.flush(wait_seconds=60)
+    proxy.restore()
+    messages = list(svc.retry_queue.client.receive_messages(max_messages=32))
+    assert messages, "nothing was spilled to the queue"
+    for message in messages:
+        assert handle_retry(svc.retry_context(), message.content.encode(), datetime.now(UTC)) == "activity records written"
+    found, _ = svc.activity.query(account.id, None, None, None, None, 100, None)
+    assert {r.invocation_id for r in made} <= {r.invocation_id for r in found}
+
+
+def test_records_nothing_would_take_are_counted_and_shown_once_storage_is_back(
+        svc: Services, proxy: CuttableProxy) -> None:
+    account = Account(id="lost-" + uuid.uuid4().hex[:6], name="Lost", notification_email=None, created=datetime.now(UTC))
+    svc.accounts.create(account)
+    svc.activity.spill = None  # the queue is out too
+    svc.tables.get(ACTIVITY)
+    proxy.cut()
+    for n in range(5):
+        svc.activity.record(account.id, entry(n))
+    svc.activity.flush(wait_seconds=60)
+    proxy.restore()
+    svc.activity.flush(wait_seconds=60)  # the next write records the loss
+    found, _ = svc.activity.query(account.id, None, None, None, None, 100, None, kind="audit")
+    [gap] = [r for r in found if r.operation == "Activity.RecordsLost"]
+    assert gap.count == 5 and "5 activity record(s) could not be written" in gap.detail
