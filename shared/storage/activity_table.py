@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import heapq
 import json
 import logging
 import queue
@@ -39,6 +40,9 @@ from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_erro
 log = logging.getLogger("scim.activity")
 
 _MAX_TICKS = 10**19
+_PAGE_SPAN_TICKS = 3600 * 1_000_000
+"""How far apart a page's newest and oldest records can be, at most (a writer's batch spans seconds; a minute's
+aggregated refusals a minute): a cursor skips, by key, the pages newer than it by more than this."""
 FLUSH_SECONDS = 0.5
 PAGE_RECORDS = 400
 """Records per page entity at most (~500 characters each)."""
@@ -289,35 +293,56 @@ class ActivityLog:
         is a prefix (`Manage.` for the admin audit, `Users.Create`); `kind` is provisioning, audit or all; `about`
         any other test a record must pass. With `max_pages`, at most that many pages are read: the cursor then
         continues after the last page read, so a search through a long log is bounded per request."""
-        after_page, after_index = _decode_cursor(cursor)
+        after = _decode_cursor(cursor)
         clauses = ["PartitionKey eq @pk"]
         parameters: dict[str, Any] = {"pk": account_id}
         if until is not None:  # pages holding a record no later than `until`: their oldest record is not after it
             # (`not (… gt …)` keeps pages written before `Oldest` existed: they are read and filtered here)
             clauses.append("not ( Oldest gt @until )")  # spaced: the SDK substitutes whitespace-delimited @names
             parameters["until"] = until
-        if after_page:
-            clauses.append("RowKey ge @after")
-            parameters["after"] = after_page
+        if after is not None:  # pages that may hold a record after the cursor (older than it in the merged order)
+            clauses.append("not ( Oldest gt @cursortime )")
+            clauses.append("RowKey ge @skip")  # pages newer than it by more than a page can span are skipped by key
+            parameters["cursortime"] = datetime.fromtimestamp(after[0] / 1_000_000, UTC)
+            parameters["skip"] = f"{max(0, _MAX_TICKS - after[0] - _PAGE_SPAN_TICKS):020d}"
+        rows = iter(self._tables.get(ACTIVITY).query_entities(" and ".join(clauses), parameters=parameters,
+                                                              results_per_page=50))
         found: list[ActivityRecord] = []
-        rows = self._tables.get(ACTIVITY).query_entities(" and ".join(clauses), parameters=parameters,
-                                                         results_per_page=50)
-        for number, row in enumerate(rows):
-            records = [_record(r) for r in unpack(row)]
-            if since is not None and records and max(r.time for r in records) < since:
-                break  # every later page is older
-            if max_pages is not None and number == max_pages:
-                return found, _encode_cursor(row["RowKey"], -1)
-            for index, record in enumerate(records):
-                if row["RowKey"] == after_page and index <= after_index:
-                    continue
-                if not _wanted(record, since, until, outcome, resource_id, operation) or idp and record.idp != idp \
-                        or not of_kind(record, kind) or about is not None and not about(record):
-                    continue
-                if len(found) == count:
-                    return found, _encode_cursor(row["RowKey"], index - 1)
-                found.append(record)
-        return found, None
+        merged: list[tuple[int, str, ActivityRecord]] = []
+        """Records read and not yet returned, as a heap newest first: pages of several instances overlap in time,
+        so a record is returned only once no unread page can hold a newer one."""
+        last: tuple[int, str] | None = None
+        examined: tuple[int, str] | None = None
+        """The last record taken from the heap (returned or filtered out): where a bounded read continues."""
+        pages = 0
+        upcoming = next(rows, None)
+        while True:
+            while upcoming is not None and (not merged or _newest_ticks(upcoming) >= -merged[0][0]):
+                if max_pages is not None and pages == max_pages:  # bounded: continue from here on the next request
+                    return found, _encode_cursor(*(examined or (_newest_ticks(upcoming), "")))
+                records = [_record(r) for r in unpack(upcoming)]
+                if since is not None and records and max(r.time for r in records) < since:
+                    upcoming = None  # every later page is older
+                    break
+                for index, record in enumerate(records):
+                    key = (_ticks(record.time), f"{record.invocation_id}|{upcoming['RowKey']}|{index:04d}")
+                    if after is None or key[0] < after[0] or (key[0] == after[0] and key[1] > after[1]):
+                        heapq.heappush(merged, (-key[0], key[1], record))
+                pages += 1
+                upcoming = next(rows, None)
+            if not merged:
+                return found, None
+            negative, tiebreak, record = heapq.heappop(merged)
+            if len(found) < count:
+                examined = (-negative, tiebreak)
+            if not _wanted(record, since, until, outcome, resource_id, operation) or idp and record.idp != idp \
+                    or not of_kind(record, kind) or about is not None and not about(record):
+                continue
+            if len(found) == count:
+                assert last is not None
+                return found, _encode_cursor(*last)
+            found.append(record)
+            last = (-negative, tiebreak)
 
     def purge(self, account_id: str, before: datetime, limit: int = 10_000) -> int:
         """Deletes pages whose newest record is older than `before`."""
@@ -391,15 +416,23 @@ def _record(doc: dict[str, Any]) -> ActivityRecord:
                           removed=tuple(doc.get("rm", ())), scopes=tuple(doc.get("sc", ())))
 
 
-def _encode_cursor(page: str, index: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([page, index]).encode()).decode()
+def _newest_ticks(row: Any) -> int:
+    """A page's newest record's time, from its RowKey (the inverted time)."""
+    return _MAX_TICKS - int(str(row["RowKey"])[:20])
 
 
-def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
+def _encode_cursor(ticks: int, tiebreak: str) -> str:
+    """The position after a record in the merged order: its time and its tie-break (invocation, page, index)."""
+    return base64.urlsafe_b64encode(json.dumps([ticks, tiebreak]).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[int, str] | None:
     if not cursor:
-        return None, -1
+        return None
     try:
-        page, index = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(page), int(index)
+        ticks, tiebreak = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(ticks, int) or not isinstance(tiebreak, str):
+            raise TypeError
+        return ticks, tiebreak
     except (ValueError, TypeError):
         raise ValueError("cursor is not one this server issued") from None

@@ -78,3 +78,41 @@ def test_records_nothing_would_take_are_counted_and_shown_once_storage_is_back(
     found, _ = svc.activity.query(account.id, None, None, None, None, 100, None, kind="audit")
     [gap] = [r for r in found if r.operation == "Activity.RecordsLost"]
     assert gap.count == 5 and "5 activity record(s) could not be written" in gap.detail
+
+
+def test_the_log_is_newest_first_across_instances_pages_and_pages_by_count_and_cursor(
+        svc: Services, azurite: Azurite, table_prefix: str) -> None:
+    """Two instances' writers (two ActivityLogs on one table) each write a page spanning the same seconds: the
+    query merges them, newest first, and count/cursor pages walk every record once in that order (#39). The query
+    was page by page: each instance's page came back whole, out of order."""
+    from datetime import timedelta
+
+    from shared.storage.activity_table import ActivityLog
+
+    account = Account(id="two-" + uuid.uuid4().hex[:6], name="Two", notification_email=None, created=datetime.now(UTC))
+    svc.accounts.create(account)
+    other = ActivityLog(Services.build(Settings.from_env({"AzureWebJobsStorage": azurite.connection_string,
+                                                          "TABLE_PREFIX": table_prefix})).tables)
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    made = []
+    for n in range(24):
+        record = entry(n)
+        record = ActivityRecord(**{**record.__dict__, "time": start + timedelta(milliseconds=100 * n)})
+        (svc.activity if n % 2 else other).record(account.id, record)
+        made.append(record)
+    svc.activity.flush(wait_seconds=30)
+    other.flush(wait_seconds=30)
+    newest_first = [r.invocation_id for r in sorted(made, key=lambda r: r.time, reverse=True)]
+    everything, cursor = svc.activity.query(account.id, None, None, None, None, 100, None)
+    assert [r.invocation_id for r in everything] == newest_first and cursor is None
+    walked: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = svc.activity.query(account.id, None, None, None, None, 5, cursor)
+        walked += [r.invocation_id for r in page]
+        if cursor is None:
+            break
+    assert walked == newest_first
+    since = start + timedelta(milliseconds=1000)  # records 10..23
+    recent, _ = svc.activity.query(account.id, since, None, None, None, 100, None)
+    assert [r.invocation_id for r in recent] == newest_first[:14]
