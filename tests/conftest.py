@@ -44,6 +44,14 @@ def proxy(storage: Azurite) -> Iterator[CuttableProxy]:
 
 
 @pytest.fixture
+def table_proxy(azurite: Azurite) -> Iterator[CuttableProxy]:
+    """A TCP proxy in front of the session's table service, for one test that cuts it for real."""
+    instance = CuttableProxy(azurite.table_port)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
 def table_prefix() -> str:
     """Fresh table names for one test."""
     return "t" + uuid.uuid4().hex[:12]

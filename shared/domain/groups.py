@@ -13,15 +13,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from shared.domain import discovery, entra, etags, limits, resource, scopes
 from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
 from shared.domain.listing import (
-    Listing,
     ListQuery,
     Page,
+    StoreListing,
     candidates,
     indexed_candidates,
     indexed_page,
@@ -178,35 +179,22 @@ def list_groups(store: GroupStore, account: Account, query: ListQuery, tenant_ur
     if query.sort is not None and not query.sort.is_on("displayName"):
         if query.sort.path.attribute.name == "members":  # the members are not read for a list
             raise InvalidValue("sortBy members is not supported: sort groups by their own attributes.")
-        return sorted_in_memory(AccountGroups(store, account.id), positions, account.id, "Group", query, keep, render)
-    listing: Listing[StoredGroup] = GroupsByName(store, account.id) if query.sort else AccountGroups(store, account.id)
+        return sorted_in_memory(account_groups(store, account.id), positions, account.id, "Group", query, keep, render)
+    listing = groups_by_name(store, account.id) if query.sort else account_groups(store, account.id)
     return list_resources(listing, positions, account.id, "Group", query, keep)
 
 
-class AccountGroups:
-    """The groups of one account managed by `managed_by` (SCIM's, unless said) as a listing."""
-
-    def __init__(self, store: GroupStore, account_id: str, managed_by: str = MANAGED_BY_SCIM) -> None:
-        self._store, self._account_id, self._managed_by = store, account_id, managed_by
-
-    def page(self, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
-        return self._store.page(self._account_id, start, limit, self._managed_by)
-
-    def skip(self, start: str | None, offset: int) -> str | None:
-        return self._store.skip(self._account_id, start, offset, self._managed_by)
-
-    def count(self) -> int:
-        return self._store.count(self._account_id, self._managed_by)
+def account_groups(store: GroupStore, account_id: str, managed_by: str = MANAGED_BY_SCIM) -> StoreListing[StoredGroup]:
+    """The groups of one account managed by `managed_by` (SCIM's, unless said), in id order."""
+    return StoreListing(partial(store.page, account_id, managed_by=managed_by),
+                        partial(store.skip, account_id, managed_by=managed_by),
+                        partial(store.count, account_id, managed_by))
 
 
-class GroupsByName(AccountGroups):
+def groups_by_name(store: GroupStore, account_id: str) -> StoreListing[StoredGroup]:
     """The SCIM groups of one account in displayName order (case-insensitive), read from the displayName index."""
-
-    def page(self, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
-        return self._store.page_by_name(self._account_id, start, limit)
-
-    def skip(self, start: str | None, offset: int) -> str | None:
-        return self._store.skip_by_name(self._account_id, start, offset)
+    return StoreListing(partial(store.page_by_name, account_id), partial(store.skip_by_name, account_id),
+                        partial(store.count, account_id))
 
 
 def _lookups(store: GroupStore, account: Account) -> dict[str, Callable[[str], Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from shared.domain.cursors import Cursor, CursorSigner, query_digest
 from shared.domain.discovery import LIST_RESPONSE_SCHEMA
@@ -205,6 +205,15 @@ class Listing(Protocol[T]):
     def skip(self, start: str | None, offset: int) -> str | None: ...
 
     def count(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class StoreListing(Generic[T]):
+    """A Listing made of a store's methods bound to one account (and kind): what the use cases page through."""
+
+    page: Callable[[str | None, int], tuple[list[T], str | None]]
+    skip: Callable[[str | None, int], str | None]
+    count: Callable[[], int]
 
 
 READ_PER_PAGE = 1_000

@@ -265,7 +265,7 @@ def list_users(users: UserStore, account: Account, search: str | None, source: s
         candidates = users.get_many(account.id, found[:SOURCE_AND_SEARCH_LIMIT])
         return paginate(iter(candidates), lambda user: user_source(user) == source, start_index, count)
     if source is None:
-        return list_resources(scim_users.AccountUsers(users, account.id), positions, account.id, "Manage.Users",
+        return list_resources(scim_users.account_users(users, account.id), positions, account.id, "Manage.Users",
                               ListQuery(None, start_index, count, [], [], cursor=cursor), None)
     return paginate(users.scan(account.id), lambda user: user_source(user) == source, start_index, count)
 
@@ -299,7 +299,7 @@ def list_groups(groups: GroupStore, account: Account, search: str | None, source
             page = paginate(iter(groups.get_many(account.id, found[:SOURCE_AND_SEARCH_LIMIT])),
                             lambda g: g.managed_by == source, start_index, count)
     elif source is not None:
-        page = list_resources(scim_groups.AccountGroups(groups, account.id, source), positions, account.id,
+        page = list_resources(scim_groups.account_groups(groups, account.id, source), positions, account.id,
                               f"Manage.Groups.{source}", ListQuery(None, start_index, count, [], [], cursor=cursor), None)
     else:
         page = paginate(groups.scan(account.id), lambda _: True, start_index, count)

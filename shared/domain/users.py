@@ -11,15 +11,16 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from shared.domain import discovery, etags, limits, resource
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
 from shared.domain.listing import (
-    Listing,
     ListQuery,
     Page,
+    StoreListing,
     candidates,
     indexed_candidates,
     indexed_page,
@@ -79,35 +80,20 @@ def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url:
     if found is not None:
         return indexed_page(found, keep or (lambda _: True), query, render)
     if query.sort is not None and not query.sort.is_on("userName"):
-        return sorted_in_memory(AccountUsers(store, account.id), positions, account.id, "User", query, keep, render)
-    listing: Listing[StoredUser] = UsersByName(store, account.id) if query.sort else AccountUsers(store, account.id)
+        return sorted_in_memory(account_users(store, account.id), positions, account.id, "User", query, keep, render)
+    listing = users_by_name(store, account.id) if query.sort else account_users(store, account.id)
     return list_resources(listing, positions, account.id, "User", query, keep)
 
 
-class AccountUsers:
-    """The users of one account as a listing."""
-
-    def __init__(self, store: UserStore, account_id: str) -> None:
-        self._store, self._account_id = store, account_id
-
-    def page(self, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
-        return self._store.page(self._account_id, start, limit)
-
-    def skip(self, start: str | None, offset: int) -> str | None:
-        return self._store.skip(self._account_id, start, offset)
-
-    def count(self) -> int:
-        return self._store.count(self._account_id)
+def account_users(store: UserStore, account_id: str) -> StoreListing[StoredUser]:
+    """The users of one account, in id order."""
+    return StoreListing(partial(store.page, account_id), partial(store.skip, account_id), partial(store.count, account_id))
 
 
-class UsersByName(AccountUsers):
+def users_by_name(store: UserStore, account_id: str) -> StoreListing[StoredUser]:
     """The users of one account in userName order (case-insensitive), read from the userName index."""
-
-    def page(self, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
-        return self._store.page_by_name(self._account_id, start, limit)
-
-    def skip(self, start: str | None, offset: int) -> str | None:
-        return self._store.skip_by_name(self._account_id, start, offset)
+    return StoreListing(partial(store.page_by_name, account_id), partial(store.skip_by_name, account_id),
+                        partial(store.count, account_id))
 
 
 def _lookups(store: UserStore, account: Account) -> dict[str, Callable[[str], Any]]:

@@ -45,6 +45,7 @@ from shared.storage.keys import (
     search_ids,
     search_key,
     upper_bound,
+    written,
 )
 from shared.storage.memberships import (
     Memberships,
@@ -93,11 +94,6 @@ def _index_rows(account_id: str, group_id: str, attributes: dict[str, Any], mana
     return rows
 
 
-def _written(row: dict[str, Any]) -> tuple[Any, ...]:
-    """Name and externalId rows are created (a taken name fails the transaction); a search row is upserted."""
-    return ("upsert", row, {"mode": "replace"}) if row["RowKey"].startswith(SEARCH_INDEX) else ("create", row)
-
-
 def _group_entity(account_id: str, group_id: str, attributes: dict[str, Any], managed_by: str, created: datetime,
                   modified: datetime, placements: tuple[Placement, ...] = ()) -> dict[str, Any]:
     return {"PartitionKey": account_id, "RowKey": group_key(group_id), "Kind": "group", "ManagedBy": managed_by,
@@ -129,7 +125,7 @@ class TableGroupStore:
         for group_id in candidate_identifiers(display):
             entity = _group_entity(account_id, group_id, attributes, managed_by, now, now, placements)
             head: list[tuple[Any, ...]] = [("create", entity)]
-            head += [_written(row) for row in _index_rows(account_id, group_id, attributes, managed_by)]
+            head += [written(row, SEARCH_INDEX) for row in _index_rows(account_id, group_id, attributes, managed_by)]
             head.append(delta(account_id, _counted_as(managed_by), group_id, now, +1))
             units = [add_unit(account_id, group_id, display, user_id, shown, managed_by) for user_id, shown in adds.items()]
             work: PendingWork | None = None
@@ -306,7 +302,7 @@ class TableGroupStore:
         old_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, current.attributes, current.managed_by)}
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
         index_moves: list[tuple[Any, ...]] = [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
-        index_moves += [_written(new_rows[k]) for k in new_rows.keys() - old_rows.keys()]
+        index_moves += [written(new_rows[k], SEARCH_INDEX) for k in new_rows.keys() - old_rows.keys()]
         units = [add_unit(account_id, current.id, display, user_id, shown, current.managed_by)
                  for user_id, shown in adds.items()]
         units += [remove_unit(account_id, current.id, user_id) for user_id in sorted(removes)]

@@ -53,6 +53,12 @@ def search_key(prefix: str, term: str, resource_id: str) -> str:
     return f"{prefix}{key_part(term)}:{resource_id}"
 
 
+def written(row: dict[str, Any], search_prefix: str) -> tuple[Any, ...]:
+    """The operation that writes an index row: name and externalId rows are created (a taken name fails the
+    transaction); a search row is upserted (it names its resource, so whatever is there is the same row)."""
+    return ("upsert", row, {"mode": "replace"}) if row["RowKey"].startswith(search_prefix) else ("create", row)
+
+
 def search_ids(table: Any, account_id: str, prefix: str, query: str, column: str, limit: int) -> list[str]:
     """The distinct ids of the search rows whose term starts with `query` (folded), in term order, at most `limit`
     rows read (1,000 a round trip)."""

@@ -16,10 +16,10 @@ import itertools
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.domain.accounts import Account
 from shared.domain.auth import AccountLookup
@@ -315,15 +315,13 @@ class MemoryUserStore:
     def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
         with self._state.lock:
             self._state.call()
-            rows = self._by_name(account_id, start)
-            return ([self._stored(uid, self._state.users[(account_id, uid)]) for _, uid in rows[:limit]],
-                    rows[limit][0] if len(rows) > limit else None)
+            return _window(self._by_name(account_id, start), limit,
+                           lambda uid: self._stored(uid, self._state.users[(account_id, uid)]))
 
     def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
         with self._state.lock:
             self._state.call()
-            rows = self._by_name(account_id, start)
-            return rows[offset][0] if len(rows) > offset else None
+            return _position(self._by_name(account_id, start), offset)
 
     def count(self, account_id: str) -> int:
         with self._state.lock:
@@ -479,15 +477,13 @@ class MemoryGroupStore:
     def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
         with self._state.lock:
             self._state.call()
-            rows = self._by_name(account_id, start)
-            return ([self._stored(gid, self._state.groups[(account_id, gid)]) for _, gid in rows[:limit]],
-                    rows[limit][0] if len(rows) > limit else None)
+            return _window(self._by_name(account_id, start), limit,
+                           lambda gid: self._stored(gid, self._state.groups[(account_id, gid)]))
 
     def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
         with self._state.lock:
             self._state.call()
-            rows = self._by_name(account_id, start)
-            return rows[offset][0] if len(rows) > offset else None
+            return _position(self._by_name(account_id, start), offset)
 
     def count(self, account_id: str, managed_by: str = SCIM) -> int:
         with self._state.lock:
@@ -791,6 +787,18 @@ class MemoryQueue:
 
     def enqueue(self, job: Job, delay_seconds: float = 0) -> None:
         self.jobs.append((job, delay_seconds))
+
+
+T = TypeVar("T")
+
+
+def _window(rows: list[tuple[str, str]], limit: int, stored: Callable[[str], T]) -> tuple[list[T], str | None]:
+    """(name key, id) rows in order -> the first `limit` resources and the key of the next (the stores' pages)."""
+    return [stored(resource_id) for _, resource_id in rows[:limit]], (rows[limit][0] if len(rows) > limit else None)
+
+
+def _position(rows: list[tuple[str, str]], offset: int) -> str | None:
+    return rows[offset][0] if len(rows) > offset else None
 
 
 def _found(terms: Iterator[tuple[str, str]], query: str, limit: int) -> list[str]:

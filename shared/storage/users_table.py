@@ -33,6 +33,7 @@ from shared.storage.keys import (
     search_key,
     upper_bound,
     user_key,
+    written,
 )
 from shared.storage.memberships import Memberships, Unit, operation_count, remove_unit, submit_units
 from shared.storage.pending import PendingWorkStore
@@ -86,12 +87,6 @@ def _index_rows(account_id: str, user_id: str, attributes: dict[str, Any]) -> li
     return rows
 
 
-def _written(row: dict[str, Any]) -> tuple[Any, ...]:
-    """Name and externalId rows are created (a taken name fails the transaction); a search row is upserted (it
-    names its user, so whatever is there is the same row)."""
-    return ("upsert", row, {"mode": "replace"}) if row["RowKey"].startswith(SEARCH_INDEX) else ("create", row)
-
-
 class TableUserStore:
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
@@ -107,7 +102,7 @@ class TableUserStore:
                integrations: frozenset[str] = frozenset(), changed_by: ChangedBy | None = None) -> StoredUser:
         entity = _user_entity(account_id, user_id, attributes, now, now, 1, source, integrations, None, changed_by)
         operations: list[tuple[Any, ...]] = [("create", entity)]
-        operations += [_written(row) for row in _index_rows(account_id, user_id, attributes)]
+        operations += [written(row, SEARCH_INDEX) for row in _index_rows(account_id, user_id, attributes)]
         operations.append(delta(account_id, USERS, user_id, now, +1))
         try:
             results = submit(self._table, operations)
@@ -254,7 +249,7 @@ class TableUserStore:
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes)}
         operations += [("delete", old_rows[key]) for key in old_rows.keys() - new_rows.keys()]
         created = [key for key in new_rows.keys() - old_rows.keys()]
-        operations += [_written(new_rows[key]) for key in created]
+        operations += [written(new_rows[key], SEARCH_INDEX) for key in created]
         try:
             results = submit_tolerating_missing(self._table, operations)
         except TransactionFailed as failed:

@@ -5,7 +5,6 @@ from there; records neither takes are counted and kept in the log as one audit r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -22,10 +21,8 @@ from tests.support.proxy import CuttableProxy
 
 
 @pytest.fixture
-def proxy(azurite: Azurite) -> Iterator[CuttableProxy]:
-    instance = CuttableProxy(azurite.table_port)
-    yield instance
-    instance.close()
+def proxy(table_proxy: CuttableProxy) -> CuttableProxy:
+    return table_proxy
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ counting began, folded by readers and by the reconcile pass, and exact after a r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -27,10 +26,8 @@ from tests.support.proxy import CuttableProxy
 
 
 @pytest.fixture
-def proxy(azurite: Azurite) -> Iterator[CuttableProxy]:
-    instance = CuttableProxy(azurite.table_port)
-    yield instance
-    instance.close()
+def proxy(table_proxy: CuttableProxy) -> CuttableProxy:
+    return table_proxy
 
 
 @pytest.fixture
