@@ -6,6 +6,7 @@ The host imports this module to index the functions, so importing it must connec
 import azure.functions as func
 
 from scim_handlers.access_api import bp as access_bp
+from scim_handlers.bulk import bp as bulk_bp
 from scim_handlers.console import bp as console_bp
 from scim_handlers.discovery import bp as discovery_bp
 from scim_handlers.groups import bp as groups_bp
@@ -23,6 +24,7 @@ app.register_functions(discovery_bp)
 app.register_functions(users_bp)
 app.register_functions(groups_bp)
 app.register_functions(search_bp)
+app.register_functions(bulk_bp)
 app.register_functions(jobs_bp)
 app.register_functions(reconcile_bp)
 app.register_functions(manage_bp)

@@ -6,6 +6,7 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import discovery
+from shared.domain.bulk import MAX_OPERATIONS
 from shared.domain.cursors import CURSOR_TIMEOUT_SECONDS
 from shared.errors import MethodNotAllowed, NotFound
 
@@ -38,7 +39,7 @@ def _service_provider_config(req: ScimRequest) -> ScimResponse:
     settings = req.services.settings
     return ScimResponse(200, discovery.service_provider_config(req.tenant_url, settings.page_size_max,
                                                                settings.max_body_bytes, settings.page_size_default,
-                                                               CURSOR_TIMEOUT_SECONDS))
+                                                               CURSOR_TIMEOUT_SECONDS, MAX_OPERATIONS))
 
 
 def _resource_types(req: ScimRequest) -> ScimResponse:

@@ -147,3 +147,7 @@ def _group_response(req: ScimRequest, group: StoredGroup, status: int, location:
     if location:
         headers["Location"] = f"{req.tenant_url}/Groups/{group.id}"
     return ScimResponse(status, project(body, GROUP, attributes, excluded), headers)
+
+
+WRITES = {"POST": _create, "PUT": _replace, "PATCH": _patch, "DELETE": _delete}
+"""The write handlers by method, which a bulk request's operations run through (scim_handlers/bulk.py)."""

@@ -116,3 +116,7 @@ def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bo
     projected = project(body, USER, attribute_list(req.query.get("attributes")),
                         attribute_list(req.query.get("excludedAttributes")))
     return ScimResponse(status, projected, headers, note=note)
+
+
+WRITES = {"POST": _create, "PUT": _replace, "PATCH": _patch, "DELETE": _delete}
+"""The write handlers by method, which a bulk request's operations run through (scim_handlers/bulk.py)."""

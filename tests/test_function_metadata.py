@@ -78,6 +78,7 @@ EXPECTED_HTTP_ROUTES = {
     "manage_resource_groups_list": ("manage/account/{accountId}/resource-groups", {"GET"}),
     "health": ("health", {"GET"}),
     "oauth_token": ("oauth/account/{accountId}/token", {"POST"}),
+    "scim_bulk": ("scim/account/{accountId}/Bulk", {"POST"}),
     "manage_oauth_clients_list": ("manage/account/{accountId}/oauth-clients", {"GET"}),
     "manage_oauth_clients_create": ("manage/account/{accountId}/oauth-clients", {"POST"}),
     "manage_oauth_client_revoke": ("manage/account/{accountId}/oauth-clients/{clientId}", {"DELETE"}),

@@ -2,7 +2,8 @@
 
 They describe what this server really does; every claim here is honoured by the code (for example
 `etag.supported` because If-Match and If-None-Match are honoured, `sort` because sortBy is (cheaply on userName and a
-group's displayName: shared/domain/sorting.py), `bulk` and `changePassword` off because they are not implemented).
+group's displayName: shared/domain/sorting.py), `bulk` with its limits, `changePassword` off because it is not
+implemented).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ RESOURCE_TYPES: dict[str, dict[str, Any]] = {
 
 
 def service_provider_config(tenant_url: str, max_results: int, max_payload_bytes: int, default_page_size: int,
-                            cursor_timeout_seconds: int) -> dict[str, Any]:
+                            cursor_timeout_seconds: int, max_operations: int) -> dict[str, Any]:
     """`filter.maxResults` is the largest page; `bulk.maxPayloadSize` (RFC 7643 §5 requires it even when bulk is not
     supported) is the body limit of every request; `pagination` is RFC 9865's (index paging stays the default: the
     identity providers that page, Okta and OneLogin, page by index). The other limits have no place in SCIM: README
@@ -127,7 +128,7 @@ def service_provider_config(tenant_url: str, max_results: int, max_payload_bytes
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups",
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": max_payload_bytes},
+        "bulk": {"supported": True, "maxOperations": max_operations, "maxPayloadSize": max_payload_bytes},
         "filter": {"supported": True, "maxResults": max_results},
         "pagination": {"cursor": True, "index": True, "defaultPaginationMethod": "index",
                        "defaultPageSize": default_page_size, "maxPageSize": max_results,

@@ -191,3 +191,24 @@ def test_admin_endpoint_runs_reconcile_on_demand(host: DevHost) -> None:
     response = requests.post(f"{host.base_url}/admin/functions/reconcile", json={"input": ""}, timeout=10)
     assert response.status_code == 202
     host.wait_for_log("Executed 'Functions.reconcile' (Succeeded")
+
+
+def test_a_bulk_request_cut_part_way_answers_what_was_done_and_loses_nothing(
+        client: ScimClient, proxy: CuttableProxy) -> None:
+    """Table storage is cut for real after two operations' transactions: the answer says which were done (201),
+    where it failed (503) and what was not attempted; the two acknowledged users are there afterwards."""
+    operations = [{"method": "POST", "path": "/Users", "bulkId": f"u{n}",
+                   "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"cut{n}@bulk.test"}}
+                  for n in range(5)]
+    client.get("/Users", params={"count": 0})  # the token and the count are read before the cut
+    proxy.cut_after_transactions(2)
+    response = client.post("/Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                                     "Operations": operations})
+    proxy.restore()
+    assert response.status_code == 200, response.text
+    answered = response.json()["Operations"]
+    assert [o["status"] for o in answered] == ["201", "201", "503", "503", "503"]
+    assert "Not attempted" in answered[3]["response"]["detail"] and "operation 3" in answered[4]["response"]["detail"]
+    for n in range(5):
+        found = client.get("/Users", params={"filter": f'userName eq "cut{n}@bulk.test"'}).json()["totalResults"]
+        assert found == (1 if n < 2 else 0), n

@@ -125,6 +125,7 @@ class Target:
     group_id: str
     bystander: str
     session: requests.Session
+    bystander_user: str = ""
 
     def rows(self, account_id: str | None = None) -> dict[str, Any]:
         """Every stored row of the account's SCIM data, with its ETag (so even an unchanged rewrite shows)."""
@@ -179,6 +180,7 @@ def target(scim_host: DevHost, accounts: AccountStore) -> Iterator[Target]:
                        encoded({"displayName": "Engineering Team", "members": [{"value": t.user_id}]}), {})
         t.group_id = group.json()["id"]
         assert other.status_code == user.status_code == group.status_code == 201
+        t.bystander_user = other.json()["id"]
         bystanders_rows = t.rows(bystander.id)
         yield t
         assert t.rows(bystander.id) == bystanders_rows  # nothing any request did reached another account
@@ -282,3 +284,37 @@ def test_patch_paths_with_escaped_literals(target: Target, path: str, kind: str,
 def test_activity_time_parameters(target: Target, params: dict[str, str]) -> None:
     response = target.check("manage", "GET", "/activity", None, params)
     assert response.status_code in (200, 400, 414), response.text[:300]
+
+
+bulk_paths = st.sampled_from(["/Users", "/Groups", "/Users/{user}", "/Groups/{group}", "/Users/{bystander}",
+                              "/Users/bulkId:a", "/Groups/bulkId:b", "/Users/bulkId:missing", "../Users", "",
+                              "https://elsewhere/Users", "/Users/{user}/x"])
+bulk_operations = st.fixed_dictionaries({"method": st.sampled_from(["POST", "PUT", "PATCH", "DELETE", "GET", "post"]),
+                                         "path": bulk_paths},
+                                        optional={"bulkId": st.one_of(st.sampled_from(["a", "b"]), hostile_text),
+                                                  "version": st.one_of(hostile_text, st.integers()),
+                                                  "data": st.one_of(patch_bodies, resource_bodies, json_values)})
+
+
+@given(operations_=st.lists(bulk_operations, max_size=6), fail_on_errors=st.one_of(st.none(), st.integers(-2, 3)),
+       many=st.booleans())
+def test_bulk_requests(target: Target, operations_: list[dict[str, Any]], fail_on_errors: int | None,
+                       many: bool) -> None:
+    """Hostile bulk requests: malformed operations, references to other accounts' ids and to bulkIds that are not
+    there, odd failOnErrors, or a thousand operations on one group. Never a 5xx; the bystander account untouched
+    (the fixture checks); a refused bulk request changes nothing."""
+    def fill(path: str) -> str:
+        return path.format(user=target.user_id, group=target.group_id, bystander=target.bystander_user)
+
+    operations = [{**op, "path": fill(op["path"])} for op in operations_]
+    if many:  # a thousand operations on one group: over maxOperations, refused before any work
+        operations = [{"method": "PATCH", "path": f"/Groups/{target.group_id}",
+                       "data": {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]}}] * 1000
+    body: dict[str, Any] = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations}
+    if fail_on_errors is not None:
+        body["failOnErrors"] = fail_on_errors
+    response = target.check("scim", "POST", "/Bulk", encoded(body))
+    if many:
+        assert response.status_code == 413
+    if response.status_code == 200:
+        assert all(int(op["status"]) < 500 for op in response.json()["Operations"]), response.text[:500]

@@ -19,7 +19,7 @@ def test_service_provider_config_with_a_valid_token(scim: ScimClient) -> None:
     assert response.status_code == 200
     assert response.headers["Content-Type"] == SCIM
     body = response.json()
-    assert body["patch"]["supported"] is True and body["bulk"]["supported"] is False
+    assert body["patch"]["supported"] is True and body["bulk"]["supported"] is True and body["bulk"]["maxOperations"] == 100
     assert body["etag"]["supported"] is True
     assert body["meta"]["location"] == f"{scim.tenant_url}/ServiceProviderConfig"
     # the limits SCIM has a place for: the largest page and the body limit of every request (README: Limits)
