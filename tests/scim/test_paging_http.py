@@ -254,3 +254,25 @@ def test_a_sort_no_index_keeps_is_refused_over_the_limit_not_scanned(monkeypatch
     assert "3" in refused.value.detail and "title" in refused.value.detail
     by_name = listing.parse_list_query({"sortBy": "userName"}, USER, 100, 1000)  # indexed: no limit
     assert len(users.list_users(store, account, by_name, "https://t", MemoryPagePositions()).items) == 4
+
+
+def test_sorts_with_filters_and_both_pagings(scim: ScimClient) -> None:
+    names = [f"{prefix}{n}@example.com" for prefix in ("keep", "drop") for n in range(4)]
+    make_users(scim, names)
+    kept = sorted((n for n in names if n.startswith("keep")), key=str.casefold, reverse=True)
+    # a non-indexed sort (descending userName is sorted in memory), with a filter, by cursor and by index
+    walked, pages = walk_by_cursor(scim, "/Users", 3, sortBy="userName", sortOrder="descending",
+                                   filter='userName sw "keep"')
+    assert len(walked) == 4 and {p["totalResults"] for p in pages} == {4}
+    by_index = []
+    for start in (1, 4):
+        page = scim.get("/Users", params={"sortBy": "userName", "sortOrder": "descending", "startIndex": start,
+                                          "count": 3, "filter": 'userName sw "keep"'}).json()
+        by_index += [r["userName"] for r in page["Resources"]]
+    assert by_index == kept
+    # the indexed sort with a filter
+    ascending = scim.get("/Users", params={"sortBy": "userName", "filter": 'userName sw "keep"'}).json()
+    assert [r["userName"] for r in ascending["Resources"]] == kept[::-1]
+    # an indexed equality filter with a sort: its one page, sorted
+    single = scim.get("/Users", params={"sortBy": "title", "filter": 'userName eq "keep1@example.com"'}).json()
+    assert [r["userName"] for r in single["Resources"]] == ["keep1@example.com"]
