@@ -22,7 +22,7 @@ from scim_handlers import groups as group_routes
 from scim_handlers import users as user_routes
 from scim_handlers.http_io import CaseInsensitiveQuery, ScimRequest, ScimResponse, run_scim
 from shared.domain import bulk
-from shared.domain.ports import ActivityRecord
+from shared.domain.ports import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.errors import ScimError, ServiceUnavailable
 
 bp = func.Blueprint()
@@ -100,7 +100,7 @@ def _run(req: ScimRequest, op: bulk.Operation, created: dict[str, str], failed: 
     if op.method == "POST" and op.bulk_id and body.get("id"):
         created[op.bulk_id] = str(body["id"])
     location_id = str(body.get("id") or resource_id or "")
-    _record(req, op, location_id, response.status, None, response.note, started)
+    _record(req, op, location_id, response.status, None, response.note, started, response)
     answer: dict[str, Any] = {"method": op.method, "status": str(response.status)}
     if op.bulk_id:
         answer["bulkId"] = op.bulk_id
@@ -122,12 +122,16 @@ def _error(op: bulk.Operation, status: int, scim_type: str | None, detail: str) 
 
 
 def _record(req: ScimRequest, op: bulk.Operation, resource_id: str, status: int, scim_type: str | None, detail: str,
-            started: float) -> None:
-    """The operation's own activity record, as its single request would have one, marked as part of the bulk."""
+            started: float, response: ScimResponse | None = None) -> None:
+    """The operation's own activity record, as its single request would have one (members added and removed, for
+    each person's story; queued work), marked as part of the bulk request."""
     kind = "User" if op.resource_type == "Users" else "Group"
+    done = response or ScimResponse(status)
     req.services.activity.record(req.account.id, ActivityRecord(
         time=datetime.now(UTC), operation=f"Bulk.{op.resource_type}.{NAMES[op.method]}", method=op.method,
         resource_type=kind, resource_id=resource_id, external_id="", status=status, scim_type=scim_type or "",
         detail=f"operation {op.index + 1} of bulk request {req.invocation_id}" + (f": {detail}" if detail else ""),
         duration_ms=(time.perf_counter() - started) * 1000, invocation_id=f"{req.invocation_id}:{op.index + 1}",
-        integration=req.integration, queued=False, idp=req.idp, actor=req.key_id))
+        integration=req.integration, queued=done.queued, idp=req.idp, ignored=len(done.ignored),
+        ignored_ids=tuple(done.ignored[:MAX_IGNORED_LISTED]), actor=req.key_id, added=done.added[:MAX_MEMBERS_LISTED],
+        removed=done.removed[:MAX_MEMBERS_LISTED], scopes=done.scopes if done.added or done.removed else ()))

@@ -61,6 +61,8 @@ def test_forward_references_resolve_and_each_operation_answers_in_request_order(
     records = admin.wait_for(lambda found: len(found) >= 4, operation="Bulk.")
     assert {r["operation"] for r in records} == {"Bulk.Groups.Create", "Bulk.Users.Create", "Bulk.Groups.Patch"}
     assert all("of bulk request" in r["detail"] for r in records)
+    story = admin.request("GET", f"/users/{bob['id']}/history").json()["history"]
+    assert any(e["what"] == f"joined group {team['id']}" for e in story), story  # the bulk PATCH is in bob's story
 
 
 def test_circular_references_are_refused_and_what_hangs_on_a_failed_post_does_not_run(scim: ScimClient) -> None:
