@@ -110,9 +110,11 @@ class Authenticator:
             return None
         record = self._store.get_token(account_id, key_id)
         account = self._store.get(account_id) if record is not None else None
-        if record is None or account is None:
+        if record is None:  # a key id no token of the account has: remembered (an account still missing is not)
             with self._lock:
                 _remember(self._misses, (account_id, key_id), now)
+            return None
+        if account is None:
             return None
         with self._lock:
             if len(self._cache) > 10_000:  # bounded: unknown-token floods cannot grow it (misses are not cached)
