@@ -57,7 +57,8 @@ class Settings:
     notify_acs_connection_string: str | None
     reconcile_stale_minutes: int
     reconcile_sweep_hours: int
-    """A full sweep of an account's rows at most this often, and only if something was written since the last."""
+    """A full sweep of an account's rows at most this often (0: no wait), and only if something was written since the
+    last one began."""
     retention_days: int
 
     @classmethod
@@ -87,7 +88,7 @@ class Settings:
             notify_smtp_security=(env.get("NOTIFY_SMTP_SECURITY") or "starttls").strip().lower(),
             notify_acs_connection_string=env.get("NOTIFY_ACS_CONNECTION_STRING") or None,
             reconcile_stale_minutes=_int(env, "RECONCILE_STALE_MINUTES", 10),
-            reconcile_sweep_hours=_int(env, "RECONCILE_SWEEP_HOURS", 24),
+            reconcile_sweep_hours=_int(env, "RECONCILE_SWEEP_HOURS", 0),
             retention_days=_int(env, "RETENTION_DAYS", 30, minimum=1),
         )
         if settings.notify_smtp_security not in ("none", "starttls", "tls"):

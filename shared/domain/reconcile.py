@@ -51,7 +51,7 @@ class ReconcileContext:
     stale_after: timedelta
     retention: timedelta
     max_accounts: int = 200
-    sweep_every: timedelta = timedelta(hours=24)
+    sweep_every: timedelta = timedelta(0)
     """An account's rows are swept at most this often, and only when something was written since the last sweep."""
     time_budget: timedelta = timedelta(minutes=5)
     """A run stops taking accounts after this long (well inside its lease and the Functions timeout); the next run

@@ -234,6 +234,6 @@ def test_an_account_with_nothing_written_since_its_last_sweep_is_not_read(svc: S
     assert trips.entities_read <= 8, trips.entities_read  # the sweep row, the count tallies: none of its resources
     users.patch_user(svc.users, account, user.id, {"Operations": [{"op": "replace", "path": "displayName", "value": "Q"}]})
     assert run_reconcile(eager, datetime.now(UTC)).slices_swept == 1  # written since: swept again
-    daily = svc.reconcile_context()  # the default cadence: a day between sweeps, whatever was written
+    daily = replace(svc.reconcile_context(), sweep_every=timedelta(hours=24))  # RECONCILE_SWEEP_HOURS=24
     users.patch_user(svc.users, account, user.id, {"Operations": [{"op": "replace", "path": "displayName", "value": "R"}]})
     assert run_reconcile(daily, datetime.now(UTC)).slices_swept == 0
