@@ -343,6 +343,17 @@ def _round_trips(host: DevHost, operation: str) -> int:
     return count
 
 
+def _cached_round_trips(host: DevHost, admin: AdminClient, query: Any) -> int:
+    """The access query's round trips with the admin token already cached: the host's token cache lasts 1 s here, so
+    on a loaded machine a try may read the token again (2 more); the least of three tries is the query's own cost."""
+    tries = []
+    for _ in range(3):
+        ok(admin.request("GET", "/roles"))  # authenticates: the token is in the host's cache for the next request
+        query()
+        tries.append(_round_trips(host, "Manage.Users.Access"))
+    return min(tries)
+
+
 def test_an_access_query_costs_five_round_trips_for_a_user_in_fifty_groups(
         scim: ScimClient, admin: AdminClient, scim_host: DevHost) -> None:
     a = scim.account_id
@@ -357,13 +368,11 @@ def test_an_access_query_costs_five_round_trips_for_a_user_in_fifty_groups(
         group_id = ok(scim.post("/Groups", {"displayName": f"Team {n}", "members": [{"value": pat}]}), 201)["id"]
         if n % 7 == 0:
             assign(admin, a, "_account_viewer", "_all_account_level_resources", "group", group_id)
-    ok(admin.request("GET", "/roles"))  # authenticates (no storage read): the token is in the host's cache (1 s here)
     answer = access(admin, pat)
     assert len(answer["assignments"]) == 20 + 7 and len(answer["scopes"]) == 1 + 1 + 20
-    assert _round_trips(scim_host, "Manage.Users.Access") == 5
-    ok(admin.request("GET", "/roles"))
+    assert _cached_round_trips(scim_host, admin, lambda: access(admin, pat)) == 5
     focused = access(admin, pat, f"{a}:big:p3")
     assert grants(focused) == {(f"{a}:big:p3", "_project_viewer", spread, None)} | {
         (f"{a}:big:p3", "_account_viewer", g, a) for g in {x["via"]["id"] for x in answer["assignments"]
                                                            if x["role"] == "_account_viewer"}}
-    assert _round_trips(scim_host, "Manage.Users.Access") == 5
+    assert _cached_round_trips(scim_host, admin, lambda: access(admin, pat, f"{a}:big:p3")) == 5
