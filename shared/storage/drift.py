@@ -104,7 +104,10 @@ class TableDriftStore:
     @storage_errors
     def written_since(self, account_id: str, sweep: Sweep) -> bool:
         """One query on storage's own Timestamp (server side: it returns a row only if one changed), skipping the
-        sweep row itself and the count rows the reconcile pass folds."""
+        sweep row itself and the count rows the reconcile pass folds. A sweep whose start was never marked (its
+        marking write failed) counts as written since."""
+        if not sweep.marker:
+            return True
         rows = self._table.query_entities(
             "PartitionKey eq @pk and Timestamp gt @since and RowKey ne @sweep and ( RowKey lt @cnt or RowKey ge @after )",
             parameters={"pk": account_id, "since": datetime.fromisoformat(sweep.marker), "sweep": SWEEP,
