@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -269,17 +270,18 @@ def _plausible_client_id(client_id: str) -> bool:
     return len(client_id) == 18 and client_id.startswith("c-") and all(c in "0123456789abcdef" for c in client_id[2:])
 
 
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+"""RFC 6749 §3.3: a scope is space-separated tokens of these characters."""
+
+
 def check_scope(requested: str | None, client: OAuthClient) -> None:
-    """The scope asked for must be the SCIM API's: absent, `scim`, or (what Entra sends) the audience the admin
-    configured, alone or with `/.default`."""
+    """Any well-formed scope is accepted and the token's scope is `scim`, whatever was asked (RFC 6749 §3.3 lets the
+    server grant a different scope and say so in the answer): identity providers send their own scope values
+    (Entra: the audience with `/.default`). A malformed one is invalid_scope."""
     if requested is None or not requested.strip():
         return
-    allowed = {ACCESS_SCOPE}
-    if client.federation is not None:
-        audience = client.federation.audience.rstrip("/")
-        allowed |= {audience, f"{audience}/.default"}
-    if any(scope not in allowed for scope in requested.split()):
-        raise OAuthError("invalid_scope", f"the scope may be {', '.join(sorted(allowed))}")
+    if any(not SCOPE_TOKEN.fullmatch(token) for token in requested.split(" ") if token):
+        raise OAuthError("invalid_scope", "scope must be space-separated tokens of printable ASCII without \" or \\")
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,9 @@ def test_the_token_endpoints_errors(scim_host: DevHost, accounts: AccountStore) 
     good = {"grant_type": "client_credentials", "client_id": new.client.client_id, "client_secret": new.secret}
     refused(ask(scim_host, account.id, {**good, "grant_type": "password"}), "unsupported_grant_type", 400)
     refused(ask(scim_host, account.id, {k: v for k, v in good.items() if k != "grant_type"}), "invalid_request", 400)
-    refused(ask(scim_host, account.id, {**good, "scope": "admin"}), "invalid_scope", 400)
+    refused(ask(scim_host, account.id, {**good, "scope": 'scim "quoted"'}), "invalid_scope", 400)
+    granted = ask(scim_host, account.id, {**good, "scope": "api://anything/.default openid"})
+    assert granted.status_code == 200 and granted.json()["scope"] == "scim"  # any scope asked, scim granted
     refused(ask(scim_host, account.id, {**good, "client_secret": "wrong"}), "invalid_client")
     refused(ask(scim_host, account.id, {**good, "client_id": "c-0000000000000000"}), "invalid_client")
     refused(ask(scim_host, "no-such-account", good), "invalid_client")
