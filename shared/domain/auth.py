@@ -49,6 +49,8 @@ class Authenticator:
         self._clients: dict[tuple[str, str], tuple[float, OAuthClient | None]] = {}
         self._misses: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._accounts: OrderedDict[str, tuple[float, Account | None]] = OrderedDict()
+        self._reading: dict[tuple[str, str], threading.Event] = {}
+        """Keys being read from storage now: others asking for the same key wait for that read."""
         self._lock = threading.Lock()
 
     def authenticate_token(self, account_id: str, authorization: str | None, scope: str) -> tuple[Account, TokenRecord]:
@@ -100,14 +102,40 @@ class Authenticator:
         return account
 
     def _lookup(self, account_id: str, key_id: str) -> tuple[TokenRecord, Account] | None:
-        now = self._clock()
+        """From the caches, else from storage. Requests arriving together with the same new key id wait for the
+        first one's read instead of each reading (a flood's requests come in bursts); if that read failed, each
+        reads for itself, as before (an outage answers every one of them at once)."""
+        key = (account_id, key_id)
         with self._lock:
-            hit = self._cache.get((account_id, key_id))
-            missed = self._misses.get((account_id, key_id))
+            known, cached = self._cached(key)
+            reading = None if known else self._reading.get(key)
+            if not known and reading is None:
+                self._reading[key] = threading.Event()
+        if known:
+            return cached
+        if reading is not None:
+            reading.wait(timeout=10)
+            with self._lock:
+                known, cached = self._cached(key)
+            return cached if known else self._read(account_id, key_id, self._clock())
+        try:
+            return self._read(account_id, key_id, self._clock())
+        finally:
+            with self._lock:
+                self._reading.pop(key).set()
+
+    def _cached(self, key: tuple[str, str]) -> tuple[bool, tuple[TokenRecord, Account] | None]:
+        """(known, answer): a cached token and its account, or None for a key id known to be missing."""
+        now = self._clock()
+        hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self._ttl:
-            return hit[1], hit[2]
+            return True, (hit[1], hit[2])
+        missed = self._misses.get(key)
         if missed is not None and now - missed < MISS_SECONDS:
-            return None
+            return True, None
+        return False, None
+
+    def _read(self, account_id: str, key_id: str, now: float) -> tuple[TokenRecord, Account] | None:
         record = self._store.get_token(account_id, key_id)
         account = self._store.get(account_id) if record is not None else None
         if record is None:  # a key id no token of the account has: remembered (an account still missing is not)
