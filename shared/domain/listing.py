@@ -130,7 +130,7 @@ def indexed_page(found: list[Any], keep: Callable[[Any], bool], query: ListQuery
     if query.cursor:
         raise InvalidCursor("The cursor belongs to another query: this filter's results are a single page.")
     if query.sort is not None:
-        found = sorted_by([item for item in found if keep(item)], query.sort, render)
+        found, keep = sorted_by([item for item in found if keep(item)], query.sort, render), (lambda _: True)
     page = paginate(found, keep, 1 if query.cursor is not None else query.start_index, query.count)
     page.by_cursor = query.cursor is not None
     return page
@@ -271,13 +271,16 @@ def _cursor_page(listing: Listing[Any], positions: PagePositions, account_id: st
 
 def _filtered_window(listing: Listing[Any], start: str | None, count: int,
                      keep: Callable[[Any], bool]) -> tuple[list[Any], str | None]:
+    """Up to `count` matches from `start`, and where the next page starts. Positions are the listing's own (an id,
+    or an index key for a sorted listing): when the page fills inside a batch, the next item's position is asked of
+    the listing (one key-only read), never derived from the item."""
     found: list[Any] = []
     examined = 0
     while True:
         batch, following = listing.page(start, min(READ_PER_PAGE, SCAN_BUDGET - examined))
-        for item in batch:
+        for offset, item in enumerate(batch):
             if len(found) == count:
-                return found, str(item.id)
+                return found, listing.skip(start, offset)
             examined += 1
             if keep(item):
                 found.append(item)

@@ -74,9 +74,11 @@ def list_users(store: UserStore, account: Account, query: ListQuery, tenant_url:
     """Entra's `userName eq`, `externalId eq` and `id eq` are point reads; everything else pages through the users
     in id order (shared/domain/listing.py: a page costs a page)."""
     query_filter = query.filter
-    keep = (lambda user: matches(query_filter, render_user(user, tenant_url))) if query_filter else None
+    def render(user: StoredUser) -> dict[str, Any]:
+        return render_user(user, tenant_url)
+
+    keep = (lambda user: matches(query_filter, render(user))) if query_filter else None
     found = indexed_candidates(query_filter, _lookups(store, account))
-    render = lambda user: render_user(user, tenant_url)  # noqa: E731
     if found is not None:
         return indexed_page(found, keep or (lambda _: True), query, render)
     if query.sort is not None and not query.sort.is_on("userName"):

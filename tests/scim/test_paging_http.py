@@ -276,3 +276,13 @@ def test_sorts_with_filters_and_both_pagings(scim: ScimClient) -> None:
     # an indexed equality filter with a sort: its one page, sorted
     single = scim.get("/Users", params={"sortBy": "title", "filter": 'userName eq "keep1@example.com"'}).json()
     assert [r["userName"] for r in single["Resources"]] == ["keep1@example.com"]
+
+
+def test_a_filtered_cursor_walk_in_username_order_continues_where_it_stopped(scim: ScimClient) -> None:
+    """The page fills inside a storage batch: the next cursor is the listing's own position (the userName index key
+    for a userName sort), so the walk neither skips nor repeats anyone."""
+    names = [f"{'in' if n % 3 else 'out'}-{chr(ord('a') + n)}@example.com" for n in range(12)]
+    make_users(scim, names)
+    walked, _ = walk_by_cursor(scim, "/Users", 2, sortBy="userName", filter='userName sw "in"')
+    got = [scim.get(f"/Users/{user_id}").json()["userName"] for user_id in walked]
+    assert got == sorted(n for n in names if n.startswith("in"))
