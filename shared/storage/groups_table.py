@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 from shared.domain.identifiers import candidate_identifiers
@@ -39,12 +38,13 @@ from shared.storage.keys import (
     GROUP,
     ISSUED_USER_ID,
     group_key,
+    index_page,
+    index_skip,
     key_part,
     resolve_index,
     rows_with_prefix,
     search_ids,
     search_key,
-    upper_bound,
     written,
 )
 from shared.storage.memberships import (
@@ -179,24 +179,12 @@ class TableGroupStore:
 
     @storage_errors
     def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredGroup], str | None]:
-        rows = list(islice(self._name_rows(account_id, start, min(1000, limit + 1)), limit + 1))
-        ids = [str(row["GroupId"]) for row in rows[:limit]]
-        found = {group.id: group for group in self.get_many(account_id, ids)}
-        return [found[i] for i in ids if i in found], (str(rows[limit]["RowKey"]) if len(rows) > limit else None)
+        return index_page(self._table, account_id, DISPLAY_NAME_INDEX, "GroupId", start, limit,
+                          lambda ids: self.get_many(account_id, ids))
 
     @storage_errors
     def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
-        for position, row in enumerate(self._name_rows(account_id, start, 1000)):
-            if position == offset:
-                return str(row["RowKey"])
-        return None
-
-    def _name_rows(self, account_id: str, start: str | None, per_page: int) -> Any:
-        """The SCIM groups' displayName index rows in key order (the lower-cased name) from the key `start`."""
-        return self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", select=["RowKey", "GroupId"],
-            results_per_page=per_page,
-            parameters={"pk": account_id, "lo": start or DISPLAY_NAME_INDEX, "hi": upper_bound(DISPLAY_NAME_INDEX)})
+        return index_skip(self._table, account_id, DISPLAY_NAME_INDEX, start, offset)
 
     @storage_errors
     def members(self, account_id: str, group_id: str) -> Iterator[tuple[str, str | None]]:
@@ -272,9 +260,8 @@ class TableGroupStore:
         return self._tally.total(account_id, _counted_as(managed_by), instances)
 
     def _range(self, account_id: str, start: str | None, per_page: int, **options: Any) -> Any:
-        return self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", results_per_page=per_page, **options,
-            parameters={"pk": account_id, "lo": group_key(start) if start else GROUP, "hi": upper_bound(GROUP)})
+        return rows_with_prefix(self._table, account_id, GROUP, group_key(start) if start else None,
+                                results_per_page=per_page, **options)
 
     @storage_errors
     def update(self, account_id: str, current: StoredGroup, attributes: dict[str, Any], change: MembershipChange,

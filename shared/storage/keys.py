@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from shared.errors import NotFound
@@ -41,11 +43,30 @@ def upper_bound(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def rows_with_prefix(table: Any, account_id: str, prefix: str, **options: Any) -> Any:
-    """The account's rows whose RowKey starts with `prefix`: one range query, parameterised, in key order
-    (`options` go to query_entities: select, results_per_page)."""
+def rows_with_prefix(table: Any, account_id: str, prefix: str, start: str | None = None, **options: Any) -> Any:
+    """The account's rows whose RowKey starts with `prefix` (from the key `start` on, when given): one range query,
+    parameterised, in key order (`options` go to query_entities: select, results_per_page)."""
     return table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                                parameters={"pk": account_id, "lo": prefix, "hi": upper_bound(prefix)}, **options)
+                                parameters={"pk": account_id, "lo": start or prefix, "hi": upper_bound(prefix)},
+                                **options)
+
+
+def index_page(table: Any, account_id: str, index_prefix: str, column: str, start: str | None, limit: int,
+               read_many: Callable[[list[str]], list[Any]]) -> tuple[list[Any], str | None]:
+    """A page of resources in the order of their index rows (`<index_prefix><name>`, `column` naming the resource)
+    from the index key `start`, and the key of the next one: one key read of the index, then `read_many` (a
+    resource deleted meanwhile is left out)."""
+    rows = list(islice(rows_with_prefix(table, account_id, index_prefix, start, select=["RowKey", column],
+                                        results_per_page=min(1000, limit + 1)), limit + 1))
+    ids = [str(row[column]) for row in rows[:limit]]
+    found = {item.id: item for item in read_many(ids)}
+    return [found[i] for i in ids if i in found], (str(rows[limit]["RowKey"]) if len(rows) > limit else None)
+
+
+def index_skip(table: Any, account_id: str, index_prefix: str, start: str | None, offset: int) -> str | None:
+    """The index key `offset` rows after `start` (None: past the end), read as keys only (1,000 per round trip)."""
+    rows = rows_with_prefix(table, account_id, index_prefix, start, select=["RowKey"], results_per_page=1000)
+    return next((str(row["RowKey"]) for position, row in enumerate(rows) if position == offset), None)
 
 
 def search_key(prefix: str, term: str, resource_id: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 from shared.domain.ports import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
@@ -26,6 +25,8 @@ from shared.storage.entities import pack, unpack
 from shared.storage.keys import (
     ISSUED_USER_ID,
     USER,
+    index_page,
+    index_skip,
     key_part,
     resolve_index,
     rows_with_prefix,
@@ -164,9 +165,8 @@ class TableUserStore:
     def page(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
         """Up to `limit` users in id order from the id `start` (inclusive; None: the first), with their groups, and
         the id of the user after them (None at the end): one range read from the position, whatever it is."""
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", results_per_page=min(1000, 2 * limit + 2),
-            parameters={"pk": account_id, "lo": user_key(start) if start else USER, "hi": upper_bound(USER)})
+        rows = rows_with_prefix(self._table, account_id, USER, user_key(start) if start else None,
+                                results_per_page=min(1000, 2 * limit + 2))
         users: list[StoredUser] = []
         for user in _assemble(rows):
             if len(users) == limit:
@@ -176,17 +176,12 @@ class TableUserStore:
 
     @storage_errors
     def page_by_name(self, account_id: str, start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
-        rows = list(islice(_name_rows(self._table, account_id, start, min(1000, limit + 1)), limit + 1))
-        ids = [str(row["UserId"]) for row in rows[:limit]]
-        found = {user.id: user for user in self.get_many(account_id, ids)}
-        return [found[i] for i in ids if i in found], (str(rows[limit]["RowKey"]) if len(rows) > limit else None)
+        return index_page(self._table, account_id, USER_NAME_INDEX, "UserId", start, limit,
+                          lambda ids: self.get_many(account_id, ids))
 
     @storage_errors
     def skip_by_name(self, account_id: str, start: str | None, offset: int) -> str | None:
-        for position, row in enumerate(_name_rows(self._table, account_id, start, 1000)):
-            if position == offset:
-                return str(row["RowKey"])
-        return None
+        return index_skip(self._table, account_id, USER_NAME_INDEX, start, offset)
 
     @storage_errors
     def skip(self, account_id: str, start: str | None, offset: int) -> str | None:
@@ -288,14 +283,6 @@ class TableUserStore:
                 raise VersionConflict(current.id) from None
             raise
         return work
-
-
-def _name_rows(table: Any, account_id: str, start: str | None, per_page: int) -> Any:
-    """The userName index rows in key order (the lower-cased name) from the key `start`: RowKey and UserId only."""
-    return table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", select=["RowKey", "UserId"],
-                                results_per_page=per_page,
-                                parameters={"pk": account_id, "lo": start or USER_NAME_INDEX,
-                                            "hi": upper_bound(USER_NAME_INDEX)})
 
 
 def _assemble(rows: Any) -> Iterator[StoredUser]:
