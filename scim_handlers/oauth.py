@@ -45,6 +45,7 @@ def _token(req: func.HttpRequest, invocation_id: str) -> func.HttpResponse:
     account_id = req.route_params.get("accountId", "")
     started = time.perf_counter()
     client_id = credential = ""
+    account_known = False
     basic = req.headers.get("Authorization", "").strip().lower().startswith("basic ")
     with telemetry.tracer.start_as_current_span(OPERATION, kind=SpanKind.SERVER) as span:
         try:
@@ -55,6 +56,7 @@ def _token(req: func.HttpRequest, invocation_id: str) -> func.HttpResponse:
             account = svc.accounts.get(account_id) if is_valid_account_id(account_id) else None
             if account is None:
                 raise oauth.invalid_client("unknown account or client")
+            account_known = True
             authenticated = oauth.authenticate_client(svc.accounts, svc.federation, account_id, request, presented, now)
             client_id, credential = authenticated.client.client_id, authenticated.credential
             oauth.check_scope(request.scope, authenticated.client)
@@ -75,7 +77,8 @@ def _token(req: func.HttpRequest, invocation_id: str) -> func.HttpResponse:
                   telemetry.DURATION_MS: round((time.perf_counter() - started) * 1000, 1)}
         span.set_attributes(fields)
     telemetry.invocation_record(f"oauth {OPERATION}", fields)
-    _record(account_id, status, body, client_id, credential, invocation_id, started)
+    if account_known:
+        _record(account_id, status, body, client_id, credential, invocation_id, started)
     headers = dict(NO_STORE)
     if status == 401 and basic:
         headers["WWW-Authenticate"] = 'Basic realm="oauth"'
@@ -112,16 +115,11 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
 
 def _record(account_id: str, status: int, body: dict[str, Any], client_id: str, credential: str, invocation_id: str,
             started: float) -> None:
-    """The account's activity log: who was issued a token, through which kind of credential (never the secret, the
-    assertion or the token), and who was refused (401s aggregated per client and minute like every refused
-    authentication, so a flood cannot push provisioning records out of the log). A malformed request (400) is
-    counted in telemetry only: it names no one."""
-    if not is_valid_account_id(account_id) or status not in (200, 401):
-        return
-    try:
-        if services().accounts.get(account_id) is None:
-            return
-    except ServiceUnavailable:
+    """The account's activity log (the request found the account): who was issued a token, through which kind of
+    credential (never the secret, the assertion or the token), and who was refused (401s aggregated per client and
+    minute like every refused authentication, so a flood cannot push provisioning records out of the log). A
+    malformed request (400) is counted in telemetry only: it names no one."""
+    if status not in (200, 401):
         return
     kind = "" if not credential else ("federated assertion" if credential == "federated" else f"secret {credential}")
     detail = f"access token issued through {kind}" if status == 200 else str(body.get("error_description", ""))
