@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,15 @@ class RetryContext:
     mailer: Mailer | None
     max_attempts: int
     activity: ActivityStore | None = None
+
+
+def _records_in(job: WriteActivity) -> int:
+    """How many activity records a given-up job held (its JSON array; 1 if even that cannot be read)."""
+    try:
+        records = json.loads(job.records)
+    except ValueError:
+        return 1
+    return len(records) if isinstance(records, list) else 1
 
 
 def _parse_or_drop(body: bytes, queue: str) -> Job | None:
@@ -80,7 +90,7 @@ def handle_poisoned(ctx: RetryContext, body: bytes, now: datetime) -> str:
         return "dropped: malformed"
     if isinstance(job, WriteActivity):
         if ctx.activity is not None:
-            ctx.activity.lost(job.account_id, job.records.count('"t":'), f"given up after {ctx.max_attempts} attempts")
+            ctx.activity.lost(job.account_id, _records_in(job), f"given up after {ctx.max_attempts} attempts")
         return "activity records given up"
     if isinstance(job, SendDigest):
         log.error("digest %s for account %s could not be sent after %d attempts; its failures stay unreported "

@@ -113,3 +113,23 @@ def test_the_log_is_newest_first_across_instances_pages_and_pages_by_count_and_c
     since = start + timedelta(milliseconds=1000)  # records 10..23
     recent, _ = svc.activity.query(account.id, since, None, None, None, 100, None)
     assert [r.invocation_id for r in recent] == newest_first[:14]
+
+
+def test_spilled_records_given_up_by_the_queue_are_counted_and_shown(svc: Services) -> None:
+    """The poison handler's end of the fallback: a write_activity job that failed every delivery is a loss of as many
+    records as it held, shown as one RecordsLost audit record."""
+    import json
+
+    from shared.domain.jobs import WriteActivity, serialize
+    from shared.domain.retries import handle_poisoned
+    from shared.storage.activity_table import _document
+
+    account = Account(id="gone-" + uuid.uuid4().hex[:6], name="Gone", notification_email=None, created=datetime.now(UTC))
+    svc.accounts.create(account)
+    records = json.dumps([_document(entry(n)) for n in range(3)])
+    job = serialize(WriteActivity(account.id, records))
+    assert handle_poisoned(svc.retry_context(), job.encode(), datetime.now(UTC)) == "activity records given up"
+    svc.activity.flush(wait_seconds=30)
+    found, _ = svc.activity.query(account.id, None, None, None, None, 100, None, kind="audit")
+    [gap] = [r for r in found if r.operation == "Activity.RecordsLost"]
+    assert gap.count == 3
