@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -21,7 +20,7 @@ from requests.structures import CaseInsensitiveDict
 from scim_handlers import groups as group_routes
 from scim_handlers import users as user_routes
 from scim_handlers.http_io import CaseInsensitiveQuery, ScimRequest, ScimResponse, run_scim
-from shared.domain import bulk
+from shared.domain import bulk, times
 from shared.domain.ports import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.errors import ScimError, ServiceUnavailable
 
@@ -128,7 +127,7 @@ def _record(req: ScimRequest, op: bulk.Operation, resource_id: str, status: int,
     kind = "User" if op.resource_type == "Users" else "Group"
     done = response or ScimResponse(status)
     req.services.activity.record(req.account.id, ActivityRecord(
-        time=datetime.now(UTC), operation=f"Bulk.{op.resource_type}.{NAMES[op.method]}", method=op.method,
+        time=times.now(), operation=f"Bulk.{op.resource_type}.{NAMES[op.method]}", method=op.method,
         resource_type=kind, resource_id=resource_id, external_id="", status=status, scim_type=scim_type or "",
         detail=f"operation {op.index + 1} of bulk request {req.invocation_id}" + (f": {detail}" if detail else ""),
         duration_ms=(time.perf_counter() - started) * 1000, invocation_id=f"{req.invocation_id}:{op.index + 1}",

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
@@ -23,7 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from scim_handlers.services import Services, services
 from shared import telemetry
-from shared.domain import limits
+from shared.domain import limits, times
 from shared.domain.accounts import Account
 from shared.domain.administration import OAUTH_ACTOR
 from shared.domain.auth import presented_key_id
@@ -244,7 +243,7 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
     telemetry.invocation_record(f"{edge.scope} {operation}", fields)
     if account is not None:  # the log and the audit (written in the background); an admin's reads only counted
         services().activity.record(account.id, ActivityRecord(
-            time=datetime.now(UTC), operation=operation, method=req.method.upper(), resource_type=resource_type,
+            time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
             resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
             status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
             invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 
 import azure.functions as func
 
 from scim_handlers.services import services
 from shared import telemetry
-from shared.domain import retries
+from shared.domain import retries, times
 from shared.domain.jobs import POISON_QUEUE, RETRY_QUEUE
 from shared.invocation import invocation
 from shared.storage.roundtrips import counting
@@ -33,7 +32,7 @@ def _retry_operations(msg: func.QueueMessage, context: func.Context) -> None:
     with telemetry.tracer.start_as_current_span("retry_operations"), counting() as trips, \
             invocation("retry_operations", context.invocation_id):
         try:
-            outcome = retries.handle_retry(services().retry_context(), msg.get_body(), datetime.now(UTC))
+            outcome = retries.handle_retry(services().retry_context(), msg.get_body(), times.now())
         except Exception as exc:
             _record("retry_operations", msg, context, f"transient failure, retried by the host: {type(exc).__name__}",
                     started, trips.count)
@@ -51,7 +50,7 @@ def _notify_failed_operations(msg: func.QueueMessage, context: func.Context) -> 
     started = time.perf_counter()
     with telemetry.tracer.start_as_current_span("notify_failed_operations"), \
             counting() as trips, invocation("notify_failed_operations", context.invocation_id):
-        outcome = retries.handle_poisoned(services().retry_context(), msg.get_body(), datetime.now(UTC))
+        outcome = retries.handle_poisoned(services().retry_context(), msg.get_body(), times.now())
     _record("notify_failed_operations", msg, context, outcome, started, trips.count)
 
 

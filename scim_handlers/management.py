@@ -4,13 +4,13 @@ the Harness limitations come back as 409 `managedByEntra` (shared/domain/native.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, int_parameter, paging, run_manage
-from shared.domain import access, administration, limits, native, retries, users
+from shared.domain import access, administration, limits, native, retries, times, users
 from shared.domain.accounts import Account
 from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
@@ -276,7 +276,7 @@ def _sso_check(req: ScimRequest) -> ScimResponse:
     email = body.get("email") if isinstance(body, dict) else None
     if not isinstance(email, str) or not email.strip():
         raise InvalidValue("Send the email of the user who signs in: {\"email\": \"user@example.com\"}.")
-    integrations = req.services.accounts.integrations(req.account.id, datetime.now(UTC))
+    integrations = req.services.accounts.integrations(req.account.id, times.now())
     return ScimResponse(200, native.sso_check(req.services.users, req.account, integrations, email.strip()))
 
 
@@ -305,7 +305,7 @@ def _overview(req: ScimRequest) -> ScimResponse:
     and the groups' placements, a wave of their own: a pool task never waits on another). 8 round trips while the
     counts fit in 1,000 rows (30 days of one instance)."""
     window = administration.checked_window(req.query.get("window"))
-    svc, account, now = req.services, req.account, datetime.now(UTC)
+    svc, account, now = req.services, req.account, times.now()
     ctx = svc.retry_context()
     hours, tokens, pending, unreported, reported, digests = access.parallel(
         lambda: svc.activity.stats.hours(account.id, now - administration.COUNTS_READ),
@@ -341,7 +341,7 @@ def _fresh_account(req: ScimRequest) -> Account:
 
 
 def _tokens(req: ScimRequest) -> ScimResponse:
-    now = datetime.now(UTC)
+    now = times.now()
     tokens, hours = access.parallel(lambda: req.services.accounts.list_tokens(req.account.id),
                                     lambda: req.services.activity.stats.hours(req.account.id,
                                                                               now - administration.COUNTS_READ))
@@ -350,14 +350,14 @@ def _tokens(req: ScimRequest) -> ScimResponse:
 
 
 def _create_token(req: ScimRequest) -> ScimResponse:
-    now = datetime.now(UTC)
+    now = times.now()
     minted = administration.new_token(req.account.id, req.json(), now)
     req.services.accounts.add_token(minted.record)
     return ScimResponse(201, {**administration.token_view(minted.record, now), "token": minted.token})
 
 
 def _revoke_token(req: ScimRequest) -> ScimResponse:
-    if not req.services.accounts.revoke_token(req.account.id, req.route["keyId"], datetime.now(UTC)):
+    if not req.services.accounts.revoke_token(req.account.id, req.route["keyId"], times.now()):
         raise NotFound(f"No token {req.route['keyId']!r} in this account.")
     return ScimResponse(204)
 

@@ -13,7 +13,6 @@ import json
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -22,7 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from scim_handlers.services import services
 from shared import telemetry
-from shared.domain import oauth
+from shared.domain import oauth, times
 from shared.domain.accounts import is_valid_account_id
 from shared.domain.ports import ActivityRecord
 from shared.errors import ServiceUnavailable
@@ -50,7 +49,7 @@ def _token(req: func.HttpRequest, invocation_id: str) -> func.HttpResponse:
     with telemetry.tracer.start_as_current_span(OPERATION, kind=SpanKind.SERVER) as span:
         try:
             svc = services()
-            now = datetime.now(UTC)
+            now = times.now()
             request, presented = _parse(req)
             client_id = request.client_id or (presented[0] if presented else "")
             account = svc.accounts.get(account_id) if is_valid_account_id(account_id) else None
@@ -124,7 +123,7 @@ def _record(account_id: str, status: int, body: dict[str, Any], client_id: str, 
     kind = "" if not credential else ("federated assertion" if credential == "federated" else f"secret {credential}")
     detail = f"access token issued through {kind}" if status == 200 else str(body.get("error_description", ""))
     services().activity.record(account_id, ActivityRecord(
-        time=datetime.now(UTC), operation=OPERATION, method="POST", resource_type="", resource_id="", external_id="",
+        time=times.now(), operation=OPERATION, method="POST", resource_type="", resource_id="", external_id="",
         status=status, scim_type=str(body.get("error", "")) if status >= 400 else "", detail=detail,
         duration_ms=(time.perf_counter() - started) * 1000, invocation_id=invocation_id, integration="", queued=False,
         idp="", ignored=0, ignored_ids=(), actor=f"client:{client_id}" if client_id else ""))

@@ -12,12 +12,11 @@ Every change is audited (`Manage.OAuthClients.*`), as the command line's are (`C
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_manage
-from shared.domain import oauth
+from shared.domain import oauth, times
 from shared.errors import InvalidValue, NotFound
 
 bp = func.Blueprint()
@@ -68,13 +67,13 @@ def _body(req: ScimRequest) -> object:
 
 
 def _list(req: ScimRequest) -> ScimResponse:
-    now = datetime.now(UTC)
+    now = times.now()
     clients = req.services.accounts.clients(req.account.id)
     return ScimResponse(200, {"tokenUrl": _token_url(req), "clients": [oauth.client_view(c, now) for c in clients]})
 
 
 def _create(req: ScimRequest) -> ScimResponse:
-    now = datetime.now(UTC)
+    now = times.now()
     try:
         body = oauth.body_of(oauth.ClientBody, _body(req))
         if body.federation is not None:
@@ -93,12 +92,12 @@ def _create(req: ScimRequest) -> ScimResponse:
 
 def _revoke(req: ScimRequest) -> ScimResponse:
     client = _client(req)
-    req.services.accounts.save_client(replace(client, revoked=client.revoked or datetime.now(UTC)))
+    req.services.accounts.save_client(replace(client, revoked=client.revoked or times.now()))
     return ScimResponse(204)
 
 
 def _add_secret(req: ScimRequest) -> ScimResponse:
-    now = datetime.now(UTC)
+    now = times.now()
     client = _client(req)
     try:
         new = oauth.add_secret(client, now, oauth.body_of(oauth.SecretBody, _body(req)).years)
@@ -110,7 +109,7 @@ def _add_secret(req: ScimRequest) -> ScimResponse:
 
 def _revoke_secret(req: ScimRequest) -> ScimResponse:
     try:
-        client = oauth.revoke_secret(_client(req), req.route["secretId"], datetime.now(UTC))
+        client = oauth.revoke_secret(_client(req), req.route["secretId"], times.now())
     except KeyError:
         raise NotFound(f"No secret {req.route['secretId']!r} on this client.") from None
     req.services.accounts.save_client(client)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import UTC, datetime
 
 import azure.functions as func
 
 from scim_handlers.services import services
 from shared import telemetry
+from shared.domain import times
 from shared.domain.jobs import POISON_QUEUE
 from shared.domain.reconcile import run_reconcile
 from shared.invocation import invocation
@@ -38,7 +38,7 @@ def _reconcile(timer: func.TimerRequest, context: func.Context) -> None:
     svc = services()
     with telemetry.tracer.start_as_current_span("reconcile"), counting() as trips, \
             invocation("reconcile", context.invocation_id):
-        summary = run_reconcile(svc.reconcile_context(), datetime.now(UTC))
+        summary = run_reconcile(svc.reconcile_context(), times.now())
         depth = svc.queue_depth(POISON_QUEUE)
     if depth is not None:
         telemetry.poison_depth_gauge.set(depth)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from shared import telemetry
 from shared.config import Settings, get_settings, max_dequeue_count
+from shared.domain import times
 from shared.domain.auth import Authenticator
 from shared.domain.jobs import POISON_QUEUE
 from shared.domain.reconcile import ReconcileContext
@@ -21,6 +22,7 @@ from shared.storage.access_table import TableAccessStore
 from shared.storage.accounts_table import AccountStore
 from shared.storage.activity_table import ActivityLog
 from shared.storage.clients import table_service
+from shared.storage.clock import storage_clock
 from shared.storage.drift import TableDriftStore
 from shared.storage.failures_table import FailureStore
 from shared.storage.groups_table import TableGroupStore
@@ -75,6 +77,9 @@ class Services:
         logging.getLogger("azure").setLevel(logging.WARNING)
         telemetry.install_personal_data_scrubber()
         tables = Tables(table_service(settings), settings.table_prefix)
+        positions = TablePagePositions(tables)
+        storage_clock.probe = positions.touch_clock
+        times.use_clock(storage_clock.now)  # every recorded time is storage's, whichever instance records it (#39)
         accounts = AccountStore(tables)
         retry_queue = RetryQueue(settings)
         activity = ActivityLog(tables)
@@ -83,7 +88,7 @@ class Services:
                    auth=Authenticator(accounts, settings.auth_cache_seconds),
                    users=TableUserStore(tables), groups=TableGroupStore(tables),
                    retry_queue=retry_queue, failures=FailureStore(tables), activity=activity,
-                   access=TableAccessStore(tables), positions=TablePagePositions(tables), federation=JwksVerifier())
+                   access=TableAccessStore(tables), positions=positions, federation=JwksVerifier())
 
 
 _services: Services | None = None

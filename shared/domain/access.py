@@ -16,11 +16,11 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from shared.domain import groups as scim_groups
-from shared.domain import scopes
+from shared.domain import scopes, times
 from shared.domain.accounts import Account
 from shared.domain.listing import Page, paginate
 from shared.domain.ports import (
@@ -91,7 +91,7 @@ def scope_view(account: Account, record: ScopeRecord) -> dict[str, Any]:
 
 def create_org(access: AccessStore, account: Account, body: Any) -> ScopeRecord:
     identifier, name = _identifier(body, "org")
-    record = ScopeRecord(identifier, name, datetime.now(UTC), scopes.new_generation())
+    record = ScopeRecord(identifier, name, times.now(), scopes.new_generation())
     try:
         access.create_scope(account.id, record)
     except Uniqueness:
@@ -104,7 +104,7 @@ def create_project(access: AccessStore, account: Account, org: str, body: Any) -
     parent = scopes.live_scopes(access.scopes(account.id)).get(org)
     if parent is None:
         raise NotFound(f"No org {org!r}.")
-    record = ScopeRecord(f"{org}:{identifier}", name, datetime.now(UTC), scopes.new_generation(), parent.generation)
+    record = ScopeRecord(f"{org}:{identifier}", name, times.now(), scopes.new_generation(), parent.generation)
     try:
         access.create_scope(account.id, record)
     except Uniqueness:
@@ -194,7 +194,7 @@ def set_admin_placements(groups: GroupStore, access: AccessStore, account: Accou
     def compute(group: StoredGroup) -> tuple[Placement, ...]:
         if scopes.idp_scopes(group.placements) is not None:
             raise ManagedByEntra(PLACEMENTS_LOCKED.format(name=group.display_name))
-        return scopes.replaced(group.placements, group.created, group.managed_by, wanted, ADMIN, datetime.now(UTC))
+        return scopes.replaced(group.placements, group.created, group.managed_by, wanted, ADMIN, times.now())
 
     _write_placements(groups, account, group_id, compute, queue)
     updated = groups.get(account.id, group_id)
@@ -224,7 +224,7 @@ def add_scope_member(access: AccessStore, users: UserStore, account: Account, sc
         raise InvalidValue("Every user of the account is a member of the account scope; add them to an org or project.")
     alive = _existing_scope(access, account, scope)
     user = users.get(account.id, user_id)
-    access.add_membership(account.id, DirectMembership(scope, user.id, datetime.now(UTC), alive[scope].generation))
+    access.add_membership(account.id, DirectMembership(scope, user.id, times.now(), alive[scope].generation))
 
 
 def remove_scope_member(access: AccessStore, account: Account, scope: str, user_id: str) -> None:
@@ -300,7 +300,7 @@ def create_assignment(access: AccessStore, users: UserStore, groups: GroupStore,
     scopes.check_assignable(role, resource_group, scope)
     principal = _principal(body)
     alive = _existing_scope(access, account, scope)
-    now = datetime.now(UTC)
+    now = times.now()
     placement_generation = ""
     if principal.type == "user":
         try:

@@ -13,9 +13,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.domain import times
 from shared.domain.accounts import Account, is_valid_account_id
 from shared.domain.oauth import OAuthClient
 from shared.domain.tokens import TokenRecord, key_id_of, matches
@@ -63,7 +63,7 @@ class Authenticator:
         if found is None:
             raise Unauthorized()
         record, account = found
-        now = datetime.now(UTC)
+        now = times.now()
         if not matches(record, token) or not record.is_usable(scope, now):
             raise Unauthorized()
         if record.client_id:

@@ -12,11 +12,11 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from shared.domain import discovery, entra, etags, limits, resource, scopes
+from shared.domain import discovery, entra, etags, limits, resource, scopes, times
 from shared.domain.accounts import Account
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
 from shared.domain.listing import (
@@ -138,7 +138,7 @@ def create_group(store: GroupStore, account: Account, body: Any, queue: JobQueue
     the group, its placements (harnessScopes) and its members (or of the record of them, then carried out or queued
     like a PATCH's). A placement at an org or project that does not exist yet is kept, pending."""
     attributes = _attributes(body)
-    now = datetime.now(UTC)
+    now = times.now()
     placements = _placements_from_idp(account, None, _take_scopes(attributes), now) or ()
     members = _members_of(body)
     group, written = store.create(account.id, attributes, now, members=members, placements=placements)
@@ -239,7 +239,7 @@ def replace_group(store: GroupStore, account: Account, group_id: str, body: Any,
     scopes.parse_harness_scopes(text, account.id)  # a bad entry is refused before anything is read or written
     change = MembershipChange(_members_of(body), set(), replace_all=True)
     return write_group(store, account, group_id, if_match, lambda current: (
-        attributes, change, _placements_from_idp(account, current, text, datetime.now(UTC))), queue)
+        attributes, change, _placements_from_idp(account, current, text, times.now())), queue)
 
 
 def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, if_match: str | None = None,
@@ -257,7 +257,7 @@ def patch_group(store: GroupStore, account: Account, group_id: str, body: Any, i
         text = _take_scopes(attributes)
         placements = None
         if text != sent_text:
-            placements = _placements_from_idp(account, current, text, datetime.now(UTC))
+            placements = _placements_from_idp(account, current, text, times.now())
         return attributes, change, placements
 
     return write_group(store, account, group_id, if_match, compute, queue)
@@ -268,7 +268,7 @@ def delete_group(store: GroupStore, account: Account, group_id: str, if_match: s
     """Deletes the group (after any earlier recorded work on it); its memberships are purged, its users remain.
     `read` picks which groups the caller may delete (SCIM groups by default)."""
     _, work = _in_turn(store, account, group_id, if_match, read,
-                       lambda current: store.delete(account.id, current, datetime.now(UTC)),
+                       lambda current: store.delete(account.id, current, times.now()),
                        "The group changed while it was being deleted; read it again.")
     return settle(store.pending, queue, account.id, work, account.notification_email or "")
 
@@ -296,7 +296,7 @@ def write_group(store: GroupStore, account: Account, group_id: str, if_match: st
     def write(group: StoredGroup) -> GroupWrite:
         attributes, change, placements = compute(group)
         computed[:] = [(change, placements)]
-        return store.update(account.id, group, attributes, change, datetime.now(UTC), placements=placements)
+        return store.update(account.id, group, attributes, change, times.now(), placements=placements)
 
     current, written = _in_turn(store, account, group_id, if_match, read, write,
                                 "The group changed since the version given in If-Match; read it again.")

@@ -14,10 +14,10 @@ Each refusal is a 409 `ManagedByEntra` whose message says where to make the chan
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain import groups as scim_groups
+from shared.domain import times
 from shared.domain import users as scim_users
 from shared.domain.accounts import Account, AccountError, validate_email
 from shared.domain.listing import ListQuery, Page, list_resources, paginate
@@ -89,7 +89,7 @@ def _adoption(user: StoredUser) -> dict[str, Any] | None:
         return None
     if user.adopted is not None:
         return {"by": user.adopted.idp, "integration": user.adopted.integration,
-                "at": user.adopted.at.isoformat().replace("+00:00", "Z")}
+                "at": utc_iso(user.adopted.at)}
     return {"by": "scim group membership"} if _in_scim_group(user) else None
 
 
@@ -137,7 +137,7 @@ def create_user(users: UserStore, account: Account, body: Any) -> StoredUser:
                                   "active": True}
     if name:
         attributes["displayName"] = name
-    return users.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), MANAGED_BY_NATIVE)
+    return users.create(account.id, str(uuid.uuid4()), attributes, times.now(), MANAGED_BY_NATIVE)
 
 
 def edit_user(users: UserStore, account: Account, user_id: str, body: Any,
@@ -166,7 +166,7 @@ def edit_user(users: UserStore, account: Account, user_id: str, body: Any,
         attributes["displayName"] = name
     if guard is not None:
         guard(current, attributes)
-    return users.update(account.id, current, attributes, datetime.now(UTC))
+    return users.update(account.id, current, attributes, times.now())
 
 
 def delete_user(users: UserStore, account: Account, user_id: str, queue: JobQueue | None = None,
@@ -179,7 +179,7 @@ def delete_user(users: UserStore, account: Account, user_id: str, queue: JobQueu
 
 def create_group(groups: GroupStore, account: Account, body: Any) -> StoredGroup:
     name = str(_text(body, "name", True))
-    group, _ = groups.create(account.id, {"displayName": name}, datetime.now(UTC), managed_by=MANAGED_BY_NATIVE)
+    group, _ = groups.create(account.id, {"displayName": name}, times.now(), managed_by=MANAGED_BY_NATIVE)
     return group
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shared import telemetry
 from shared.config import Settings
+from shared.domain import times
 from shared.domain.jobs import Job, MalformedJob, RetryWork, SendDigest, WriteActivity, parse
 from shared.domain.ports import AccountDirectory, ActivityStore, Failure, FailureLog, WorkStore
 from shared.domain.work import JobQueue, complete
@@ -178,7 +179,7 @@ def send_digest(ctx: RetryContext, job: SendDigest, now: datetime) -> str:
     state = ctx.failures.state(job.account_id)
     ctx.failures.save_state(job.account_id, state, now, None, None)
     if ctx.failures.unreported(job.account_id):  # recorded while this one was being sent
-        schedule_digest(ctx, job.account_id, datetime.now(UTC))
+        schedule_digest(ctx, job.account_id, times.now())
     return f"sent {len(failures)} failure(s) to the notification address"
 
 

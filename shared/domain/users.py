@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from shared.domain import discovery, etags, limits, resource
+from shared.domain import discovery, etags, limits, resource, times
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account
 from shared.domain.filters import AttrPath, Filter, matches
 from shared.domain.listing import (
@@ -62,7 +61,7 @@ def create_user(store: UserStore, account: Account, body: Any, integration: str 
     """A user created without `active` is active (OneLogin's template sends none; Okta requires it back)."""
     attributes = _validated(resource.normalize(body, USER))
     attributes.setdefault("active", True)
-    return store.create(account.id, str(uuid.uuid4()), attributes, datetime.now(UTC), "scim", frozenset({integration}),
+    return store.create(account.id, str(uuid.uuid4()), attributes, times.now(), "scim", frozenset({integration}),
                         ChangedBy(key_id, idp) if key_id else None)
 
 
@@ -164,7 +163,7 @@ def delete_user(store: UserStore, account: Account, user_id: str, if_match: str 
         if guard is not None:
             guard(current, None)
         try:
-            recorded = store.delete(account.id, current, datetime.now(UTC))
+            recorded = store.delete(account.id, current, times.now())
             return settle(store.pending, queue, account.id, recorded, account.notification_email or "")
         except VersionConflict:
             if if_match:
@@ -188,7 +187,7 @@ def _write(store: UserStore, account: Account, user_id: str, if_match: str | Non
             return current  # nothing changed: meta.version and lastModified stay as they are
         if guard is not None:
             guard(current, attributes)
-        now = datetime.now(UTC)
+        now = times.now()
         adopted = Adoption(idp, integration, now) if current.source != "scim" and current.adopted is None else None
         try:
             return store.update(account.id, current, attributes, now, integrations, adopted,

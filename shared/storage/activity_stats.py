@@ -15,9 +15,10 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain import times
 from shared.domain.ports import ActivityRecord, HourCounts, hour_of
 from shared.storage.tables import ACTIVITY_STATS, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit
@@ -46,7 +47,7 @@ class ActivityStats:
                 self._hours.setdefault(key, HourCounts(key[1])).add(record)
                 touched.add(key)
             rows = [self._row(account, self._hours[(account, hour)]) for account, hour in touched]
-            self._forget_before(datetime.now(UTC) - timedelta(hours=2))
+            self._forget_before(times.now() - timedelta(hours=2))
         for row in rows:
             try:
                 self._tables.get(ACTIVITY_STATS).upsert_entity(row)

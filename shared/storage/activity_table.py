@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import telemetry
+from shared.domain import times
 from shared.domain.jobs import SPILL_CHARACTERS, WriteActivity
 from shared.domain.ports import ActivityRecord
 from shared.storage.activity_stats import ActivityStats
@@ -186,7 +187,7 @@ class ActivityLog:
 
     def _closed_refusals(self, everything: bool = False) -> list[tuple[str, ActivityRecord, bool, bool]]:
         """The minutes' aggregated refusals, to log (each was counted when it was refused)."""
-        return [(account, entry, True, False) for account, entry in self._refusals.closed(datetime.now(UTC), everything)]
+        return [(account, entry, True, False) for account, entry in self._refusals.closed(times.now(), everything)]
 
     def _write(self, batch: list[tuple[str, ActivityRecord, bool, bool]]) -> None:
         if not batch and not self._lost:
@@ -267,7 +268,7 @@ class ActivityLog:
             lost, self._lost = self._lost, {}
         for account_id, count in lost.items():
             entry = ActivityRecord(
-                time=datetime.now(UTC), operation="Activity.RecordsLost", method="", resource_type="", resource_id="",
+                time=times.now(), operation="Activity.RecordsLost", method="", resource_type="", resource_id="",
                 external_id="", status=500, scim_type="", detail=f"{count} activity record(s) could not be written "
                 "(storage and the retry queue refused them): the log has a gap here", duration_ms=0.0,
                 invocation_id=uuid.uuid4().hex, integration="", queued=False, idp="", count=count)

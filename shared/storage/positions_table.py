@@ -17,9 +17,9 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain import times
 from shared.storage.tables import PAGE_POSITIONS, Tables
 from shared.storage.transactions import storage_errors
 
@@ -69,8 +69,13 @@ class TablePagePositions:
             self._local.move_to_end((account_id, query))
             while len(self._local) > LOCAL_QUERIES:
                 self._local.popitem(last=False)
-        self._table.upsert_entity({"PartitionKey": account_id, "RowKey": query, "Updated": datetime.now(UTC),
+        self._table.upsert_entity({"PartitionKey": account_id, "RowKey": query, "Updated": times.now(),
                                    "Positions": json.dumps(sorted(nearest.items()))})
+
+    def touch_clock(self) -> None:
+        """One write whose answer tells storage's time (clock.py): an unconditional upsert of one row that every
+        process shares (nothing is read from it, and no two writes conflict)."""
+        self._table.upsert_entity({"PartitionKey": SERVICE, "RowKey": "clock"})
 
     @storage_errors
     def signing_key(self) -> bytes:

@@ -9,12 +9,15 @@ telemetry record (which the benchmark reads). A counter is bound to the current 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from shared.storage.clock import storage_clock
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,6 +38,9 @@ BATCH_PART = b"Content-Type: application/http"
 ENTITY = b'"odata.etag"'
 """Every entity in a JSON answer (minimal metadata, as the SDK asks for) carries its ETag: one per entity."""
 
+
+SENT = "scim.sent"
+"""Where the request hook leaves the monotonic time an attempt left at, for the response hook."""
 
 _current: ContextVar[RoundTrips | None] = ContextVar("storage_round_trips", default=None)
 
@@ -67,6 +73,7 @@ def in_parallel(read: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 def record_request(request: Any) -> None:
     """azure-core `raw_request_hook`: called once per HTTP attempt."""
+    request.context[SENT] = time.monotonic()
     counter = _current.get()
     if counter is not None:
         http = request.http_request
@@ -81,7 +88,13 @@ def record_request(request: Any) -> None:
 
 
 def record_response(response: Any) -> None:
-    """azure-core `raw_response_hook`: counts the entities an answer carries (none for a `$batch`'s answer)."""
+    """azure-core `raw_response_hook`: counts the entities an answer carries (none for a `$batch`'s answer), and
+    gives storage's clock the answer's time."""
+    sent = response.context.get(SENT)
+    if sent is not None:
+        headers = response.http_response.headers
+        written = str(getattr(response.http_request, "method", "")).upper() in WRITES  # a read's ETag is old
+        storage_clock.observe(sent, time.monotonic(), headers.get("ETag") if written else None, headers.get("Date"))
     counter = _current.get()
     if counter is None or "$batch" in str(response.http_request.url):
         return

@@ -1,16 +1,20 @@
-"""No answer about what is in effect depends on two hosts' clocks agreeing (#39, part 1): two hosts on one storage,
-the second under libfaketime (Debian's `faketime`, which `make test-faults` installs when missing) ten minutes behind,
-then ten minutes ahead, and admin writes alternating between them. Every scope, placement, role assignment and direct
-membership acknowledged is in effect on both hosts, and `GET role-assignments` (which deletes rows no longer in
-effect) deletes none of them."""
+"""No answer depends on two hosts' clocks agreeing (#39): two hosts on one storage, the second under libfaketime
+(Debian's `faketime`, which `make test-faults` installs when missing) ten minutes behind, ten minutes ahead, then one
+second behind, and writes alternating between them as fast as they are answered. Every scope, placement, role
+assignment and direct membership acknowledged is in effect on both hosts, and `GET role-assignments` (which deletes
+rows no longer in effect) deletes none of them; reactivation and a group deleted and re-created end as written;
+lastModified never goes back; the activity log lists the writes in the order they were answered, `since`/`until`
+select them by that order, and the overview's total is the sum of its own series."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -26,7 +30,7 @@ LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.s
                    Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"))
 
 
-@pytest.fixture(params=["-10m", "+10m"], ids=["behind", "ahead"])
+@pytest.fixture(params=["-10m", "+10m", "-1"], ids=["behind", "ahead", "one-second"])
 def hosts(request: pytest.FixtureRequest, storage: Azurite,
           tmp_path: Path) -> Iterator[tuple[DevHost, DevHost, str, str]]:
     if not LIBFAKETIME.exists():
@@ -119,3 +123,76 @@ def test_last_modified_never_goes_back_nor_before_created(hosts: tuple[DevHost, 
         stamps = [datetime.fromisoformat(m.replace("Z", "+00:00")) for _, m in series]
         created = datetime.fromisoformat(series[0][0].replace("Z", "+00:00"))
         assert stamps == sorted(stamps) and min(stamps) >= created, series
+
+
+def test_reactivation_and_a_recreated_group_end_as_written(hosts: tuple[DevHost, DevHost, str, str]) -> None:
+    right, skewed, prefix, connection = hosts
+    store = account_store(connection, prefix)
+    account = Account(id="re-" + uuid.uuid4().hex[:6], name="Re", notification_email=None, created=datetime.now(UTC))
+    store.create(account)
+    admin, scim = new_token(store, account.id, scope="admin"), new_token(store, account.id)
+    a = account.id
+    call(right, a, admin, "POST", "/orgs", {"identifier": "o1", "name": "O1"})
+    sam = call(skewed, a, scim, "POST", "/Users", {"userName": "sam@contoso.test"}, area="scim")["id"]
+    for host, active in ((right, False), (skewed, True), (right, False), (skewed, True)):
+        patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                 "Operations": [{"op": "replace", "path": "active", "value": active}]}
+        call(host, a, scim, "PATCH", f"/Users/{sam}", patch, area="scim")
+    old = call(right, a, scim, "POST", "/Groups", {"displayName": "Ops", "harnessScopes": f"{a}:o1",
+                                                  "members": [{"value": sam}]}, area="scim")["id"]
+    call(skewed, a, scim, "DELETE", f"/Groups/{old}", area="scim", status=204)
+    for host in (right, skewed):
+        call(host, a, scim, "GET", f"/Groups/{old}", area="scim", status=404)
+    new = call(right, a, scim, "POST", "/Groups", {"displayName": "Ops", "harnessScopes": f"{a}:o1",
+                                                  "members": [{"value": sam}]}, area="scim")["id"]
+    for host in (right, skewed):
+        assert call(host, a, scim, "GET", f"/Users/{sam}", area="scim")["active"] is True, host.base_url
+        members = call(host, a, scim, "GET", f"/Groups/{new}", area="scim")["members"]
+        assert [m["value"] for m in members] == [sam], host.base_url
+        found = call(host, a, scim, "GET", '/Groups?filter=displayName eq "Ops"', area="scim")["Resources"]
+        assert [g["id"] for g in found] == [new], host.base_url
+        placed = call(host, a, admin, "GET", f"/groups/{new}")["placements"]
+        assert [(p["scope"], p["state"]) for p in placed] == [(f"{a}:o1", "active")], host.base_url
+        scopes = {x["scope"] for x in call(host, a, admin, "GET", f"/users/{sam}/access")["scopes"]}
+        assert f"{a}:o1" in scopes, (host.base_url, scopes)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_activity_log_and_overview_follow_the_order_of_the_writes(hosts: tuple[DevHost, DevHost, str, str]) -> None:
+    right, skewed, prefix, connection = hosts
+    store = account_store(connection, prefix)
+    account = Account(id="log-" + uuid.uuid4().hex[:6], name="Log", notification_email=None, created=datetime.now(UTC))
+    store.create(account)
+    admin, scim = new_token(store, account.id, scope="admin"), new_token(store, account.id)
+    a = account.id
+    written = [call((right, skewed)[n % 2], a, scim, "POST", "/Users", {"userName": f"u{n}@contoso.test"},
+                    area="scim")["id"] for n in range(12)]
+
+    def listed(host: DevHost, query: str = "", count: int = 5) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            page = call(host, a, admin, "GET", f"/activity?count={count}{query}{cursor}")
+            records += page["activity"]
+            if not page["nextCursor"]:
+                return records
+            cursor = f"&cursor={page['nextCursor']}"
+
+    deadline = time.monotonic() + 20  # records are written in the background, every half second
+    while len(listed(right, count=100)) < len(written) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for host in (right, skewed):
+        records = listed(host)
+        order = [(written.index(r["resourceId"]), r["time"]) for r in records]
+        assert [r["resourceId"] for r in records] == written[::-1], (host.base_url, order)
+        times = [_moment(r["time"]) for r in records]
+        assert times == sorted(times, reverse=True), host.base_url
+        since = quote(records[7]["time"])  # the fifth write's record and every later one
+        assert [r["resourceId"] for r in listed(host, f"&since={since}")] == written[4:][::-1], host.base_url
+        assert [r["resourceId"] for r in listed(host, f"&until={since}")] == written[:5][::-1], host.base_url
+        overview = call(host, a, admin, "GET", "/overview?window=24h")
+        series = sum(bucket["succeeded"] for bucket in overview["series"])
+        assert series == overview["requests"]["succeeded"] == len(written), (host.base_url, overview["requests"], series)
