@@ -405,14 +405,45 @@ def delete_assignment(access: AccessStore, users: UserStore, groups: GroupStore,
                       assignment_id_: str) -> RoleAssignment:
     assignment = access.get_assignment(account.id, assignment_id_)
     if assignment.role == ACCOUNT_ADMIN:
-        holders = _admin_holders(access, users, groups, account)
-        if holders.get(assignment.id) and not _others_hold(holders, exclude_assignment=assignment.id):
-            raise LastAccountAdmin(LAST_ADMIN.format(what="Removing this assignment", role=ACCOUNT_ADMIN))
+        guard_last_admin(access, users, groups, account, "Removing this assignment", assignment_id=assignment.id)
     access.delete_assignments(account.id, [assignment])
     return assignment
 
 
 # --- the last account admin ---------------------------------------------------------------------------------
+
+CLAIM_SECONDS = 300
+"""How long a claimed removal of an admin holder keeps that holder from counting for other removals: long past any
+request (the removal itself follows its claim at once), short enough that a removal that failed after its claim
+does not keep refusing others for long (until then it refuses more, never less)."""
+CLAIM_ATTEMPTS = 5
+
+
+def guard_last_admin(access: AccessStore, users: UserStore, groups: GroupStore, account: Account, what: str, *,
+                     assignment_id: str | None = None, user_id: str | None = None) -> None:
+    """Before removing an `_account_admin` assignment or one of its holders (a user deleted or deactivated):
+    LastAccountAdmin (409) when nobody else would hold the role, else the removal is claimed on the account's guard
+    row, conditioned on that row not having changed since it was read. Two concurrent removals of the last two
+    holders both find the other still holding, but only one claim lands; the other reads again, finds the first's
+    claim, and is refused: so a conditional write on a row they share, not a lock, keeps one admin in place
+    whichever instances serve them. Costs a read and a write, and only for a removal that touches an admin."""
+    claim = f"a:{assignment_id}" if assignment_id is not None else f"u:{user_id}"
+    for _ in range(CLAIM_ATTEMPTS):
+        seen = access.admin_removals(account.id)
+        now = times.now()
+        recent = {c: at for c, at in seen.claims.items() if now - at < timedelta(seconds=CLAIM_SECONDS)}
+        gone_users = {c[2:] for c in recent if c.startswith("u:")}
+        holders = {aid: held - gone_users for aid, held in _admin_holders(access, users, groups, account).items()
+                   if f"a:{aid}" not in recent}
+        if assignment_id is not None and not holders.get(assignment_id) \
+                or user_id is not None and not any(user_id in held for held in holders.values()):
+            return  # not holding the role (through this assignment): nothing to keep
+        if not _others_hold(holders, exclude_assignment=assignment_id, exclude_user=user_id):
+            raise LastAccountAdmin(LAST_ADMIN.format(what=what, role=ACCOUNT_ADMIN))
+        if access.claim_admin_removal(account.id, seen, {**recent, claim: now}):
+            return
+    raise ServiceUnavailable("Other removals of account admins are under way: try again.", retry_after_seconds=5)
+
 
 def _admin_holders(access: AccessStore, users: UserStore, groups: GroupStore,
                    account: Account) -> dict[str, set[str]]:
@@ -455,11 +486,8 @@ def before_user_removal(access: AccessStore, users: UserStore, groups: GroupStor
             return
         own, memberships = access.assignments_of(account.id, current.id)
         if any(a.role == ACCOUNT_ADMIN for a in own) or _in_admin_group(access, account, current):
-            holders = _admin_holders(access, users, groups, account)
-            if any(current.id in held for held in holders.values()) \
-                    and not _others_hold(holders, exclude_user=current.id):
-                what = "Deleting this user" if attributes is None else "Deactivating this user"
-                raise LastAccountAdmin(LAST_ADMIN.format(what=what, role=ACCOUNT_ADMIN))
+            what = "Deleting this user" if attributes is None else "Deactivating this user"
+            guard_last_admin(access, users, groups, account, what, user_id=current.id)
         if own:
             access.delete_assignments(account.id, own)
         if memberships:

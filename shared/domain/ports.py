@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from shared.domain.accounts import Account
 from shared.domain.jobs import RetryWork
 from shared.domain.scopes import DirectMembership, Placement, RoleAssignment, ScopeRecord
+from shared.domain.times import utc_iso
 
 
 class VersionConflict(Exception):
@@ -541,7 +542,7 @@ class ActivityRecord:
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["time"] = self.time.isoformat().replace("+00:00", "Z")
+        data["time"] = utc_iso(self.time)
         return {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v for k, v in data.items()}
 
 
@@ -617,6 +618,15 @@ class ReconcileLease(Protocol):
     def release(self, lease: Lease, checkpoint: str, now: datetime) -> None: ...
 
 
+@dataclass(frozen=True)
+class AdminRemovals:
+    """The last-admin guard's shared row: the removals of `_account_admin` holders claimed lately, each
+    (`a:<assignment id>` or `u:<user id>`) with when it was claimed, and the row's version (None: no row yet)."""
+
+    claims: dict[str, datetime]
+    etag: str | None
+
+
 class AccessStore(Protocol):
     """Orgs and projects, role assignments and direct scope memberships of an account (`shared/domain/scopes.py`
     decides what of it is in effect). Every method is one round trip per 1,000 rows read, and every write of a row
@@ -659,6 +669,13 @@ class AccessStore(Protocol):
         """Direct members of exactly this scope, stored (in effect or not)."""
 
     def delete_memberships(self, account_id: str, memberships: list[DirectMembership]) -> None: ...
+
+    def admin_removals(self, account_id: str) -> AdminRemovals:
+        """The last-admin guard's row: one point read."""
+
+    def claim_admin_removal(self, account_id: str, seen: AdminRemovals, claims: dict[str, datetime]) -> bool:
+        """Writes `claims` as the row's, conditioned on the row being as `seen` (created if it was absent): False
+        when another removal wrote it first."""
 
 
 class AccountDirectory(Protocol):

@@ -13,19 +13,25 @@ RowKeys:
     g:<group id>:a:<id>         the same, by its group principal: every group's assignments are one range read
     m:<scope>|<user id>         the scope's direct members (`|` never occurs in a scope, so an org's range does not
                                 hold its projects' members)
+    ~admin-removals             the last-admin guard: removals of `_account_admin` holders claimed lately (Claims,
+                                JSON), written conditionally by every such removal (shared/domain/access.py)
 An assignment and its index row are written and deleted in one transaction, as are a membership's two rows.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
+from shared.domain.ports import AdminRemovals
 from shared.domain.scopes import DirectMembership, Principal, RoleAssignment, ScopeRecord
 from shared.errors import NotFound, Uniqueness
 from shared.storage.keys import key_part, rows_with_prefix
 from shared.storage.tables import ACCESS, Tables
 from shared.storage.transactions import TransactionFailed, storage_errors, submit, submit_tolerating_missing
 
+ADMIN_REMOVALS = "~admin-removals"
 SCOPE = "s:"
 ASSIGNMENT = "a:"
 BY_GROUP = "g:"
@@ -155,6 +161,34 @@ class TableAccessStore:
         for m in memberships:
             submit_tolerating_missing(self._table, [("delete", row) for row in _membership_rows(account_id, m)],
                                       guarded=0)
+
+    @storage_errors
+    def admin_removals(self, account_id: str) -> AdminRemovals:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            row = self._table.get_entity(account_id, ADMIN_REMOVALS)
+        except ResourceNotFoundError:
+            return AdminRemovals({}, None)
+        claims = {claim: datetime.fromisoformat(at) for claim, at in json.loads(row.get("Claims") or "{}").items()}
+        return AdminRemovals(claims, row.metadata["etag"])
+
+    @storage_errors
+    def claim_admin_removal(self, account_id: str, seen: AdminRemovals, claims: dict[str, datetime]) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+        row = {"PartitionKey": account_id, "RowKey": ADMIN_REMOVALS,
+               "Claims": json.dumps({claim: at.isoformat() for claim, at in claims.items()})}
+        try:
+            if seen.etag is None:
+                self._table.create_entity(row)
+            else:
+                self._table.update_entity(row, mode="replace", etag=seen.etag,
+                                          match_condition=MatchConditions.IfNotModified)
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
 
     def _delete_rows(self, account_id: str, row_keys: list[str]) -> bool:
         """Deletes the rows in one transaction; False (the others still deleted) when the first was not there."""

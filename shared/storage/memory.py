@@ -33,6 +33,7 @@ from shared.domain.ports import (
     AccountDirectory,
     ActivityRecord,
     ActivityStore,
+    AdminRemovals,
     Adoption,
     ChangedBy,
     DriftStore,
@@ -116,6 +117,7 @@ class MemoryState:
         self.scopes: dict[tuple[str, str], ScopeRecord] = {}
         self.assignments: dict[tuple[str, str], RoleAssignment] = {}
         self.memberships: dict[tuple[str, str, str], DirectMembership] = {}
+        self.admin_removals: dict[str, AdminRemovals] = {}
         self.calls = 0
         self._etags = itertools.count(1)
         self._calls_left: int | None = None
@@ -901,6 +903,19 @@ class MemoryAccessStore:
             self._state.call()
             for membership in memberships:
                 self._state.memberships.pop((account_id, membership.scope, membership.user_id), None)
+
+    def admin_removals(self, account_id: str) -> AdminRemovals:
+        with self._state.lock:
+            self._state.call()
+            return self._state.admin_removals.get(account_id, AdminRemovals({}, None))
+
+    def claim_admin_removal(self, account_id: str, seen: AdminRemovals, claims: dict[str, datetime]) -> bool:
+        with self._state.lock:
+            self._state.call()
+            if self._state.admin_removals.get(account_id, AdminRemovals({}, None)).etag != seen.etag:
+                return False
+            self._state.admin_removals[account_id] = AdminRemovals(dict(claims), self._state.etag())
+            return True
 
 
 class MemoryPagePositions:

@@ -6,7 +6,9 @@ may and may not do (../shared/reference/harness-scopes.md §2)."""
 from __future__ import annotations
 
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -376,3 +378,37 @@ def test_an_access_query_costs_five_round_trips_for_a_user_in_fifty_groups(
         (f"{a}:big:p3", "_account_viewer", g, a) for g in {x["via"]["id"] for x in answer["assignments"]
                                                            if x["role"] == "_account_viewer"}}
     assert _cached_round_trips(scim_host, admin, lambda: access(admin, pat, f"{a}:big:p3")) == 5
+
+
+def test_two_concurrent_removals_of_the_last_two_admins_leave_one(scim: ScimClient, admin: AdminClient) -> None:
+    """The last-admin rule under concurrency (#37): two requests at once, each removing one of the last two holders
+    of `_account_admin` (an assignment delete, a SCIM user delete, a deactivation), each finding the other still
+    holding: exactly one passes, the other is refused 409, in every round."""
+    a = scim.account_id
+    survivor = user(scim)
+    survivor_assignment = assign(admin, a, "_account_admin", "_all_account_level_resources", "user", survivor)["id"]
+    deactivate = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    removals: list[Any] = [
+        lambda uid, aid: admin.request("DELETE", f"/role-assignments/{aid}"),
+        lambda uid, aid: scim.delete(f"/Users/{uid}"),
+        lambda uid, aid: scim.patch(f"/Users/{uid}", deactivate),
+    ]
+    for round_ in range(6):
+        pair = [user(scim), user(scim)]
+        held = [assign(admin, a, "_account_admin", "_all_account_level_resources", "user", uid)["id"] for uid in pair]
+        ok(admin.request("DELETE", f"/role-assignments/{survivor_assignment}"), 204)  # the pair still holds it
+        first, second = removals[round_ % 3], removals[(round_ + 1) % 3]
+        barrier = threading.Barrier(2)
+
+        def remove(removal: Any, user_id: str, assignment_id: str, barrier: threading.Barrier = barrier) -> Any:
+            barrier.wait()
+            return removal(user_id, assignment_id)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(remove, (first, second), pair, held))
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses in ([200, 409], [204, 409]), (round_, [(r.status_code, r.text[:200]) for r in answers])
+        kept = next(n for n, r in enumerate(answers) if r.status_code == 409)
+        survivor, survivor_assignment = pair[kept], held[kept]
+        roles = {(x["scope"], x["role"]) for x in access(admin, survivor)["assignments"]}
+        assert (a, "_account_admin") in roles, (round_, roles)

@@ -326,6 +326,20 @@ def test_scopes_are_unique_and_listed_and_deleted(stores: Stores) -> None:
     assert [r.scope for r in stores.access.scopes(stores.account)] == ["o1"]
 
 
+def test_the_admin_removals_row_is_written_only_as_it_was_read(stores: Stores) -> None:
+    now = datetime.now(UTC)
+    empty = stores.access.admin_removals(stores.account)
+    assert empty.claims == {} and empty.etag is None
+    assert stores.access.claim_admin_removal(stores.account, empty, {"a:one": now}) is True
+    assert stores.access.claim_admin_removal(stores.account, empty, {"a:two": now}) is False  # created meanwhile
+    seen = stores.access.admin_removals(stores.account)
+    assert seen.claims == {"a:one": now} and seen.etag is not None
+    assert stores.access.claim_admin_removal(stores.account, seen, {"a:one": now, "u:x": now}) is True
+    assert stores.access.claim_admin_removal(stores.account, seen, {"u:y": now}) is False  # a stale read loses
+    assert set(stores.access.admin_removals(stores.account).claims) == {"a:one", "u:x"}
+    assert stores.access.admin_removals("other-" + stores.account).claims == {}
+
+
 def test_assignments_are_unique_by_id_and_found_by_principal(stores: Stores) -> None:
     now = datetime.now(UTC)
     user_id = str(uuid.uuid4())
