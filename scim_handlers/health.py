@@ -10,6 +10,7 @@ import azure.functions as func
 
 from scim_handlers.services import services
 from shared.domain.jobs import POISON_QUEUE, RETRY_QUEUE
+from shared.domain.times import utc_iso_or_none
 from shared.storage.lease import LeaseStore
 
 bp = func.Blueprint()
@@ -21,7 +22,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     body: dict[str, Any] = {"status": "healthy", "tables": "reachable", "queues": "reachable"}
     try:
         last = LeaseStore(svc.tables).last_run()
-        body["lastReconcile"] = last.isoformat().replace("+00:00", "Z") if last else None
+        body["lastReconcile"] = utc_iso_or_none(last)
     except Exception:
         body.update(status="unhealthy", tables="unreachable", lastReconcile=None)
     body["retryQueueDepth"] = svc.queue_depth(RETRY_QUEUE)

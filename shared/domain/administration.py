@@ -11,12 +11,9 @@ from typing import Any
 
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account, AccountError, validate_email
 from shared.domain.ports import ActivityRecord, Failure, HourCounts, PendingWork, SentDigest, hour_of, is_audit
+from shared.domain.times import utc_iso_or_none
 from shared.domain.tokens import IDPS, INTEGRATIONS, SCOPES, MintedToken, TokenRecord, mint
 from shared.errors import InvalidValue
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def settings_view(account: Account) -> dict[str, Any]:
@@ -53,8 +50,9 @@ def token_view(record: TokenRecord, now: datetime, last_used: datetime | None = 
     """A token as the console lists it: never its secret or hash. `lastUsed` comes from the activity log's hourly
     counts of the last 30 days (null: not used in that time)."""
     return {"keyId": record.key_id, "scope": record.scope, "integration": record.integration, "idp": record.idp,
-            "created": _iso(record.created), "expires": _iso(record.expires), "revoked": _iso(record.revoked),
-            "lastUsed": _iso(last_used), "state": record.state(now)}
+            "created": utc_iso_or_none(record.created), "expires": utc_iso_or_none(record.expires),
+            "revoked": utc_iso_or_none(record.revoked),
+            "lastUsed": utc_iso_or_none(last_used), "state": record.state(now)}
 
 
 def new_token(account_id: str, body: Any, now: datetime) -> MintedToken:
@@ -74,18 +72,18 @@ def new_token(account_id: str, body: Any, now: datetime) -> MintedToken:
 
 def work_view(work: PendingWork) -> dict[str, Any]:
     return {"workId": work.id, "kind": work.kind, "resourceType": work.resource_type, "resourceId": work.resource_id,
-            "operation": work.operation, "created": _iso(work.created), "invocationId": work.invocation_id}
+            "operation": work.operation, "created": utc_iso_or_none(work.created), "invocationId": work.invocation_id}
 
 
 def failure_view(failure: Failure) -> dict[str, Any]:
     return {"jobId": failure.job_id, "operation": failure.operation, "resourceType": failure.resource_type,
             "resourceId": failure.resource_id, "externalId": failure.external_id, "lastError": failure.last_error,
-            "attempts": failure.attempts, "firstAttempt": _iso(failure.first_attempt),
-            "lastAttempt": _iso(failure.last_attempt), "workId": failure.work_id, "source": failure.source}
+            "attempts": failure.attempts, "firstAttempt": utc_iso_or_none(failure.first_attempt),
+            "lastAttempt": utc_iso_or_none(failure.last_attempt), "workId": failure.work_id, "source": failure.source}
 
 
 def digest_view(digest: SentDigest) -> dict[str, Any]:
-    return {"digestId": digest.digest_id, "sentAt": _iso(digest.sent_at), "failures": digest.failures}
+    return {"digestId": digest.digest_id, "sentAt": utc_iso_or_none(digest.sent_at), "failures": digest.failures}
 
 
 WINDOWS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"), "30d": (timedelta(days=30), "day")}
@@ -150,7 +148,7 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
     moment = first
     while moment <= now:
         kinds = buckets.get(moment, {})
-        series.append({"start": _iso(moment), "succeeded": sum(v[0] for v in kinds.values()),
+        series.append({"start": utc_iso_or_none(moment), "succeeded": sum(v[0] for v in kinds.values()),
                        "failed": sum(v[1] for v in kinds.values()),
                        "byKind": {kind: {"succeeded": v[0], "failed": v[1]} for kind, v in sorted(kinds.items())}})
         moment += width
@@ -168,14 +166,14 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
             if unknown > MAX_UNKNOWN_KEY_IDS:  # a flood of made-up key ids: the newest are enough to see it
                 continue
         idp = (token.idp if token.scope == "scim" else "admin") if token else seen_idp
-        token_rows.append({"keyId": key_id, "idp": idp, "lastSeen": _iso(last_seen), "lastOperation": operation,
+        token_rows.append({"keyId": key_id, "idp": idp, "lastSeen": utc_iso_or_none(last_seen), "lastOperation": operation,
                            "scope": token.scope if token else ("scim" if client else None),
                            "state": token.state(now) if token else ("oauth client" if client else "unknown key id")})
         if (client or (token is not None and token.scope == "scim")) and idp not in by_idp:  # newest first
-            by_idp[idp] = {"idp": idp, "lastSeen": _iso(last_seen), "keyId": key_id,
+            by_idp[idp] = {"idp": idp, "lastSeen": utc_iso_or_none(last_seen), "keyId": key_id,
                            "quiet": now - last_seen > QUIET_AFTER}
     return {
-        "window": window, "from": _iso(start), "until": _iso(now), "bucket": step,
+        "window": window, "from": utc_iso_or_none(start), "until": utc_iso_or_none(now), "bucket": step,
         "requests": {"total": succeeded + failed, "succeeded": succeeded, "failed": failed,
                      "failureShare": round(failed / (succeeded + failed), 4) if succeeded + failed else 0.0},
         "series": series,
@@ -184,7 +182,7 @@ def overview_view(window: str, now: datetime, hours: list[HourCounts], tokens: l
         "tokens": token_rows, "unknownKeyIds": unknown,
         "work": {"pending": pending, "givenUpUnreported": unreported, "givenUpReported": reported,
                  "pendingPlacements": pending_placements, "digestsSent": len(digests),
-                 "lastDigest": _iso(max((d.sent_at for d in digests), default=None))},
+                 "lastDigest": utc_iso_or_none(max((d.sent_at for d in digests), default=None))},
     }
 
 
@@ -221,7 +219,7 @@ def history_entry(record: ActivityRecord, user_id: str) -> dict[str, Any]:
         what = "changed"
     else:
         what = operation
-    return {"time": _iso(record.time), "what": what, "operation": record.operation, "status": record.status,
+    return {"time": utc_iso_or_none(record.time), "what": what, "operation": record.operation, "status": record.status,
             "resourceType": record.resource_type, "resourceId": record.resource_id, "externalId": record.external_id,
             "detail": record.detail, "idp": None if record.is_audit else record.idp,
             "actor": record.actor, "access": access}

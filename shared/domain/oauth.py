@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.domain.times import utc_iso_or_none
 from shared.domain.tokens import IDPS, TokenRecord
 
 ACCESS_TOKEN_PREFIX = "oat"
@@ -349,19 +350,16 @@ def body_of(model: type[BaseModel], body: Any) -> Any:
 
 def client_view(client: OAuthClient, now: datetime) -> dict[str, Any]:
     """A client as the console lists it: never a secret's hash."""
-    def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat().replace("+00:00", "Z") if moment else None
-
     view: dict[str, Any] = {"clientId": client.client_id, "kind": client.kind, "idp": client.idp,
-                            "tokenMinutes": client.token_minutes, "created": iso(client.created),
-                            "revoked": iso(client.revoked), "lastUsed": iso(client.last_used),
+                            "tokenMinutes": client.token_minutes, "created": utc_iso_or_none(client.created),
+                            "revoked": utc_iso_or_none(client.revoked), "lastUsed": utc_iso_or_none(client.last_used),
                             "state": "revoked" if client.revoked else "active"}
     if client.federation is not None:
         view["federation"] = {"issuer": client.federation.issuer, "subject": client.federation.subject,
                               "audience": client.federation.audience, "jwksUri": client.federation.jwks_uri}
     else:
-        view["secrets"] = [{"secretId": s.secret_id, "created": iso(s.created), "expires": iso(s.expires),
-                            "revoked": iso(s.revoked),
+        view["secrets"] = [{"secretId": s.secret_id, "created": utc_iso_or_none(s.created), "expires": utc_iso_or_none(s.expires),
+                            "revoked": utc_iso_or_none(s.revoked),
                             "state": "revoked" if s.revoked else ("expired" if now >= s.expires else "active")}
                            for s in client.secrets]
     return view
