@@ -232,7 +232,7 @@ def _group(req: ScimRequest) -> ScimResponse:
     the role assignments it holds."""
     svc = req.services
     group = svc.groups.get(req.account.id, req.route["id"])
-    view = native.group_view(group, native.member_count(svc.groups, req.account, group.id))
+    view = native.group_view(group, native.member_count(svc.groups, req.account, group))
     view.update(access.group_access_view(svc.access, req.account, group))
     return ScimResponse(200, view)
 
@@ -240,7 +240,7 @@ def _group(req: ScimRequest) -> ScimResponse:
 def _group_members(req: ScimRequest) -> ScimResponse:
     start, count = paging(req)
     page = native.group_members(req.services.groups, req.services.users, req.account, req.route["id"],
-                                req.query.get("filter"), start, count)
+                                req.query.get("filter"), start, count, req.services.positions)
     return ScimResponse(200, {"members": [native.member_view(u) for u in page.items], **_page_fields(page)})
 
 

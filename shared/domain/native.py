@@ -20,7 +20,7 @@ from shared.domain import groups as scim_groups
 from shared.domain import times
 from shared.domain import users as scim_users
 from shared.domain.accounts import Account, AccountError, validate_email
-from shared.domain.listing import ListQuery, Page, list_resources, paginate
+from shared.domain.listing import ListQuery, Page, StoreListing, list_resources, paginate
 from shared.domain.ports import (
     MANAGED_BY_NATIVE,
     MANAGED_BY_SCIM,
@@ -216,25 +216,36 @@ def change_membership(groups: GroupStore, users: UserStore, account: Account, gr
         raise NotFound(f"No user with id {user_id!r}.")
 
 
-def member_count(groups: GroupStore, account: Account, group_id: str) -> int:
-    """How many members: one range read of the member rows (a round trip per 1,000), nothing else kept."""
-    return sum(1 for _ in groups.members(account.id, group_id))
+def member_count(groups: GroupStore, account: Account, group: StoredGroup) -> int:
+    """How many members: the group's count (one range read of its tally rows), never its members."""
+    return groups.member_counts(account.id, [group])[group.id]
 
 
 def group_members(groups: GroupStore, users: UserStore, account: Account, group_id: str, search: str | None,
-                  start_index: int, count: int) -> Page:
+                  start_index: int, count: int, positions: PagePositions) -> Page:
     """A page of a group's members (StoredUser, by id), or of those found by `search` as the users list finds them.
-    The member ids are one range read per 1,000 members; a search adds the search index rows it matches (at most
-    10,000); the page's users are read in one parallel wave. Bounded by the group and the search, never by the
-    account. NotFound for an unknown group."""
-    groups.get(account.id, group_id)
-    member_ids = sorted(user_id for user_id, _ in groups.members(account.id, group_id))
+    A page costs a page, like the users list (shared/domain/listing.py): the group's count, the page's member keys
+    from where `startIndex` starts (remembered from the previous page of the walk), the page's users in one
+    parallel wave. A search reads the search index rows it matches (at most 10,000) and checks which are members
+    (point reads for a few, else one key range of the group between the lowest and highest match). NotFound for an
+    unknown group."""
+    group = groups.get(account.id, group_id)
     needle = (search or "").strip()
     if needle:
-        wanted = set(member_ids)
-        member_ids = [user_id for user_id in users.search(account.id, needle, SEARCH_LIMIT) if user_id in wanted]
-    window = member_ids[start_index - 1:start_index - 1 + count]
-    return Page(len(member_ids), start_index, users.get_many(account.id, window))
+        found = users.search(account.id, needle, SEARCH_LIMIT)
+        members = groups.members_among(account.id, group.id, found)
+        matches = [user_id for user_id in found if user_id in members]
+        window = matches[start_index - 1:start_index - 1 + count]
+        return Page(len(matches), start_index, users.get_many(account.id, window))
+
+    def page(start: str | None, limit: int) -> tuple[list[StoredUser], str | None]:
+        ids, following = groups.member_page(account.id, group.id, start, limit)
+        return users.get_many(account.id, ids), following
+
+    listing = StoreListing(page, lambda start, offset: groups.member_skip(account.id, group.id, start, offset),
+                           lambda: member_count(groups, account, group))
+    return list_resources(listing, positions, account.id, f"Manage.Members.{group.id}.{group.tally or ''}",
+                          ListQuery(None, start_index, count, [], []), None)
 
 
 USER_SOURCES = ("scim", "native", "adopted")
@@ -303,8 +314,8 @@ def list_groups(groups: GroupStore, account: Account, search: str | None, source
                               f"Manage.Groups.{source}", ListQuery(None, start_index, count, [], [], cursor=cursor), None)
     else:
         page = paginate(groups.scan(account.id), lambda _: True, start_index, count)
-    members = groups.members_of_groups(account.id, [group.id for group in page.items])
-    return page, [group_view(group, len(members[group.id])) for group in page.items]
+    counts = groups.member_counts(account.id, page.items)
+    return page, [group_view(group, counts[group.id]) for group in page.items]
 
 
 def sso_check(users: UserStore, account: Account, integrations: set[str], email: str) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class GroupRef:
     id: str
     display: str
     managed_by: str = "scim"
+    tally: str | None = None
+    """The group's member count kind (storage's), so removing the user from it counts."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class PendingWork:
     invocation_id: str = ""
     refresh_display: bool = False
     """A group rename: members' `groups[].display` (their reverse rows) are rewritten after the member changes."""
+    tally: str | None = None
+    """The group's member count kind: the changes count there (MEMBERS), or it is deleted (PURGE_GROUP)."""
 
     @property
     def resource_type(self) -> str:
@@ -150,6 +154,8 @@ class StoredGroup:
     """Id of recorded work on this group not yet carried out: every later write finishes it first."""
     placements: tuple[Placement, ...] = ()
     """Where the group is placed (written with the group row); () = the account only."""
+    tally: str | None = None
+    """Where storage counts its members (None: a group from before counting began, counted by reading them)."""
 
     @property
     def display_name(self) -> str:
@@ -270,6 +276,20 @@ class GroupStore(Protocol):
         """group id -> (user id, display as sent) of its members, for a page of groups: the cost grows with the
         member rows read, not with the number of groups."""
 
+    def member_page(self, account_id: str, group_id: str, start: str | None,
+                    limit: int) -> tuple[list[str], str | None]:
+        """Up to `limit` member ids in id order from `start` (inclusive; None: the first) and the id after them
+        (None at the end): a page's cost."""
+
+    def member_skip(self, account_id: str, group_id: str, start: str | None, offset: int) -> str | None:
+        """The member id `offset` members after `start` (None: past the end)."""
+
+    def members_among(self, account_id: str, group_id: str, user_ids: list[str]) -> set[str]:
+        """Which of `user_ids` are members of the group (bounded by the ids asked, at most by the group)."""
+
+    def member_counts(self, account_id: str, groups: list[StoredGroup]) -> dict[str, int]:
+        """group id -> how many members, without reading them for groups whose members are counted (`tally`)."""
+
     def find_by_display_name(self, account_id: str, display_name: str) -> StoredGroup | None:
         """The SCIM group whose displayName equals `display_name` case-insensitively."""
 
@@ -356,6 +376,8 @@ class MembershipRows:
 
     forward: str | None
     reverse: str | None
+    tally: str | None = None
+    """The group's member count kind, from the forward row."""
 
 
 @dataclass(frozen=True)
@@ -412,8 +434,8 @@ class DriftStore(Protocol):
         """How many users the account has (from its count: no scan), to size a sweep's slices."""
 
     def fold_counts(self, account_id: str) -> int:
-        """Folds the account's count deltas into their tallies (users, SCIM and native groups), so a count stays
-        one short range read; returns how many deltas were folded."""
+        """Folds the account's count deltas into their tallies (users, SCIM and native groups, and the members of
+        groups with many deltas), so a count stays one short range read; returns how many deltas were folded."""
 
     def repair_indexes(self, account_id: str, rows: ResourceRows) -> IndexRepair:
         """Deletes index rows that point at a deleted or renamed resource and restores missing ones (each re-checked

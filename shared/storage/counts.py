@@ -15,17 +15,28 @@ An account written before counting began has no tally: the first read establishe
 legacy instances are those the scan saw, or a `-` delta names, that no `+` delta names (the deltas are read after the
 scan, and none are folded before the tally exists, so none is missed); the tally is created with their number, and
 a second establisher racing it loses the insert and reads the winner's.
+
+A group's members are counted the same way under the kind `m.<group id>.<created>` (`member_kind`: the group's
+instance, so a group deleted and created again starts from zero): the tally is created with the group, and each
+transaction that adds or removes members carries one delta row with the number it really applied
+(shared/storage/memberships.py). Group ids never hold `.` or `:`, so no member kind is a prefix of another.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from shared.storage.keys import rows_with_prefix
-from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, TransactionFailed, submit
+from shared.storage.keys import rows_with_prefix, upper_bound
+from shared.storage.transactions import (
+    MAX_TRANSACTION_OPERATIONS,
+    TransactionFailed,
+    submit,
+    submit_tolerating_missing,
+)
 
 log = logging.getLogger("scim.storage")
 
@@ -41,6 +52,24 @@ FOLD_WHEN_MORE_THAN = 100
 
 def tally_key(kind: str) -> str:
     return f"{COUNT}{kind}"
+
+
+MEMBERS_KIND = "m."
+
+
+def member_kind(group_id: str, created: datetime) -> str:
+    return f"{MEMBERS_KIND}{group_id}.{_instant(created)}"
+
+
+def change(account_id: str, kind: str, amount: int) -> tuple[Any, ...]:
+    """A delta of `amount` under a key of its own, for the transaction that makes the change it counts."""
+    return ("create", {"PartitionKey": account_id, "RowKey": f"{tally_key(kind)}:{uuid.uuid4().hex}", "Kind": "delta",
+                       "Delta": amount})
+
+
+def new_tally(account_id: str, kind: str) -> tuple[Any, ...]:
+    """The operation that starts a count at zero, in the transaction that creates what it counts."""
+    return ("create", {"PartitionKey": account_id, "RowKey": tally_key(kind), "Kind": "tally", "Count": 0})
 
 
 def _instant(created: datetime) -> str:
@@ -69,6 +98,58 @@ class Tally:
         if len(deltas) > FOLD_WHEN_MORE_THAN:
             self._fold(tally, deltas, FOLD_SLICES)
         return total
+
+    def counted(self, account_id: str, kind: str) -> int | None:
+        """The count of a kind whose tally was created with what it counts; None if there is no tally."""
+        tally, deltas = self._read(account_id, kind)
+        if tally is None:
+            return None
+        if len(deltas) > FOLD_WHEN_MORE_THAN:
+            self._fold(tally, deltas, FOLD_SLICES)
+        return int(tally["Count"]) + sum(int(d["Delta"]) for d in deltas)
+
+    def counted_many(self, account_id: str, kinds: list[str]) -> dict[str, int]:
+        """The counts of several kinds with one range read from the lowest tally to the highest (rows of kinds in
+        between are read and dropped: for a page of groups in id order, their neighbours); kinds without a tally
+        are left out."""
+        if not kinds:
+            return {}
+        wanted = set(kinds)
+        rows = self._table().query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": account_id, "lo": tally_key(min(kinds)), "hi": upper_bound(tally_key(max(kinds)) + ":")},
+            select=["RowKey", "Count", "Delta"], results_per_page=1000)
+        tallies: dict[str, int] = {}
+        deltas: dict[str, int] = {}
+        for row in rows:
+            kind, _, rest = str(row["RowKey"])[len(COUNT):].partition(":")
+            if kind not in wanted:
+                continue
+            if rest:
+                deltas[kind] = deltas.get(kind, 0) + int(row.get("Delta") or 0)
+            else:
+                tallies[kind] = int(row.get("Count") or 0)
+        return {kind: count + deltas.get(kind, 0) for kind, count in tallies.items()}
+
+    def member_kinds_to_fold(self, account_id: str) -> list[str]:
+        """The groups' member kinds with more than FOLD_WHEN_MORE_THAN deltas: one key-only read of the member
+        count rows (a tally per group and the deltas not yet folded)."""
+        deltas: dict[str, int] = {}
+        for row in rows_with_prefix(self._table(), account_id, tally_key(MEMBERS_KIND), select=["RowKey"],
+                                    results_per_page=1000):
+            kind, _, rest = str(row["RowKey"])[len(COUNT):].partition(":")
+            if rest:
+                deltas[kind] = deltas.get(kind, 0) + 1
+        return [kind for kind, number in deltas.items() if number > FOLD_WHEN_MORE_THAN]
+
+    def forget(self, account_id: str, kind: str) -> None:
+        """Deletes the kind's tally and deltas (what it counted is gone)."""
+        keys = [row["RowKey"] for row in rows_with_prefix(self._table(), account_id, tally_key(kind),
+                                                          select=["RowKey"], results_per_page=1000)]
+        for start in range(0, len(keys), MAX_TRANSACTION_OPERATIONS):
+            submit_tolerating_missing(self._table(), [("delete", {"PartitionKey": account_id, "RowKey": key})
+                                                      for key in keys[start:start + MAX_TRANSACTION_OPERATIONS]],
+                                      guarded=0)
 
     def fold(self, account_id: str, kind: str) -> int:
         """Folds every delta into the tally (the reconcile pass); returns how many were folded."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.domain.ports import IndexRepair, MembershipRows, NameClash, ResourceRows, Sweep
 from shared.domain.search import group_terms, user_terms
-from shared.storage.counts import COUNT, NATIVE_GROUPS, SCIM_GROUPS, USERS, Tally
+from shared.storage.counts import COUNT, NATIVE_GROUPS, SCIM_GROUPS, USERS, Tally, change
 from shared.storage.entities import unpack
 from shared.storage.groups_table import DELETED, DISPLAY_NAME_INDEX, display_name_key
 from shared.storage.groups_table import EXTERNAL_ID_INDEX as GROUP_EXTERNAL_INDEX
@@ -128,7 +128,8 @@ class TableDriftStore:
     @storage_errors
     def fold_counts(self, account_id: str) -> int:
         tally = Tally(lambda: self._table)
-        return sum(tally.fold(account_id, kind) for kind in (USERS, SCIM_GROUPS, NATIVE_GROUPS))
+        folded = sum(tally.fold(account_id, kind) for kind in (USERS, SCIM_GROUPS, NATIVE_GROUPS))
+        return folded + sum(tally.fold(account_id, kind) for kind in tally.member_kinds_to_fold(account_id))
 
     @storage_errors
     def resource_exists(self, account_id: str, resource_type: str, resource_id: str) -> bool:
@@ -137,16 +138,19 @@ class TableDriftStore:
 
     @storage_errors
     def membership(self, account_id: str, group_id: str, user_id: str) -> MembershipRows:
-        forward = self._get(account_id, forward_key(group_id, user_id), select=["RowKey"])
+        forward = self._get(account_id, forward_key(group_id, user_id), select=["RowKey", "Tally"])
         reverse = self._get(account_id, reverse_key(user_id, group_id), select=["RowKey"])
         return MembershipRows(forward.metadata["etag"] if forward is not None else None,
-                              reverse.metadata["etag"] if reverse is not None else None)
+                              reverse.metadata["etag"] if reverse is not None else None,
+                              forward.get("Tally") or None if forward is not None else None)
 
     @storage_errors
     def remove_membership(self, account_id: str, group_id: str, user_id: str, seen: MembershipRows) -> bool:
         operations = [_delete_at(account_id, key, etag) for key, etag in
                       ((forward_key(group_id, user_id), seen.forward), (reverse_key(user_id, group_id), seen.reverse))
                       if etag is not None]
+        if seen.forward is not None and seen.tally:  # the member leaves the group's count with its forward row
+            operations.append(change(account_id, seen.tally, -1))
         return self._submit(operations)
 
     @storage_errors
@@ -158,6 +162,8 @@ class TableDriftStore:
                             {"mode": "merge", "etag": seen.forward, "match_condition": _match()})
         reverse = {"PartitionKey": account_id, "RowKey": reverse_key(user_id, group_id), "Kind": "membership",
                    "Display": display, "Managed": managed_by}
+        if seen.tally:
+            reverse["Tally"] = seen.tally
         return self._submit([member_unchanged, ("create", reverse)])
 
     @storage_errors

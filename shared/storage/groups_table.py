@@ -1,6 +1,7 @@
 """Groups in Table Storage (table `<prefix>resources`, PartitionKey = account id).
 
-    g:<group id>              the group: attributes as JSON (displayName, externalId), ManagedBy, Created, LastModified
+    g:<group id>              the group: attributes as JSON (displayName, externalId), ManagedBy, Created, LastModified,
+                              Tally (its member count kind: cnt:<kind> rows, shared/storage/counts.py)
     gn:<displayName, lower>   uniqueness index of SCIM-managed groups: GroupId
     gx:<externalId>:<id>      externalId index
     gm:<group id>:<user id>   members (shared/storage/memberships.py), and u:<user id>:g:<group id> in reverse
@@ -32,7 +33,7 @@ from shared.domain.scopes import Placement, decode_placements, encode_placements
 from shared.domain.search import fold, group_terms
 from shared.domain.times import not_before
 from shared.errors import NotFound, Uniqueness
-from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, Tally, delta
+from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, Tally, delta, member_kind, new_tally
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import (
     GROUP,
@@ -95,10 +96,13 @@ def _index_rows(account_id: str, group_id: str, attributes: dict[str, Any], mana
 
 
 def _group_entity(account_id: str, group_id: str, attributes: dict[str, Any], managed_by: str, created: datetime,
-                  modified: datetime, placements: tuple[Placement, ...] = ()) -> dict[str, Any]:
-    return {"PartitionKey": account_id, "RowKey": group_key(group_id), "Kind": "group", "ManagedBy": managed_by,
-            "Created": created, "LastModified": modified, "Placements": encode_placements(placements) if placements else "",
-            **pack(attributes)}
+                  modified: datetime, placements: tuple[Placement, ...] = (), tally: str | None = None) -> dict[str, Any]:
+    entity = {"PartitionKey": account_id, "RowKey": group_key(group_id), "Kind": "group", "ManagedBy": managed_by,
+              "Created": created, "LastModified": modified,
+              "Placements": encode_placements(placements) if placements else "", **pack(attributes)}
+    if tally:
+        entity["Tally"] = tally
+    return entity
 
 
 class TableGroupStore:
@@ -123,15 +127,18 @@ class TableGroupStore:
         adds = {u: d for u, d in (members or {}).items() if ISSUED_USER_ID.fullmatch(u)}  # no other id is a user's
         ignored = sorted(set(members or {}) - set(adds))
         for group_id in candidate_identifiers(display):
-            entity = _group_entity(account_id, group_id, attributes, managed_by, now, now, placements)
+            tally = member_kind(group_id, now)
+            entity = _group_entity(account_id, group_id, attributes, managed_by, now, now, placements, tally)
             head: list[tuple[Any, ...]] = [("create", entity)]
             head += [written(row, SEARCH_INDEX) for row in _index_rows(account_id, group_id, attributes, managed_by)]
-            head.append(delta(account_id, _counted_as(managed_by), group_id, now, +1))
-            units = [add_unit(account_id, group_id, display, user_id, shown, managed_by) for user_id, shown in adds.items()]
+            head += [delta(account_id, _counted_as(managed_by), group_id, now, +1), new_tally(account_id, tally)]
+            units = [add_unit(account_id, group_id, display, user_id, shown, managed_by, tally)
+                     for user_id, shown in adds.items()]
             work: PendingWork | None = None
             if len(head) + operation_count(units) > MAX_TRANSACTION_OPERATIONS:
                 work, record = self.pending.record(account_id, MEMBERS, now, group_id=group_id, display=display,
-                                                   external_id=attributes.get("externalId"), adds=list(adds.items()))
+                                                   external_id=attributes.get("externalId"), adds=list(adds.items()),
+                                                   tally=tally)
                 entity["Pending"] = work.id
                 head, units = head + record, []
             try:
@@ -143,7 +150,7 @@ class TableGroupStore:
                     raise Uniqueness(f"A group with displayName {display!r} already exists.") from None
                 raise
             group = StoredGroup(group_id, attributes, now, now, results[0]["etag"], managed_by, work.id if work else None,
-                                placements)
+                                placements, tally)
             return group, GroupWrite(sorted(ignored + missing), work)
         raise Uniqueness(f"No free identifier left for displayName {display!r}.")
 
@@ -193,6 +200,36 @@ class TableGroupStore:
     @storage_errors
     def members_of_groups(self, account_id: str, group_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
         return self.memberships.members_of_groups(account_id, group_ids)
+
+    @storage_errors
+    def member_page(self, account_id: str, group_id: str, start: str | None,
+                    limit: int) -> tuple[list[str], str | None]:
+        return self.memberships.member_page(account_id, group_id, start, limit)
+
+    @storage_errors
+    def member_skip(self, account_id: str, group_id: str, start: str | None, offset: int) -> str | None:
+        return self.memberships.member_skip(account_id, group_id, start, offset)
+
+    @storage_errors
+    def members_among(self, account_id: str, group_id: str, user_ids: list[str]) -> set[str]:
+        return self.memberships.members_among(account_id, group_id, user_ids)
+
+    @storage_errors
+    def member_counts(self, account_id: str, groups: list[StoredGroup]) -> dict[str, int]:
+        """Counted groups: one range read of their tallies (a page of groups in id order: their tallies are
+        neighbours); a lone group's tally folds its deltas when they are many. Groups from before counting began:
+        their member keys (a round trip per 1,000)."""
+        counted = {group.tally: group.id for group in groups if group.tally}
+        if len(counted) == 1:
+            [(kind, group_id)] = counted.items()
+            one = self._tally.counted(account_id, kind)
+            found = {group_id: one} if one is not None else {}
+        else:
+            found = {counted[kind]: n for kind, n in self._tally.counted_many(account_id, list(counted)).items()}
+        rest = [group.id for group in groups if group.id not in found]
+        found.update(zip(rest, in_parallel(lambda gid: self.memberships.counted_members(account_id, gid), rest),
+                         strict=True))
+        return found
 
     @storage_errors
     def find_by_display_name(self, account_id: str, display_name: str) -> StoredGroup | None:
@@ -280,9 +317,11 @@ class TableGroupStore:
         renamed = display != current.attributes.get("displayName")
         adds = {u: d for u, d in change.adds.items() if ISSUED_USER_ID.fullmatch(u)}  # no other id is a user's
         removes = {u for u in change.removes if plausible_id(u) and u not in adds}
-        if change.replace_all:
-            removes = {u for u, _ in self.memberships.members(account_id, current.id)} - set(adds)
         ignored = sorted(set(change.adds) - set(adds))
+        if change.replace_all:  # members kept are no change (an add of a member changes nothing, and costs a retry)
+            present = {u for u, _ in self.memberships.members(account_id, current.id)}
+            removes = present - set(adds)
+            adds = {u: d for u, d in adds.items() if u not in present}
         placements = current.placements if placements is None else placements
         if attributes == current.attributes and not adds and not removes and placements == current.placements:
             return GroupWrite(ignored, None)
@@ -290,17 +329,19 @@ class TableGroupStore:
         new_rows = {r["RowKey"]: r for r in _index_rows(account_id, current.id, attributes, current.managed_by)}
         index_moves: list[tuple[Any, ...]] = [("delete", old_rows[k]) for k in old_rows.keys() - new_rows.keys()]
         index_moves += [written(new_rows[k], SEARCH_INDEX) for k in new_rows.keys() - old_rows.keys()]
-        units = [add_unit(account_id, current.id, display, user_id, shown, current.managed_by)
+        units = [add_unit(account_id, current.id, display, user_id, shown, current.managed_by, current.tally)
                  for user_id, shown in adds.items()]
-        units += [remove_unit(account_id, current.id, user_id) for user_id in sorted(removes)]
-        entity = _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now, placements)
+        units += [remove_unit(account_id, current.id, user_id, current.tally) for user_id in sorted(removes)]
+        entity = _group_entity(account_id, current.id, attributes, current.managed_by, current.created, now, placements,
+                               current.tally)
         fits = 1 + len(index_moves) + renamed + operation_count(units) <= MAX_TRANSACTION_OPERATIONS
         work: PendingWork | None = None
         record: list[tuple[Any, ...]] = []
         if renamed or not fits:
             work, record = self.pending.record(
                 account_id, MEMBERS, now, group_id=current.id, display=display, external_id=attributes.get("externalId"),
-                adds=[] if fits else list(adds.items()), removes=[] if fits else sorted(removes), refresh_display=renamed)
+                adds=[] if fits else list(adds.items()), removes=[] if fits else sorted(removes), refresh_display=renamed,
+                tally=current.tally)
             entity["Pending"] = work.id
         condition = {"mode": "replace", "etag": current.etag, "match_condition": MatchConditions.IfNotModified}
         head: list[tuple[Any, ...]] = [("update", entity, condition), *index_moves, *record]
@@ -332,7 +373,7 @@ class TableGroupStore:
         if current.pending:
             raise ValueError("a group with pending work is deleted only after that work is finished")
         work, record = self.pending.record(account_id, PURGE_GROUP, now, group_id=current.id,
-                                           external_id=current.attributes.get("externalId"))
+                                           external_id=current.attributes.get("externalId"), tally=current.tally)
         tombstone = {"PartitionKey": account_id, "RowKey": group_key(current.id), "Kind": DELETED, "Pending": work.id,
                      "LastModified": now}
         operations: list[tuple[Any, ...]] = [
@@ -352,7 +393,7 @@ def _stored(entity: Any) -> StoredGroup:
     return StoredGroup(id=entity["RowKey"][len(GROUP):], attributes=unpack(entity), created=entity["Created"],
                        last_modified=entity["LastModified"], etag=entity.metadata["etag"],
                        managed_by=entity.get("ManagedBy", SCIM), pending=entity.get("Pending") or None,
-                       placements=decode_placements(entity.get("Placements")))
+                       placements=decode_placements(entity.get("Placements")), tally=entity.get("Tally") or None)
 
 
 def _counted_as(managed_by: str) -> str:

@@ -427,6 +427,22 @@ class MemoryGroupStore:
             return {g: sorted(self._state.groups[(account_id, g)].members.items())
                     if (account_id, g) in self._state.groups else [] for g in group_ids}
 
+    def member_page(self, account_id: str, group_id: str, start: str | None,
+                    limit: int) -> tuple[list[str], str | None]:
+        ids = [user_id for user_id, _ in self.members(account_id, group_id) if start is None or user_id >= start]
+        return ids[:limit], ids[limit] if len(ids) > limit else None
+
+    def member_skip(self, account_id: str, group_id: str, start: str | None, offset: int) -> str | None:
+        ids = [user_id for user_id, _ in self.members(account_id, group_id) if start is None or user_id >= start]
+        return ids[offset] if offset < len(ids) else None
+
+    def members_among(self, account_id: str, group_id: str, user_ids: list[str]) -> set[str]:
+        return {user_id for user_id, _ in self.members(account_id, group_id)} & set(user_ids)
+
+    def member_counts(self, account_id: str, groups: list[StoredGroup]) -> dict[str, int]:
+        found = self.members_of_groups(account_id, [group.id for group in groups])
+        return {group_id: len(members) for group_id, members in found.items()}
+
     def find_by_display_name(self, account_id: str, display_name: str) -> StoredGroup | None:
         with self._state.lock:
             self._state.call()

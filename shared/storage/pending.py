@@ -13,7 +13,8 @@ transaction instead of applying a stale batch after the work was finished: it re
 header gone. A group whose change is recorded carries the work id in its row (`Pending`); every later write to the
 group finishes that work first (`shared/domain/groups.py`), so changes apply in the order they were acknowledged.
 
-    op:<work id>          header: Kind "work", WorkKind, GroupId / UserId, Display, RefreshDisplay, Created
+    op:<work id>          header: Kind "work", WorkKind, GroupId / UserId, Display, RefreshDisplay, Created, Tally
+                          (the group's member count kind: its changes count there; a purge deletes it)
     op:<work id>:c:<n>    for membership changes: the members to add and remove, 500 per row
 """
 
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 from shared import invocation
 from shared.domain.ports import MEMBERS, PURGE_GROUP, PURGE_USER, PendingWork
 from shared.errors import ServiceUnavailable
+from shared.storage.counts import Tally
 from shared.storage.entities import pack, unpack
 from shared.storage.keys import group_key, rows_with_prefix, upper_bound
 from shared.storage.memberships import (
@@ -121,7 +123,7 @@ class PendingWorkStore:
     def record(self, account_id: str, kind: str, now: datetime, *, group_id: str | None = None,
                user_id: str | None = None, display: str | None = None, external_id: str | None = None,
                adds: list[tuple[str, str | None]] | None = None, removes: list[str] | None = None,
-               refresh_display: bool = False) -> tuple[PendingWork, list[tuple[Any, ...]]]:
+               refresh_display: bool = False, tally: str | None = None) -> tuple[PendingWork, list[tuple[Any, ...]]]:
         """The new work and the `create` operations that record it, for the caller's first transaction. The
         record names the request (operation, invocation id) so a failure report can point an admin to it."""
         work_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
@@ -129,7 +131,8 @@ class PendingWorkStore:
         header: dict[str, Any] = {"PartitionKey": account_id, "RowKey": header_key(work_id), "Kind": "work",
                                   "WorkKind": kind, "Created": now, "Operation": caller.operation,
                                   "InvocationId": caller.invocation_id, "RefreshDisplay": refresh_display}
-        for name, value in (("GroupId", group_id), ("UserId", user_id), ("Display", display), ("ExternalId", external_id)):
+        for name, value in (("GroupId", group_id), ("UserId", user_id), ("Display", display), ("ExternalId", external_id),
+                            ("Tally", tally)):
             if value is not None:
                 header[name] = value
         operations: list[tuple[Any, ...]] = [("create", header)]
@@ -140,7 +143,7 @@ class PendingWorkStore:
             operations.append(("create", {"PartitionKey": account_id, "RowKey": f"{header_key(work_id)}{CHUNK}{index:05d}",
                                           "Kind": "workchunk", **pack(document)}))
         work = PendingWork(work_id, kind, now, group_id, user_id, display, caller.operation, external_id or "",
-                           caller.invocation_id, refresh_display)
+                           caller.invocation_id, refresh_display, tally)
         return work, operations
 
     @storage_errors
@@ -190,8 +193,10 @@ class PendingWorkStore:
                 return ignored
             if work.refresh_display:
                 self._refresh_display(account_id, work, fence)
-        elif work.kind == PURGE_GROUP:
+        elif work.kind == PURGE_GROUP:  # the group is gone: its members are not counted, its count is deleted
             self._purge(account_id, fence, lambda: self._group_member_pairs(account_id, str(work.group_id)))
+            if work.tally:
+                Tally(lambda: self._table).forget(account_id, work.tally)
             last = [("delete", {"PartitionKey": account_id, "RowKey": group_key(str(work.group_id))})]  # its tombstone
         elif work.kind == PURGE_USER:
             self._purge(account_id, fence, lambda: self._user_group_pairs(account_id, str(work.user_id)))
@@ -224,8 +229,9 @@ class PendingWorkStore:
         missing: set[str] | None = None
         finished = False
         for position, (row, document) in enumerate(zip(chunk_rows, documents, strict=True)):
-            units = [add_unit(account_id, group_id, display, user_id, shown) for user_id, shown in document["add"]]
-            units += [remove_unit(account_id, group_id, user_id) for user_id in document["remove"]]
+            units = [add_unit(account_id, group_id, display, user_id, shown, tally=work.tally)
+                     for user_id, shown in document["add"]]
+            units += [remove_unit(account_id, group_id, user_id, work.tally) for user_id in document["remove"]]
             while True:
                 if missing:
                     ignored += [unit.user_id for unit in units if unit.adding and unit.user_id in missing]
@@ -257,23 +263,28 @@ class PendingWorkStore:
                 raise
         return fence.submit(self._table, head, batch), False
 
-    def _group_member_pairs(self, account_id: str, group_id: str) -> Iterator[tuple[str, str]]:
+    def _group_member_pairs(self, account_id: str, group_id: str) -> Iterator[tuple[str, str, str | None]]:
         for user_id, _ in self._memberships.members(account_id, group_id):
-            yield group_id, user_id
+            yield group_id, user_id, None
 
-    def _user_group_pairs(self, account_id: str, user_id: str) -> Iterator[tuple[str, str]]:
-        for group_id in self._memberships.groups_of(account_id, user_id):
-            yield group_id, user_id
+    def _user_group_pairs(self, account_id: str, user_id: str) -> Iterator[tuple[str, str, str | None]]:
+        for group_id, tally in self._memberships.groups_of(account_id, user_id):
+            yield group_id, user_id, tally
 
-    def _purge(self, account_id: str, fence: _Fence, remaining: Callable[[], Iterator[tuple[str, str]]]) -> None:
-        """Deletes both rows of every membership `remaining()` yields, a transaction at a time, re-reading until
-        none is left (so a retry after an interruption simply continues)."""
+    def _purge(self, account_id: str, fence: _Fence,
+               remaining: Callable[[], Iterator[tuple[str, str, str | None]]]) -> None:
+        """Deletes both rows of every membership `remaining()` yields (group, user, the group's count kind or None
+        when it is not to be counted), a transaction at a time, re-reading until none is left (so a retry after an
+        interruption simply continues)."""
         per_batch = (MAX_TRANSACTION_OPERATIONS - 1) // 2
         while True:
-            pairs = [pair for _, pair in zip(range(per_batch), remaining(), strict=False)]
-            if not pairs:
+            units = [remove_unit(account_id, group_id, user_id, tally)
+                     for _, (group_id, user_id, tally) in zip(range(per_batch), remaining(), strict=False)]
+            if not units:
                 return
-            fence.submit(self._table, [], [remove_unit(account_id, group_id, user_id) for group_id, user_id in pairs])
+            while units:
+                batch, units = take(units, MAX_TRANSACTION_OPERATIONS - 1)
+                fence.submit(self._table, [], batch)
 
     def _refresh_display(self, account_id: str, work: PendingWork, fence: _Fence) -> None:
         group_id = str(work.group_id)
@@ -298,4 +309,4 @@ def _work(row: Any) -> PendingWork:
                        group_id=row.get("GroupId"), user_id=row.get("UserId"), display=row.get("Display"),
                        operation=row.get("Operation", ""), external_id=row.get("ExternalId", ""),
                        invocation_id=row.get("InvocationId", ""),
-                       refresh_display=legacy_refresh or bool(row.get("RefreshDisplay")))
+                       refresh_display=legacy_refresh or bool(row.get("RefreshDisplay")), tally=row.get("Tally") or None)

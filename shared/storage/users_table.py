@@ -269,7 +269,7 @@ class TableUserStore:
              {"etag": current.etag, "match_condition": MatchConditions.IfNotModified})]
         operations += [("delete", row) for row in _index_rows(account_id, current.id, current.attributes)]
         counted = delta(account_id, USERS, current.id, current.created, -1)
-        memberships = [remove_unit(account_id, group.id, current.id) for group in current.groups]
+        memberships = [remove_unit(account_id, group.id, current.id, group.tally) for group in current.groups]
         work = None
         if len(operations) + 1 + operation_count(memberships) > MAX_TRANSACTION_OPERATIONS:
             work, record = self.pending.record(account_id, PURGE_USER, now, user_id=current.id,
@@ -294,7 +294,7 @@ def _assemble(rows: Any) -> Iterator[StoredUser]:
         if GROUP_OF_USER in key:
             if pending is not None and key.startswith(pending["RowKey"] + GROUP_OF_USER):
                 groups.append(GroupRef(key.split(GROUP_OF_USER, 1)[1], row.get("Display", ""),
-                                       row.get("Managed") or "scim"))
+                                       row.get("Managed") or "scim", row.get("Tally") or None))
             continue
         if pending is not None:
             yield _stored(pending, groups)

@@ -246,6 +246,62 @@ def test_a_deleted_group_is_gone_at_once_and_its_purge_removes_every_membership(
     assert again.id == group.id  # the identifier is free once the purge is done
 
 
+def member_count(s: Stores, group_id: str) -> int:
+    group = s.groups.get(s.account, group_id)
+    return s.groups.member_counts(s.account, [group])[group_id]
+
+
+def test_member_counts_are_exact_through_every_kind_of_change(stores: Stores) -> None:
+    ids = [new_user(stores, f"c{n}@contoso.test") for n in range(LARGE + 6)]
+    group, _ = stores.groups.create(stores.account, {"displayName": "Counted"}, NOW, members=dict.fromkeys(ids[:3]))
+    assert member_count(stores, group.id) == 3
+
+    def update(adds: list[str], removes: list[str], replace_all: bool = False) -> None:
+        current = stores.groups.get(stores.account, group.id)
+        written = stores.groups.update(stores.account, current, current.attributes,
+                                       MembershipChange(dict.fromkeys(adds), set(removes), replace_all), NOW)
+        if written.work is not None:
+            stores.groups.pending.run(stores.account, written.work.id)
+
+    update([ids[0], ids[1], ids[3], str(uuid.uuid4())], [ids[9]])  # two already in, one unknown, one not a member
+    assert member_count(stores, group.id) == 4 == len(member_ids(stores, group.id))
+    update(ids[4:4 + LARGE], [ids[0]])  # recorded, then carried out in batches
+    assert member_count(stores, group.id) == 3 + LARGE == len(member_ids(stores, group.id))
+    update(ids[4:4 + LARGE], [ids[0]])  # the same again: nothing changes
+    assert member_count(stores, group.id) == 3 + LARGE
+    update(ids[1:3], [], replace_all=True)
+    assert member_count(stores, group.id) == 2 == len(member_ids(stores, group.id))
+    other, _ = stores.groups.create(stores.account, {"displayName": "Counted too"}, NOW, members={ids[1]: None})
+    stores.users.delete(stores.account, stores.users.get(stores.account, ids[1]), NOW)  # leaves both groups
+    counts = stores.groups.member_counts(stores.account, [stores.groups.get(stores.account, g) for g in (group.id, other.id)])
+    assert counts == {group.id: 1, other.id: 0}
+    stores.groups.pending.run(stores.account, stores.groups.delete(stores.account, stores.groups.get(
+        stores.account, group.id), NOW).id)
+    again, _ = stores.groups.create(stores.account, {"displayName": "Counted"}, NOW)
+    assert again.id == group.id and member_count(stores, again.id) == 0  # a group created again starts from none
+
+
+def test_a_user_in_many_groups_leaves_each_count_when_deleted(stores: Stores) -> None:
+    ann, bob = new_user(stores, "ann@contoso.test"), new_user(stores, "bob@contoso.test")
+    made = [stores.groups.create(stores.account, {"displayName": f"Many {n}"}, NOW, members={ann: None, bob: None})[0]
+            for n in range(35)]
+    work = stores.users.delete(stores.account, stores.users.get(stores.account, ann), NOW)
+    assert work is not None  # more memberships than the delete's own write holds: purged afterwards
+    stores.groups.pending.run(stores.account, work.id)
+    fresh = [stores.groups.get(stores.account, group.id) for group in made]
+    assert stores.groups.member_counts(stores.account, fresh) == {group.id: 1 for group in made}
+
+
+def test_a_page_of_members_in_id_order(stores: Stores) -> None:
+    ids = sorted(new_user(stores, f"p{n}@contoso.test") for n in range(7))
+    group, _ = stores.groups.create(stores.account, {"displayName": "Paged"}, NOW, members=dict.fromkeys(ids))
+    assert stores.groups.member_page(stores.account, group.id, None, 3) == (ids[:3], ids[3])
+    assert stores.groups.member_page(stores.account, group.id, ids[3], 4) == (ids[3:], None)
+    assert stores.groups.member_skip(stores.account, group.id, ids[1], 4) == ids[5]
+    assert stores.groups.member_skip(stores.account, group.id, None, 7) is None
+    assert stores.groups.members_among(stores.account, group.id, [ids[2], str(uuid.uuid4()), ids[6]]) == {ids[2], ids[6]}
+
+
 def test_drift_repairs_are_conditional_on_what_was_seen(stores: Stores) -> None:
     ann = new_user(stores, "ann@contoso.test")
     group, _ = stores.groups.create(stores.account, {"displayName": "Drift"}, NOW, members={ann: None})
@@ -253,13 +309,15 @@ def test_drift_repairs_are_conditional_on_what_was_seen(stores: Stores) -> None:
     assert seen.forward is not None and seen.reverse is not None
     rows = stores.drift.scan(stores.account)
     assert (group.id, ann) in rows.forward and (ann, group.id) in rows.reverse and ann in rows.users
-    current = stores.groups.get(stores.account, group.id)
-    stores.groups.update(stores.account, current, current.attributes, MembershipChange({ann: "Ann"}, set()), NOW)
+    for change in (MembershipChange({}, {ann}), MembershipChange({ann: "Ann"}, set())):  # removed and added again
+        current = stores.groups.get(stores.account, group.id)
+        stores.groups.update(stores.account, current, current.attributes, change, NOW)
     assert stores.drift.remove_membership(stores.account, group.id, ann, seen) is False  # re-written meanwhile
     assert member_ids(stores, group.id) == {ann}
     fresh = stores.drift.membership(stores.account, group.id, ann)
     assert stores.drift.remove_membership(stores.account, group.id, ann, fresh) is True
     assert member_ids(stores, group.id) == set() and stores.users.get(stores.account, ann).groups == []
+    assert member_count(stores, group.id) == 0  # the repair counts too
 
 
 def test_a_failure_is_recorded_once_and_the_digest_state_changes_only_from_what_was_read(stores: Stores) -> None:
