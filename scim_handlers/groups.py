@@ -72,7 +72,7 @@ def _create(req: ScimRequest) -> ScimResponse:
     result = groups.create_group(req.services.groups, req.account, body, req.services.retry_queue)
     # Entra creates groups empty and adds members by PATCH: nothing to read back for such a group
     created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
-    group = result.before if created_empty else groups.get_group(req.services.groups, req.account, result.before.id)
+    group = result.group if created_empty else groups.get_group(req.services.groups, req.account, result.group.id)
     response = _group_response(req, group, 201, location=True, known_members=[] if created_empty else None)
     response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
     response.added, response.scopes = result.added, result.scopes
@@ -103,7 +103,7 @@ def _patch(req: ScimRequest) -> ScimResponse:
     result = groups.patch_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
                                 req.services.retry_queue)
     if result.placed:
-        group = req.services.groups.get(req.account.id, result.before.id)
+        group = req.services.groups.get(req.account.id, result.group.id)
         access.prune_group(req.services.access, req.account, group)
     return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored, added=result.added,
                         removed=result.removed, scopes=result.scopes, note=_members_note(result.added, result.removed))

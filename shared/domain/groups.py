@@ -55,8 +55,8 @@ ADSCIM_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/
 
 @dataclass(frozen=True)
 class WriteResult:
-    before: StoredGroup
-    """The group as it was read just before the write (its id; re-read it for the new state)."""
+    group: StoredGroup
+    """The group as created, or as read just before an update (its id; re-read it for the new state)."""
     outcome: Settled
     """Ignored member ids, and whether part of the change was left to the retry queue."""
     placed: bool = False

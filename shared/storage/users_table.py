@@ -2,7 +2,8 @@
 
 RowKeys of one user:
     u:<id>                    the user: attributes as JSON (Data0..), Created, LastModified, Version
-    u:<id>:g:<group id>       one row per group the user belongs to (the reverse of g:<group id>:m:<id>)
+    u:<id>:g:<group id>       one row per group the user belongs to (the reverse of gm:<group id>:<id>; Tally:
+                              the group's member count kind)
     un:<userName, lower>      uniqueness index: UserId
     ux:<externalId>:<id>      externalId index (externalId is not unique)
 The user row and its group rows are adjacent, so reading a user with its groups is one range query. Index rows

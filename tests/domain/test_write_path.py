@@ -59,7 +59,7 @@ def member_ids(store: MemoryGroupStore, group_id: str) -> set[str]:
 def test_member_operations_fold_in_order_into_one_net_change(user_store: MemoryUserStore,
                                                              group_store: MemoryGroupStore) -> None:
     a, b, c = people(user_store, 3)
-    group = groups.create_group(group_store, ACCOUNT, {"displayName": "Fold"}).before
+    group = groups.create_group(group_store, ACCOUNT, {"displayName": "Fold"}).group
     groups.patch_group(group_store, ACCOUNT, group.id, ops(
         ("add", "members", values([a, b])), ("remove", f'members[value eq "{a}"]', None), ("add", "members", values([c])),
         ("remove", "members", values([b])), ("add", "members", values([a]))))
@@ -91,7 +91,7 @@ def test_a_conflicting_write_is_retried_on_the_new_version_or_is_a_412_under_if_
         state: MemoryState, user_store: MemoryUserStore) -> None:
     [a] = people(user_store, 1)
     store = RacingGroupStore(state, races=3)
-    group = groups.create_group(store, ACCOUNT, {"displayName": "Race"}).before
+    group = groups.create_group(store, ACCOUNT, {"displayName": "Race"}).group
     groups.patch_group(store, ACCOUNT, group.id, ops(("add", "members", values([a]))))
     assert member_ids(store, group.id) == {a} and store.races == 0
 
@@ -105,7 +105,7 @@ def test_a_conflicting_write_is_retried_on_the_new_version_or_is_a_412_under_if_
 def test_a_write_after_queued_work_finishes_that_work_first(state: MemoryState, user_store: MemoryUserStore,
                                                             group_store: MemoryGroupStore) -> None:
     ids = people(user_store, 10)
-    group = groups.create_group(group_store, ACCOUNT, {"displayName": "Queued"}).before
+    group = groups.create_group(group_store, ACCOUNT, {"displayName": "Queued"}).group
     queue = MemoryQueue()
     state.outage_after(3)  # the group read, the write with its record, one batch; then storage is down
     result = groups.patch_group(group_store, ACCOUNT, group.id, ops(("add", "members", values(ids))), queue=queue)
@@ -127,8 +127,8 @@ def test_a_write_after_queued_work_finishes_that_work_first(state: MemoryState, 
 def test_deleting_a_group_or_a_user_while_adds_are_queued(state: MemoryState, user_store: MemoryUserStore,
                                                           group_store: MemoryGroupStore) -> None:
     ids = people(user_store, 10)
-    doomed = groups.create_group(group_store, ACCOUNT, {"displayName": "Doomed"}).before
-    kept = groups.create_group(group_store, ACCOUNT, {"displayName": "Kept"}).before
+    doomed = groups.create_group(group_store, ACCOUNT, {"displayName": "Doomed"}).group
+    kept = groups.create_group(group_store, ACCOUNT, {"displayName": "Kept"}).group
     queue = MemoryQueue()
     for group in (doomed, kept):
         state.outage_after(3)
@@ -149,7 +149,7 @@ def test_storage_down_before_the_first_step_is_a_503_that_changed_nothing(state:
                                                                           user_store: MemoryUserStore,
                                                                           group_store: MemoryGroupStore) -> None:
     ids = people(user_store, 2)
-    group = groups.create_group(group_store, ACCOUNT, {"displayName": "Down"}).before
+    group = groups.create_group(group_store, ACCOUNT, {"displayName": "Down"}).group
     state.outage_after(1)  # the read succeeds, the write does not
     with pytest.raises(ServiceUnavailable):
         groups.patch_group(group_store, ACCOUNT, group.id, ops(("add", "members", values(ids))), queue=MemoryQueue())
@@ -160,7 +160,7 @@ def test_storage_down_before_the_first_step_is_a_503_that_changed_nothing(state:
 def test_native_rules_scim_groups_and_their_members_are_locked(user_store: MemoryUserStore,
                                                               group_store: MemoryGroupStore) -> None:
     a, b = people(user_store, 2)
-    scim = groups.create_group(group_store, ACCOUNT, {"displayName": "From Entra", "members": values([a])}).before
+    scim = groups.create_group(group_store, ACCOUNT, {"displayName": "From Entra", "members": values([a])}).group
     own = native.create_group(group_store, ACCOUNT, {"name": "Ours"})
     with pytest.raises(ManagedByEntra):
         native.rename_group(group_store, ACCOUNT, scim.id, {"name": "Renamed"})

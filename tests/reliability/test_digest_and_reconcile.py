@@ -100,7 +100,7 @@ def damage(svc: Services, account: Account) -> dict[str, Any]:
     alice = users.create_user(svc.users, account, {"userName": "alice@contoso.test", "externalId": "a-ext"})
     bob = users.create_user(svc.users, account, {"userName": "bob@contoso.test"})
     carol = users.create_user(svc.users, account, {"userName": "carol@contoso.test"})
-    team = groups.create_group(svc.groups, account, {"displayName": "Team"}).before
+    team = groups.create_group(svc.groups, account, {"displayName": "Team"}).group
     groups.patch_group(svc.groups, account, team.id, {"Operations": [
         {"op": "add", "path": "members", "value": [{"value": alice.id}, {"value": bob.id}]}]})
     table = svc.tables.get(RESOURCES)

@@ -59,7 +59,7 @@ def members_patch(op: str, ids: list[str]) -> dict[str, Any]:
 
 def seed(svc: Services, account: Account, count: int) -> tuple[list[str], str]:
     ids = [users.create_user(svc.users, account, {"userName": f"u{n}@contoso.test"}).id for n in range(count)]
-    return ids, groups.create_group(svc.groups, account, {"displayName": "Team"}).before.id
+    return ids, groups.create_group(svc.groups, account, {"displayName": "Team"}).group.id
 
 
 def interrupted_add(svc: Services, account: Account, proxy: CuttableProxy, group_id: str, ids: list[str]) -> bytes:
@@ -214,7 +214,7 @@ def test_a_create_with_members_is_one_write_small_or_large(svc: Services, accoun
         small = groups.create_group(svc.groups, account, body, queue=svc.retry_queue)
     finally:
         proxy.restore()
-    assert members(svc, account, small.before.id) == set(ids[:5]) and len(small.outcome.ignored) == 1
+    assert members(svc, account, small.group.id) == set(ids[:5]) and len(small.outcome.ignored) == 1
 
     proxy.cut_after_transactions(2)  # the create with its record, one batch of members, then the cut
     try:
@@ -222,9 +222,9 @@ def test_a_create_with_members_is_one_write_small_or_large(svc: Services, accoun
                                     queue=svc.retry_queue)
     finally:
         proxy.restore()
-    assert large.outcome.queued and members(svc, account, large.before.id) != set(ids)
-    groups.patch_group(svc.groups, account, large.before.id, members_patch("Remove", ids[:3]), queue=svc.retry_queue)
-    assert members(svc, account, large.before.id) == set(ids[3:])  # the queued adds first, then the remove
+    assert large.outcome.queued and members(svc, account, large.group.id) != set(ids)
+    groups.patch_group(svc.groups, account, large.group.id, members_patch("Remove", ids[:3]), queue=svc.retry_queue)
+    assert members(svc, account, large.group.id) == set(ids[3:])  # the queued adds first, then the remove
     assert rows(svc, account, "op:") == []
 
 

@@ -32,7 +32,7 @@ def test_an_access_query_is_five_round_trips_whatever_the_groups_and_placements(
     pat = users.create_user(user_store, account, {"userName": "pat@example.com"})
     spread = groups.create_group(group_store, account, {
         "displayName": "Spread", "members": [{"value": pat.id}],
-        scopes.HARNESS_SCOPES: ",".join(f"{account.id}:big:{p}" for p in projects)}).before
+        scopes.HARNESS_SCOPES: ",".join(f"{account.id}:big:{p}" for p in projects)}).group
     for project in projects:
         access.create_assignment(access_store, user_store, group_store, account, {
             "scope": f"{account.id}:big:{project}", "role": "_project_viewer",

@@ -90,7 +90,7 @@ def test_native_and_scim_groups_are_counted_apart(tables: Tables) -> None:
     for n in range(3):
         groups.create_group(store, acct, {"displayName": f"Scim {n}"})
     store.create(acct.id, {"displayName": "Native"}, datetime.now(UTC), managed_by=MANAGED_BY_NATIVE)
-    doomed = groups.create_group(store, acct, {"displayName": "Doomed"}).before
+    doomed = groups.create_group(store, acct, {"displayName": "Doomed"}).group
     groups.delete_group(store, acct, doomed.id)
     assert (store.count(acct.id), store.count(acct.id, MANAGED_BY_NATIVE)) == (3, 1)
 

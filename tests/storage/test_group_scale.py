@@ -73,7 +73,7 @@ def remove_members(user_ids: list[str]) -> dict[str, Any]:
 def test_membership_costs_do_not_grow_with_the_group(azurite: Azurite, table_prefix: str, account: Account) -> None:
     users, group_store, tables = stores(azurite.connection_string, table_prefix)
     ids = seed_users(tables, account.id, 700)
-    created = groups.create_group(group_store, account, {"displayName": "Costs"}).before
+    created = groups.create_group(group_store, account, {"displayName": "Costs"}).group
 
     with counting() as trips:
         groups.patch_group(group_store, account, created.id, add_members(ids[:1]))
@@ -108,7 +108,7 @@ def test_known_and_unknown_members_mixed_in_one_large_add(azurite: Azurite, tabl
     known = seed_users(tables, account.id, 600)
     unknown = [str(uuid.uuid4()) for _ in range(600)]
     mixed = [u for pair in zip(known, unknown, strict=True) for u in pair]
-    created = groups.create_group(group_store, account, {"displayName": "Mixed"}).before
+    created = groups.create_group(group_store, account, {"displayName": "Mixed"}).group
     result = groups.patch_group(group_store, account, created.id, add_members(mixed))
     assert set(result.outcome.ignored) == set(unknown)
     assert {u for u, _ in group_store.members(account.id, created.id)} == set(known)
@@ -162,7 +162,7 @@ def test_a_large_group(azurite: Azurite, table_prefix: str, account: Account) ->
     started = time.perf_counter()
     ids = seed_users(tables, account.id, GROUP_SIZE)
     seeded = time.perf_counter()
-    created = groups.create_group(group_store, account, {"displayName": "Everyone"}).before
+    created = groups.create_group(group_store, account, {"displayName": "Everyone"}).group
     for start in range(0, len(ids), 1000):  # Entra-style: members added by PATCH in batches
         groups.patch_group(group_store, account, created.id, add_members(ids[start:start + 1000]))
     filled = time.perf_counter()
@@ -227,7 +227,7 @@ def test_an_interrupted_multi_batch_change_is_detected_and_completed(
     try:
         users, group_store, tables = stores(via_proxy, table_prefix)
         ids = seed_users(tables, account.id, 300)
-        created = groups.create_group(group_store, account, {"displayName": "Interrupted"}).before
+        created = groups.create_group(group_store, account, {"displayName": "Interrupted"}).group
         table = tables.get(RESOURCES)
         real_changeset = transactions._changeset
         submitted = []
