@@ -30,6 +30,7 @@ from shared.domain.ports import (
     MEMBERS,
     PURGE_GROUP,
     PURGE_USER,
+    AccessStore,
     AccountDirectory,
     ActivityRecord,
     ActivityStore,
@@ -831,14 +832,6 @@ def _copy(attributes: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(attributes)
 
 
-def _conforms(state: MemoryState) -> tuple[UserStore, GroupStore, WorkStore, DriftStore, FailureLog, ActivityStore,
-                                           ReconcileLease, AccountDirectory, AccountLookup, JobQueue, PagePositions]:
-    """Never called: mypy checks here that each memory store implements its port."""
-    return (MemoryUserStore(state), MemoryGroupStore(state), MemoryWorkStore(state), MemoryDriftStore(state),
-            MemoryFailureLog(state), MemoryActivity(), MemoryLease(), MemoryAccounts(), MemoryAccounts(),
-            MemoryQueue(), MemoryPagePositions())
-
-
 class MemoryAccessStore:
     def __init__(self, state: MemoryState) -> None:
         self._state = state
@@ -947,3 +940,12 @@ class MemoryPagePositions:
 
     def signing_key(self) -> bytes:
         return self._key
+
+
+def _conforms(state: MemoryState) -> tuple[UserStore, GroupStore, WorkStore, DriftStore, FailureLog, ActivityStore,
+                                           ReconcileLease, AccountDirectory, AccountLookup, JobQueue, PagePositions,
+                                           AccessStore]:
+    """Never called: mypy checks here that each memory store implements its port."""
+    return (MemoryUserStore(state), MemoryGroupStore(state), MemoryWorkStore(state), MemoryDriftStore(state),
+            MemoryFailureLog(state), MemoryActivity(), MemoryLease(), MemoryAccounts(), MemoryAccounts(),
+            MemoryQueue(), MemoryPagePositions(), MemoryAccessStore(state))
