@@ -131,6 +131,6 @@ def _record(req: ScimRequest, op: bulk.Operation, resource_id: str, status: int,
         resource_type=kind, resource_id=resource_id, external_id="", status=status, scim_type=scim_type or "",
         detail=f"operation {op.index + 1} of bulk request {req.invocation_id}" + (f": {detail}" if detail else ""),
         duration_ms=(time.perf_counter() - started) * 1000, invocation_id=f"{req.invocation_id}:{op.index + 1}",
-        integration=req.integration, queued=done.queued, idp=req.idp, ignored=len(done.ignored),
-        ignored_ids=tuple(done.ignored[:MAX_IGNORED_LISTED]), actor=req.key_id, added=done.added[:MAX_MEMBERS_LISTED],
+        integration=req.caller.integration, queued=done.queued, idp=req.caller.idp, ignored=len(done.ignored),
+        ignored_ids=tuple(done.ignored[:MAX_IGNORED_LISTED]), actor=req.caller.key_id, added=done.added[:MAX_MEMBERS_LISTED],
         removed=done.removed[:MAX_MEMBERS_LISTED], scopes=done.scopes if done.added or done.removed else ()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
-from shared.domain import access, etags, groups
+from shared.domain import directory, etags, groups
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.ports import MAX_MEMBERS_LISTED, StoredGroup
 from shared.domain.resource import attribute_list, project
@@ -69,7 +69,7 @@ def _search(req: ScimRequest) -> ScimResponse:
 
 def _create(req: ScimRequest) -> ScimResponse:
     body = req.json()
-    result = groups.create_group(req.services.groups, req.account, body, req.services.retry_queue)
+    result = directory.create_group(req.directory, req.account, body)
     # Entra creates groups empty and adds members by PATCH: nothing to read back for such a group
     created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
     group = result.group if created_empty else groups.get_group(req.services.groups, req.account, result.group.id)
@@ -88,11 +88,8 @@ def _get(req: ScimRequest) -> ScimResponse:
 
 
 def _replace(req: ScimRequest) -> ScimResponse:
-    result = groups.replace_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                                  req.services.retry_queue)
-    group = groups.get_group(req.services.groups, req.account, req.route["id"])
-    if result.placed:
-        access.prune_group(req.services.access, req.account, group)
+    result, group = directory.replace_group(req.directory, req.account, req.route["id"], req.json(),
+                                            req.headers.get("If-Match"))
     response = _group_response(req, group, 200)
     response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
     response.added, response.scopes = result.added, result.scopes
@@ -100,11 +97,7 @@ def _replace(req: ScimRequest) -> ScimResponse:
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
-    result = groups.patch_group(req.services.groups, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                                req.services.retry_queue)
-    if result.placed:
-        group = req.services.groups.get(req.account.id, result.group.id)
-        access.prune_group(req.services.access, req.account, group)
+    result = directory.patch_group(req.directory, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
     return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored, added=result.added,
                         removed=result.removed, scopes=result.scopes, note=_members_note(result.added, result.removed))
 
@@ -117,9 +110,7 @@ def _members_note(added: tuple[str, ...], removed: tuple[str, ...]) -> str:
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
-    outcome = groups.delete_group(req.services.groups, req.account, req.route["id"], req.headers.get("If-Match"),
-                                  req.services.retry_queue)
-    access.forget_group(req.services.access, req.account, req.route["id"])
+    outcome = directory.delete_group(req.directory, req.account, req.route["id"], req.headers.get("If-Match"))
     return ScimResponse(204, queued=outcome.queued)
 
 

@@ -26,6 +26,7 @@ from shared.domain import limits, times
 from shared.domain.accounts import Account
 from shared.domain.administration import OAUTH_ACTOR
 from shared.domain.auth import presented_key_id
+from shared.domain.directory import Caller, Directory
 from shared.domain.ports import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.errors import (
     InternalError,
@@ -73,12 +74,14 @@ class ScimRequest:
     body: bytes
     services: Services
     invocation_id: str
-    integration: str = "current"
-    """The app integration (current = NextGen, legacy = FirstGen) whose token made the request."""
-    idp: str = "entra"
-    """The identity provider the token was given to."""
-    key_id: str = ""
-    """The key id of the token that made the request (recorded on the users it changes)."""
+    caller: Caller = field(default_factory=Caller)
+    """Who made the request: the token's app integration, identity provider and key id."""
+
+    @property
+    def directory(self) -> Directory:
+        """The ports the directory use cases work on (shared/domain/directory.py)."""
+        svc = self.services
+        return Directory(svc.users, svc.groups, svc.access, svc.retry_queue)
 
     def json(self) -> Any:
         """The body parsed as JSON; InvalidSyntax when it is not JSON, 415 for a non-JSON media type."""
@@ -204,8 +207,8 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
             request = ScimRequest(
                 account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
                 route=req.route_params, query=CaseInsensitiveQuery(req.params, req.url), headers=req.headers,
-                body=req.get_body() or b"", services=svc, invocation_id=invocation_id, integration=integration,
-                idp=idp, key_id=token.key_id)
+                body=req.get_body() or b"", services=svc, invocation_id=invocation_id,
+                caller=Caller(integration, idp, token.key_id))
             result = handler(request)
             result_body = result.body
             queued, ignored, added, removed, scopes = (result.queued, result.ignored, result.added, result.removed,

@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, int_parameter, paging, run_manage
-from shared.domain import access, administration, limits, native, retries, times, users
+from shared.domain import access, administration, directory, limits, native, retries, times, users
 from shared.domain.accounts import Account
 from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
@@ -199,18 +199,13 @@ def _create_user(req: ScimRequest) -> ScimResponse:
 
 
 def _edit_user(req: ScimRequest) -> ScimResponse:
-    user = native.edit_user(req.services.users, req.account, req.route["id"], req.json(), _before_removal(req))
+    user = directory.edit_native_user(req.directory, req.account, req.route["id"], req.json())
     return ScimResponse(200, native.user_view(req.services.users.get(req.account.id, user.id)))
 
 
 def _delete_user(req: ScimRequest) -> ScimResponse:
-    native.delete_user(req.services.users, req.account, req.route["id"], req.services.retry_queue, _before_removal(req))
+    directory.delete_native_user(req.directory, req.account, req.route["id"])
     return ScimResponse(204)
-
-
-def _before_removal(req: ScimRequest) -> users.RemovalGuard:
-    svc = req.services
-    return access.before_user_removal(svc.access, svc.users, svc.groups, req.account)
 
 
 def _groups(req: ScimRequest) -> ScimResponse:
@@ -254,8 +249,7 @@ def _rename_group(req: ScimRequest) -> ScimResponse:
 
 
 def _delete_group(req: ScimRequest) -> ScimResponse:
-    native.delete_group(req.services.groups, req.account, req.route["id"], req.services.retry_queue)
-    access.forget_group(req.services.access, req.account, req.route["id"])
+    directory.delete_native_group(req.directory, req.account, req.route["id"])
     return ScimResponse(204)
 
 

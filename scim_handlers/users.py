@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
-from shared.domain import access, etags, users
+from shared.domain import directory, etags, users
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.ports import StoredUser
 from shared.domain.resource import attribute_list, project
@@ -65,7 +65,7 @@ def _search(req: ScimRequest) -> ScimResponse:
 
 
 def _create(req: ScimRequest) -> ScimResponse:
-    user = users.create_user(req.services.users, req.account, req.json(), req.integration, req.idp, req.key_id)
+    user = directory.create_user(req.directory, req.account, req.json(), req.caller)
     return _user_response(req, user, 201, location=True, note=_state(user))
 
 
@@ -79,14 +79,14 @@ def _get(req: ScimRequest) -> ScimResponse:
 
 
 def _replace(req: ScimRequest) -> ScimResponse:
-    user = users.replace_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                              req.integration, req.idp, _before_removal(req), req.key_id)
+    user = directory.replace_user(req.directory, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
+                                  req.caller)
     return _user_response(req, user, 200, note=_state(user))
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
-    user = users.patch_user(req.services.users, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
-                            req.integration, req.idp, _before_removal(req), req.key_id)
+    user = directory.patch_user(req.directory, req.account, req.route["id"], req.json(), req.headers.get("If-Match"),
+                                req.caller)
     return _user_response(req, user, 200, note=_state(user))
 
 
@@ -96,15 +96,8 @@ def _state(user: StoredUser) -> str:
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
-    svc = req.services
-    outcome = users.delete_user(svc.users, req.account, req.route["id"], req.headers.get("If-Match"), svc.retry_queue,
-                                _before_removal(req))
+    outcome = directory.delete_user(req.directory, req.account, req.route["id"], req.headers.get("If-Match"))
     return ScimResponse(204, queued=outcome.queued)
-
-
-def _before_removal(req: ScimRequest) -> users.RemovalGuard:
-    svc = req.services
-    return access.before_user_removal(svc.access, svc.users, svc.groups, req.account)
 
 
 def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bool = False,
