@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +18,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 import azure.functions as func
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from scim_handlers.observed import observed
 from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain import limits, times
@@ -37,8 +36,6 @@ from shared.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from shared.invocation import invocation
-from shared.storage.roundtrips import counting
 
 log = logging.getLogger("scim")
 
@@ -173,15 +170,7 @@ def run_manage(req: func.HttpRequest, context: func.Context | None, operation: s
 
 
 def _run(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler, edge: Edge) -> func.HttpResponse:
-    with telemetry.invocation_trace(context):
-        return _run_in_trace(req, context, operation, handler, edge)
-
-
-def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler,
-                  edge: Edge) -> func.HttpResponse:
-    invocation_id = getattr(context, "invocation_id", None) or str(uuid.uuid4())
     account_id = req.route_params.get("accountId", "")
-    started = time.perf_counter()
     account: Account | None = None
     integration = idp = ""
     actor = presented_key_id(req.headers.get("Authorization"))
@@ -192,8 +181,8 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
     removed: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
-    with telemetry.tracer.start_as_current_span(operation, kind=SpanKind.SERVER) as span, \
-            counting() as round_trips, invocation(operation, invocation_id):
+    with observed(context, operation, SpanKind.SERVER) as seen:
+        span, round_trips, invocation_id = seen.span, seen.trips, seen.invocation_id
         try:
             svc = services()
             _check_size(req, svc.settings.max_body_bytes)
@@ -225,7 +214,7 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
             unexpected = InternalError(f"An internal error occurred. Invocation id: {invocation_id}.")
             response = _render(500, edge.error_body(unexpected), {"Content-Type": content_type})
             outcome = (500, None, unexpected.detail)
-        duration_ms = (time.perf_counter() - started) * 1000
+        duration_ms = seen.duration_ms
         resource_type, resource_id = _resource(operation, req, result_body)
         fields = {
             telemetry.ACCOUNT: account_id, telemetry.OPERATION: operation, telemetry.RESOURCE_TYPE: resource_type,
@@ -240,19 +229,21 @@ def _run_in_trace(req: func.HttpRequest, context: func.Context | None, operation
         span.set_attributes(http_server_attributes(req, outcome[0]))
         if outcome[0] >= 500:
             span.set_status(Status(StatusCode.ERROR))
-    metric_labels = {telemetry.OPERATION: operation, telemetry.STATUS: outcome[0], telemetry.OUTCOME: fields[telemetry.OUTCOME]}
-    telemetry.requests_counter.add(1, metric_labels)
-    telemetry.duration_histogram.record(duration_ms, metric_labels)
-    telemetry.invocation_record(f"{edge.scope} {operation}", fields)
-    if account is not None:  # the log and the audit (written in the background); an admin's reads only counted
-        services().activity.record(account.id, ActivityRecord(
-            time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
-            resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
-            status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
-            invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
-            ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor, added=added[:MAX_MEMBERS_LISTED],
-            removed=removed[:MAX_MEMBERS_LISTED], scopes=scopes if added or removed else ()),
-            _logged(edge, req.method, operation, outcome[0]))
+        # recorded inside the invocation's trace, so its log record shares the request's operation id
+        metric_labels = {telemetry.OPERATION: operation, telemetry.STATUS: outcome[0],
+                         telemetry.OUTCOME: fields[telemetry.OUTCOME]}
+        telemetry.requests_counter.add(1, metric_labels)
+        telemetry.duration_histogram.record(duration_ms, metric_labels)
+        telemetry.invocation_record(f"{edge.scope} {operation}", fields)
+        if account is not None:  # the log and the audit (written in the background); an admin's reads only counted
+            services().activity.record(account.id, ActivityRecord(
+                time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
+                resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
+                status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
+                invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
+                ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor, added=added[:MAX_MEMBERS_LISTED],
+                removed=removed[:MAX_MEMBERS_LISTED], scopes=scopes if added or removed else ()),
+                _logged(edge, req.method, operation, outcome[0]))
     return response
 
 

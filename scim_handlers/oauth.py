@@ -12,13 +12,13 @@ import binascii
 import json
 import logging
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 import azure.functions as func
 from opentelemetry.trace import SpanKind
 
+from scim_handlers.observed import observed
 from scim_handlers.services import services
 from shared import telemetry
 from shared.domain import oauth, times
@@ -36,17 +36,12 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache", "Content-Type": "
 
 @bp.route(route="oauth/account/{accountId}/token", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def oauth_token(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    with telemetry.invocation_trace(context):
-        return _token(req, getattr(context, "invocation_id", None) or str(uuid.uuid4()))
-
-
-def _token(req: func.HttpRequest, invocation_id: str) -> func.HttpResponse:
     account_id = req.route_params.get("accountId", "")
-    started = time.perf_counter()
     client_id = credential = ""
     account_known = False
     basic = req.headers.get("Authorization", "").strip().lower().startswith("basic ")
-    with telemetry.tracer.start_as_current_span(OPERATION, kind=SpanKind.SERVER) as span:
+    with observed(context, OPERATION, SpanKind.SERVER) as seen:
+        invocation_id, started = seen.invocation_id, seen.started
         try:
             svc = services()
             now = times.now()
@@ -73,11 +68,11 @@ def _token(req: func.HttpRequest, invocation_id: str) -> func.HttpResponse:
             status, body = 500, {"error": "server_error", "error_description": f"Invocation id: {invocation_id}."}
         fields = {telemetry.ACCOUNT: account_id, telemetry.OPERATION: OPERATION, telemetry.STATUS: status,
                   telemetry.OUTCOME: "success" if status < 400 else "failure", telemetry.INVOCATION: invocation_id,
-                  telemetry.DURATION_MS: round((time.perf_counter() - started) * 1000, 1)}
-        span.set_attributes(fields)
-    telemetry.invocation_record(f"oauth {OPERATION}", fields)
-    if account_known:
-        _record(account_id, status, body, client_id, credential, invocation_id, started)
+                  telemetry.DURATION_MS: round(seen.duration_ms, 1), telemetry.ROUND_TRIPS: seen.trips.count}
+        seen.span.set_attributes(fields)
+        telemetry.invocation_record(f"oauth {OPERATION}", fields)
+        if account_known:
+            _record(account_id, status, body, client_id, credential, invocation_id, started)
     headers = dict(NO_STORE)
     if status == 401 and basic:
         headers["WWW-Authenticate"] = 'Basic realm="oauth"'

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import azure.functions as func
 
+from scim_handlers.observed import observed
 from scim_handlers.services import services
 from shared import telemetry
 from shared.domain import times
 from shared.domain.jobs import POISON_QUEUE
 from shared.domain.reconcile import run_reconcile
-from shared.invocation import invocation
-from shared.storage.roundtrips import counting
 
 bp = func.Blueprint()
 log = logging.getLogger("scim.reconcile")
@@ -29,23 +27,16 @@ SCHEDULE = os.environ.get("RECONCILE_SCHEDULE", "").strip() or DEFAULT_SCHEDULE
 
 @bp.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest, context: func.Context) -> None:
-    with telemetry.invocation_trace(context):
-        _reconcile(timer, context)
-
-
-def _reconcile(timer: func.TimerRequest, context: func.Context) -> None:
-    started = time.perf_counter()
     svc = services()
-    with telemetry.tracer.start_as_current_span("reconcile"), counting() as trips, \
-            invocation("reconcile", context.invocation_id):
+    with observed(context, "reconcile") as seen:
         summary = run_reconcile(svc.reconcile_context(), times.now())
         depth = svc.queue_depth(POISON_QUEUE)
-    if depth is not None:
-        telemetry.poison_depth_gauge.set(depth)
-    telemetry.invocation_record("reconcile", {
-        telemetry.OPERATION: "reconcile", telemetry.OUTCOME: "skipped" if summary.skipped else "completed",
-        telemetry.COUNT: summary.accounts_checked, telemetry.DURATION_MS: round((time.perf_counter() - started) * 1000, 1),
-        telemetry.ROUND_TRIPS: trips.count, telemetry.ENTITIES_READ: trips.entities_read,
-        telemetry.INVOCATION: context.invocation_id,
-        **{f"scim.reconcile.{k}": v for k, v in summary.as_dict().items() if not isinstance(v, dict)}})
-    log.info("reconcile pastDue=%s summary=%s", timer.past_due, summary.as_dict())
+        if depth is not None:
+            telemetry.poison_depth_gauge.set(depth)
+        telemetry.invocation_record("reconcile", {
+            telemetry.OPERATION: "reconcile", telemetry.OUTCOME: "skipped" if summary.skipped else "completed",
+            telemetry.COUNT: summary.accounts_checked, telemetry.DURATION_MS: round(seen.duration_ms, 1),
+            telemetry.ROUND_TRIPS: seen.trips.count, telemetry.ENTITIES_READ: seen.trips.entities_read,
+            telemetry.INVOCATION: seen.invocation_id,
+            **{f"scim.reconcile.{k}": v for k, v in summary.as_dict().items() if not isinstance(v, dict)}})
+        log.info("reconcile pastDue=%s summary=%s", timer.past_due, summary.as_dict())

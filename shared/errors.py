@@ -1,5 +1,5 @@
 """The one error family of the service. Each error carries its HTTP status and SCIM `scimType`
-(RFC 7644 §3.12); `scim_handlers.http_io._run_in_trace` is the only place that turns them into responses (as a SCIM
+(RFC 7644 §3.12); `scim_handlers.http_io._run` is the only place that turns them into responses (as a SCIM
 error body, or the management API's JSON error: `Edge.error_body`).
 
 Library errors (storage, JSON) are converted where they occur, so anything that is not a `ScimError`
