@@ -14,8 +14,10 @@ from shared.config import Settings, get_settings, max_dequeue_count
 from shared.domain import times
 from shared.domain.auth import Authenticator
 from shared.domain.jobs import POISON_QUEUE
+from shared.domain.ports import AccessStore, FailureLog, GroupStore, PagePositions, UserStore
 from shared.domain.reconcile import ReconcileContext
 from shared.domain.retries import RetryContext
+from shared.domain.work import JobQueue
 from shared.federation import JwksVerifier
 from shared.notifications.email import mailer_from
 from shared.storage.access_table import TableAccessStore
@@ -39,13 +41,13 @@ class Services:
     tables: Tables
     accounts: AccountStore
     auth: Authenticator
-    users: TableUserStore
-    groups: TableGroupStore
-    retry_queue: RetryQueue
-    failures: FailureStore
+    users: UserStore
+    groups: GroupStore
+    retry_queue: JobQueue
+    failures: FailureLog
     activity: ActivityLog
-    access: TableAccessStore
-    positions: TablePagePositions
+    access: AccessStore
+    positions: PagePositions
     federation: JwksVerifier
 
     def queue_depth(self, name: str = POISON_QUEUE) -> int | None:
