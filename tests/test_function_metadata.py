@@ -106,7 +106,7 @@ def indexed() -> list[dict[str, Any]]:
 
 def _trigger(entry: dict[str, Any]) -> dict[str, Any]:
     [trigger] = [b for b in entry["bindings"] if b["type"].endswith("Trigger")]
-    return trigger
+    return dict(trigger)
 
 
 def test_function_names_are_unique_and_each_has_one_trigger(indexed: list[dict[str, Any]]) -> None:

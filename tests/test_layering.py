@@ -14,7 +14,7 @@ FORBIDDEN = ("shared.storage", "azure", "scim_handlers")
 
 def _imports(path: Path) -> list[str]:
     """Every module the file imports, at any depth (function-level imports included)."""
-    found = []
+    found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found.extend(alias.name for alias in node.names)

@@ -4,6 +4,7 @@ pruned, a deleted group's assignments forgotten — whichever API makes the writ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,7 +65,7 @@ def test_the_last_admin_is_kept_whichever_api_removes_them(d: Directory, removal
     make = native_user if removal.startswith("native") else user  # the application's own users are removed there
     ann = make(d, "ann@acme.test")
     assign(d, ACCOUNT.id, "_account_admin", user_id=ann)
-    attempts = {
+    attempts: dict[str, Callable[[], object]] = {
         "scim delete": lambda: directory.delete_user(d, ACCOUNT, ann, None),
         "scim deactivate": lambda: directory.patch_user(d, ACCOUNT, ann, deactivate(), None, OKTA),
         "scim put inactive": lambda: directory.replace_user(d, ACCOUNT, ann, {"userName": "ann@acme.test",

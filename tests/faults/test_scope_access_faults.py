@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -41,7 +42,7 @@ def hosts(storage: Azurite, proxy: CuttableProxy, prefix: str,
         yield started
 
 
-def _admin(host: DevHost, account_id: str, token: str, method: str, path: str, body: object = None) -> requests.Response:
+def _admin(host: DevHost, account_id: str, token: str, method: str, path: str, body: Any = None) -> requests.Response:
     url = f"{host.base_url}/api/manage/account/{account_id}{path}"
     deadline = time.monotonic() + 90
     while True:

@@ -23,6 +23,7 @@ from shared.domain.retries import handle_poisoned, handle_retry
 from shared.storage.queues import RetryQueue
 from shared.storage.tables import RESOURCES
 from tests.support.azurite import Azurite
+from tests.support.services import retry_queue_client, table_groups
 from tests.support.smtp import SmtpServer
 
 
@@ -54,7 +55,7 @@ def account(svc: Services) -> Account:
 
 
 def queued(svc: Services) -> list[Any]:
-    client: QueueClient = svc.retry_queue.client
+    client: QueueClient = retry_queue_client(svc)
     return list(client.receive_messages(max_messages=32, visibility_timeout=30))
 
 
@@ -71,7 +72,7 @@ def test_failures_in_one_window_become_one_digest_that_is_never_sent_twice(
     assert handle_retry(ctx, digest_job.content.encode(), now).startswith("sent 3")
     assert handle_retry(ctx, digest_job.content.encode(), now) == "already sent"
     [message] = smtp.wait_for(1, 5)
-    body = message.get_payload(decode=True).decode()
+    body = bytes(message.get_payload(decode=True)).decode()
     assert message["To"] == "ops@contoso.test" and "3 operations" in message["Subject"]
     assert all(f"group_{n}" in body and f"ext-{n}" in body for n in range(3)) and "storage unavailable" in body
     assert svc.failures.unreported(account.id) == [] and len(svc.failures.reported(account.id)) == 3
@@ -147,7 +148,7 @@ def test_reconcile_re_enqueues_stale_work_and_reports_what_it_cannot_repair(
     twin = table.get_entity(account.id, f"u:{other.id}")
     twin["Data0"] = twin["Data0"].replace("other@contoso.test", "dup@contoso.test")
     table.update_entity(twin)
-    work, record = svc.groups.pending.record(account.id, "purge_group", datetime.now(UTC) - timedelta(hours=1),
+    work, record = table_groups(svc).pending.record(account.id, "purge_group", datetime.now(UTC) - timedelta(hours=1),
                                              group_id="gone_group")
     table.submit_transaction(record)
 

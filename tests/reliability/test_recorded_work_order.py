@@ -24,6 +24,7 @@ from shared.storage.queues import RetryQueue
 from shared.storage.tables import RESOURCES
 from tests.support.azurite import Azurite
 from tests.support.proxy import CuttableProxy
+from tests.support.services import retry_queue_client
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LARGE = 100  # 100 memberships x 3 rows: recorded, then carried out in fenced batches of 32
@@ -71,7 +72,7 @@ def interrupted_add(svc: Services, account: Account, proxy: CuttableProxy, group
     finally:
         proxy.restore()
     assert result.outcome.queued
-    [message] = svc.retry_queue.client.receive_messages(max_messages=32, visibility_timeout=60)
+    [message] = retry_queue_client(svc).receive_messages(max_messages=32, visibility_timeout=60)
     return str(message.content).encode()
 
 
@@ -158,7 +159,7 @@ def test_reconcile_and_the_retry_queue_working_one_group_at_once_end_in_the_ackn
     retry.start()
     summary = run_reconcile(ctx, datetime.now(UTC), only_account=account.id)
     retry.join(60)
-    for job in svc.retry_queue.client.receive_messages(max_messages=32, visibility_timeout=60):
+    for job in retry_queue_client(svc).receive_messages(max_messages=32, visibility_timeout=60):
         handle_retry(svc.retry_context(), str(job.content).encode(), datetime.now(UTC))  # what reconcile re-enqueued
     groups.patch_group(svc.groups, account, group_id, members_patch("Remove", ids[:3]), queue=svc.retry_queue)
     assert members(svc, account, group_id) == set(ids[3:])
@@ -179,7 +180,7 @@ def test_an_executor_that_fell_behind_cannot_apply_a_stale_batch(
     interrupted_add(svc, account, proxy, group_id, ids)
     [work] = svc.groups.pending.pending(account.id)
     table = svc.tables.get(RESOURCES)
-    stalled = _Fence(account.id, work.id, table.get_entity(account.id, header_key(work.id)).metadata["etag"])
+    stalled = _Fence(account.id, work.id, str(table.get_entity(account.id, header_key(work.id)).metadata["etag"]))
     groups.patch_group(svc.groups, account, group_id, members_patch("Remove", ids[-5:]), queue=svc.retry_queue)
     with pytest.raises(_Superseded):
         stalled.submit(table, [], [add_unit(account.id, group_id, "Team", u, None) for u in ids[-5:]])

@@ -141,7 +141,7 @@ def test_storage_down_through_every_attempt_sends_one_email_and_redrive_complete
         [message] = smtp.wait_for(before + 1, 60)[before:]
     finally:
         proxy.restore()
-    body = message.get_payload(decode=True).decode()
+    body = bytes(message.get_payload(decode=True)).decode()
     assert message["To"] == "admins@contoso.test" and client.account_id in message["Subject"]
     assert "Groups.Patch" in body and "Group" in body and group_id in body and "redrive" in body
     assert "scim-retry-poison" not in body

@@ -23,6 +23,7 @@ def test_settings_are_read_and_changed(scim: ScimClient, admin: AdminClient) -> 
     assert admin.request("GET", "/settings").json()["features"] == ["UPDATE_EMAILS_VIA_SCIM"]
     cleared = admin.request("PATCH", "/settings", json={"notificationEmail": None}).json()
     assert cleared["notificationEmail"] is None and cleared["updateEmailsViaScim"] is True
+    bad: object
     for bad in ({"notificationEmail": "not-an-email"}, {"updateEmailsViaScim": "yes"}, {}, []):
         assert admin.request("PATCH", "/settings", json=bad).status_code == 400
 

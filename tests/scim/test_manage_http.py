@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -128,7 +129,8 @@ def test_the_sso_example_from_the_source_document(scim_host: DevHost, accounts: 
             found = session.get(f"{tenant}/Users", params={"filter": f'userName eq "{email}"'}, headers=headers).json()
             if found["totalResults"]:
                 user_id = found["Resources"][0]["id"]
-                body = {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "True"}]}
+                body: dict[str, Any] = {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active",
+                                                                            "value": "True"}]}
                 assert session.patch(f"{tenant}/Users/{user_id}", json=body, headers=headers).status_code == 200
             else:
                 assert session.post(f"{tenant}/Users", json={"userName": email}, headers=headers).status_code == 201

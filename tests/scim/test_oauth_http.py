@@ -8,7 +8,7 @@ import base64
 import base64 as b64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,8 +112,9 @@ def test_rotation_with_two_secrets_and_revocation_within_the_cache_bound(scim_ho
 
     old, new = token(first.secret), token(second.secret)
     assert users(scim_host, account.id, old).status_code == 200 and users(scim_host, account.id, new).status_code == 200
-    accounts.save_client(oauth.revoke_secret(accounts.get_client(account.id, client_id), first.secret_id,
-                                             datetime.now(UTC)))
+    stored = accounts.get_client(account.id, client_id)
+    assert stored is not None
+    accounts.save_client(oauth.revoke_secret(stored, first.secret_id, datetime.now(UTC)))
     refused(ask(scim_host, account.id, {"grant_type": "client_credentials", "client_id": client_id,
                                         "client_secret": first.secret}), "invalid_client")
     deadline = time.monotonic() + 60
@@ -123,7 +124,9 @@ def test_rotation_with_two_secrets_and_revocation_within_the_cache_bound(scim_ho
     assert users(scim_host, account.id, new).status_code == 200  # the other secret's tokens keep working
 
     from dataclasses import replace
-    accounts.save_client(replace(accounts.get_client(account.id, client_id), revoked=datetime.now(UTC)))
+    stored = accounts.get_client(account.id, client_id)
+    assert stored is not None
+    accounts.save_client(replace(stored, revoked=datetime.now(UTC)))
     deadline = time.monotonic() + 60
     while users(scim_host, account.id, new).status_code != 401:
         assert time.monotonic() < deadline, "an access token outlived its revoked client by 60 s"
@@ -159,10 +162,10 @@ def hs256_with_public_key(issuer: LocalIssuer) -> str:
 
 
 def unsigned(issuer: LocalIssuer) -> str:
-    return jwt.encode(issuer.claims(SUBJECT, AUDIENCE), key=None, algorithm="none", headers={"kid": "key-0"})
+    return jwt.encode(issuer.claims(SUBJECT, AUDIENCE), key="", algorithm="none", headers={"kid": "key-0"})
 
 
-HOSTILE = {
+HOSTILE: dict[str, Callable[[LocalIssuer], str]] = {
     "expired": lambda i: i.assertion(SUBJECT, AUDIENCE, exp=int(time.time()) - 400, iat=int(time.time()) - 1000,
                                      nbf=int(time.time()) - 1000),
     "not yet valid": lambda i: i.assertion(SUBJECT, AUDIENCE, nbf=int(time.time()) + 900),

@@ -38,7 +38,8 @@ def org(admin: AdminClient, identifier: str, *projects: str) -> None:
 
 def scopes_of(scim: ScimClient, group_id: str) -> str | None:
     body = ok(scim.get(f"/Groups/{group_id}", params={"excludedAttributes": "members"}))
-    return body.get(HARNESS, {}).get("harnessScopes")
+    scopes = body.get(HARNESS, {}).get("harnessScopes")
+    return str(scopes) if scopes is not None else None
 
 
 def placements(admin: AdminClient, group_id: str) -> list[tuple[str, str, str]]:

@@ -60,6 +60,7 @@ def request(method: str, path: str, account_id: str, token: str, body: Any = Non
 
 def metric_points(name: str) -> list[Any]:
     data = METRICS.get_metrics_data()
+    assert data is not None
     return [point for rm in data.resource_metrics for sm in rm.scope_metrics for metric in sm.metrics
             if metric.name == name for point in metric.data.data_points]
 
@@ -72,10 +73,10 @@ def test_a_request_flow_produces_spans_metrics_and_logs_without_secrets(
     SPANS.clear()
     with caplog.at_level(logging.INFO, logger="scim.telemetry"):
         created = scim_users_create(request("POST", "/Users", account.id, token, {"userName": "otel@contoso.test"}),
-                                    _Context())  # type: ignore[arg-type]
+                                    _Context())
         user_id = json.loads(created.get_body())["id"]
-        scim_user_get(request("GET", f"/Users/{user_id}", account.id, token, route={"id": user_id}), _Context())  # type: ignore[arg-type]
-        scim_users_list(request("GET", "/Users", account.id, token, params={"filter": "nope eq 1"}), _Context())  # type: ignore[arg-type]
+        scim_user_get(request("GET", f"/Users/{user_id}", account.id, token, route={"id": user_id}), _Context())
+        scim_users_list(request("GET", "/Users", account.id, token, params={"filter": "nope eq 1"}), _Context())
 
     spans = SPANS.get_finished_spans()
     create_span = next(s for s in spans if s.name == "Users.Create")
@@ -83,7 +84,7 @@ def test_a_request_flow_produces_spans_metrics_and_logs_without_secrets(
     attributes = dict(create_span.attributes or {})
     assert attributes[telemetry.ACCOUNT] == account.id and attributes[telemetry.STATUS] == 201
     assert attributes[telemetry.RESOURCE_TYPE] == "User" and attributes[telemetry.RESOURCE_ID] == user_id
-    assert attributes[telemetry.ROUND_TRIPS] >= 1 and attributes[telemetry.INVOCATION] == _Context.invocation_id
+    assert int(str(attributes[telemetry.ROUND_TRIPS])) >= 1 and attributes[telemetry.INVOCATION] == _Context.invocation_id
     children = [s for s in spans if s.parent is not None and s.parent.span_id == create_span.context.span_id]
     assert children, "storage calls are child spans of the request"
     failed = next(s for s in spans if s.name == "Users.List")
@@ -100,7 +101,9 @@ def test_a_request_flow_produces_spans_metrics_and_logs_without_secrets(
 
     secret = token.split(".")[2]
     exported = json.dumps([dict(s.attributes or {}) | {"name": s.name} for s in spans], default=str)
-    exported += json.dumps(METRICS.get_metrics_data().to_json())
+    metrics = METRICS.get_metrics_data()
+    assert metrics is not None
+    exported += json.dumps(metrics.to_json())
     logged = "\n".join(r.getMessage() + json.dumps(r.__dict__, default=str) for r in caplog.records)
     for text in (exported, logged):
         assert secret not in text and token not in text

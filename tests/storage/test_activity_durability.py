@@ -18,6 +18,7 @@ from shared.storage.queues import RetryQueue
 from shared.storage.tables import ACTIVITY
 from tests.support.azurite import Azurite
 from tests.support.proxy import CuttableProxy
+from tests.support.services import retry_queue_client
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_records_the_table_refuses_go_to_the_retry_queue_and_are_all_written_fro
         svc.activity.record(account.id, record)
     svc.activity.flush(wait_seconds=60)
     proxy.restore()
-    messages = list(svc.retry_queue.client.receive_messages(max_messages=32))
+    messages = list(retry_queue_client(svc).receive_messages(max_messages=32))
     assert messages, "nothing was spilled to the queue"
     for message in messages:
         assert handle_retry(svc.retry_context(), message.content.encode(), datetime.now(UTC)) == "activity records written"

@@ -60,7 +60,7 @@ def sdk_body(table: Any, operations: list[tuple[Any, ...]], batch: str, changese
     outer = HttpRequest("POST", "http://x/$batch")
     outer.set_multipart_mixed(inner, policies=[StorageHeadersPolicy()], enforce_https=False, boundary=batch)
     Pipeline._prepare_multipart_mixed_request(outer)  # what the pipeline does before sending: the policies
-    outer._prepare_multipart_body()  # and what the transport does: the body
+    outer._prepare_multipart_body()  # type: ignore[no-untyped-call]  # and what the transport does: the body
     return bytes(outer.content)
 
 
@@ -79,9 +79,9 @@ def http_parts(body: bytes, batch: str) -> list[tuple[list[tuple[str, str]], str
     standard library's MIME parser — independent of both writers."""
     message = email.message_from_bytes(
         f"Content-Type: multipart/mixed; boundary={batch}\r\n\r\n".encode() + body, policy=email.policy.compat32)
-    [changeset] = message.get_payload()
+    [changeset] = message.get_payload()  # type: ignore[str-unpack]  # multipart: a list of parts
     parts = []
-    for part in changeset.get_payload():
+    for part in changeset.get_payload():  # type: ignore[union-attr]
         assert isinstance(part, Message)
         raw = part.get_payload(decode=False)
         text = raw.as_bytes() if isinstance(raw, Message) else str(raw).encode("latin-1")
@@ -156,7 +156,7 @@ def test_a_refused_operation_is_named_by_code_and_index_as_the_sdk_names_it_and_
         table.submit_transaction(operations)
 
     assert (ours.value.error_code, ours.value.index) == (code, index)
-    assert (theirs.value.error_code, theirs.value.index) == (code, index)
+    assert (getattr(theirs.value, "error_code", None), theirs.value.index) == (code, index)
     assert sorted(row["RowKey"] for row in table.list_entities()) == ["existing"]
 
 
@@ -185,7 +185,7 @@ def test_a_transaction_on_a_missing_table_is_refused_as_the_sdk_refuses_it(table
         missing.submit_transaction(operations)
 
     assert (ours.value.error_code, ours.value.index) == ("TableNotFound", 0)
-    assert (theirs.value.error_code, theirs.value.index) == ("TableNotFound", 0)
+    assert (getattr(theirs.value, "error_code", None), theirs.value.index) == ("TableNotFound", 0)
 
 
 def test_a_transaction_over_the_services_size_limit_is_refused_input_and_writes_nothing(table: Any) -> None:

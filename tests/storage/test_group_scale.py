@@ -136,10 +136,10 @@ def test_a_page_of_groups_with_members_costs_round_trips_per_1000_member_rows_no
     tables.get(PAGE_POSITIONS)  # created once per process, outside the counted operations
     with counting() as trips:
         page = groups.list_groups(group_store, account, ListQuery(None, 1, 100, [], []), TENANT, TablePagePositions(tables))
-        members = group_store.members_of_groups(account.id, [g.id for g in page.items])
+        listed = group_store.members_of_groups(account.id, [g.id for g in page.items])
     rows_of_the_page = 100 * 20
     assert page.total == 120 and len(page.items) == 100
-    assert {g: {u for u, _ in found} for g, found in members.items()} == {g.id: expected[g.id] for g in page.items}
+    assert {g: {u for u, _ in found} for g, found in listed.items()} == {g.id: expected[g.id] for g in page.items}
     # the count, the page of groups, where the next page starts, then 1 per 1000 member rows
     assert trips.count <= 3 + -(-rows_of_the_page // 1000), trips.count
 
@@ -230,7 +230,7 @@ def test_an_interrupted_multi_batch_change_is_detected_and_completed(
         created = groups.create_group(group_store, account, {"displayName": "Interrupted"}).group
         table = tables.get(RESOURCES)
         real_changeset = transactions._changeset
-        submitted = []
+        submitted: list[int] = []
 
         def submit_then_cut(table: Any, operations: Any) -> Any:
             if len(submitted) == 2:  # the work record and the first batch are in: cut the connection

@@ -68,7 +68,7 @@ def test_the_sdk_reads_entities_errors_and_transactions_through_it(table: Any) -
 
     with pytest.raises(ResourceNotFoundError) as missing:
         table.get_entity("p", "nobody")
-    assert missing.value.error_code == "ResourceNotFound"
+    assert getattr(missing.value, "error_code", None) == "ResourceNotFound"
     with pytest.raises(ResourceModifiedError):
         table.update_entity({"PartitionKey": "p", "RowKey": "a", "Name": "x"}, etag='W/"datetime\'2001-01-01\'"',
                             match_condition=MatchConditions.IfNotModified)
@@ -94,7 +94,7 @@ def test_a_response_reads_as_azure_core_responses_do(table: Any) -> None:
 def test_storage_in_azure_is_reached_over_verified_tls() -> None:
     pool, target = Pools().for_url("https://account.table.core.windows.net/users(PartitionKey='a',RowKey='b')?x=1")
     assert pool.scheme == "https" and (pool.host, pool.port) == ("account.table.core.windows.net", 443)
-    assert pool.ca_certs == certifi.where() and pool.cert_reqs == "CERT_REQUIRED"
+    assert (getattr(pool, "ca_certs", None), getattr(pool, "cert_reqs", None)) == (certifi.where(), "CERT_REQUIRED")
     assert target == "/users(PartitionKey='a',RowKey='b')?x=1"
 
 
@@ -103,7 +103,8 @@ def raw_server(serve: Callable[[socket.socket, int], None]) -> Iterator[tuple[in
     """A loopback server that hands each accepted connection (and its number) to `serve`; the requests' bytes are
     collected as they arrive."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port, received = listener.getsockname()[1], []
+    received: list[bytes] = []
+    port = listener.getsockname()[1]
     stop = threading.Event()
 
     def accept() -> None:

@@ -11,6 +11,7 @@ from shared.config import Settings
 from shared.domain.ports import MEMBERS, Failure
 from shared.storage.pending import PendingWorkStore
 from shared.storage.tables import RESOURCES
+from tests.support.services import table_groups
 
 
 def stuck_member_add(connection_string: str, table_prefix: str, account_id: str, group_id: str, user_id: str) -> str:
@@ -19,7 +20,7 @@ def stuck_member_add(connection_string: str, table_prefix: str, account_id: str,
     services = Services.build(Settings.from_env({"AzureWebJobsStorage": connection_string,
                                                  "TABLE_PREFIX": table_prefix}))
     now = datetime.now(UTC)
-    work, record = PendingWorkStore(services.groups.memberships).record(
+    work, record = PendingWorkStore(table_groups(services).memberships).record(
         account_id, MEMBERS, now, group_id=group_id, display="Stuck", adds=[(user_id, None)])
     services.tables.get(RESOURCES).submit_transaction([*record, ("update", {
         "PartitionKey": account_id, "RowKey": f"g:{group_id}", "Pending": work.id}, {"mode": "merge"})])

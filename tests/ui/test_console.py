@@ -268,7 +268,8 @@ def facts_shown(page: Any) -> dict[str, str]:
 
 def fits(page: Any) -> tuple[int, int]:
     """(document width, viewport width): a page wider than its viewport scrolls sideways."""
-    return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return int(width), int(viewport)
 
 
 def test_user_and_group_pages_show_the_resource_and_no_text_widens_a_page(
