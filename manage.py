@@ -566,7 +566,7 @@ def _audit(args: argparse.Namespace, status: int, change: AuditedChange | None) 
     import uuid
 
     from scim_handlers.services import services
-    from shared.domain.ports import ActivityRecord
+    from shared.domain.activity import ActivityRecord
 
     try:
         svc = services()

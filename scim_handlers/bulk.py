@@ -21,7 +21,7 @@ from scim_handlers import groups as group_routes
 from scim_handlers import users as user_routes
 from scim_handlers.http_io import CaseInsensitiveQuery, ScimRequest, ScimResponse, run_scim
 from shared.domain import bulk, times
-from shared.domain.ports import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
+from shared.domain.activity import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.errors import ScimError, ServiceUnavailable
 
 bp = func.Blueprint()

@@ -6,10 +6,11 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import directory, etags, groups
+from shared.domain.activity import MAX_MEMBERS_LISTED
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
-from shared.domain.ports import MAX_MEMBERS_LISTED, StoredGroup
 from shared.domain.resource import attribute_list, project
 from shared.domain.schema import GROUP
+from shared.domain.stored import StoredGroup
 
 bp = func.Blueprint()
 

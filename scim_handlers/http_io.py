@@ -23,10 +23,10 @@ from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain import limits, times
 from shared.domain.accounts import Account
+from shared.domain.activity import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.domain.administration import OAUTH_ACTOR
 from shared.domain.auth import presented_key_id
 from shared.domain.directory import Caller, Directory
-from shared.domain.ports import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.errors import (
     InternalError,
     InvalidSyntax,

@@ -23,7 +23,7 @@ from scim_handlers.services import services
 from shared import telemetry
 from shared.domain import oauth, times
 from shared.domain.accounts import is_valid_account_id
-from shared.domain.ports import ActivityRecord
+from shared.domain.activity import ActivityRecord
 from shared.errors import ServiceUnavailable
 
 bp = func.Blueprint()

@@ -7,9 +7,9 @@ import azure.functions as func
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import directory, etags, users
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
-from shared.domain.ports import StoredUser
 from shared.domain.resource import attribute_list, project
 from shared.domain.schema import USER
+from shared.domain.stored import StoredUser
 
 bp = func.Blueprint()
 

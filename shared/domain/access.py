@@ -23,15 +23,7 @@ from shared.domain import groups as scim_groups
 from shared.domain import scopes, times
 from shared.domain.accounts import Account
 from shared.domain.listing import Page, paginate
-from shared.domain.ports import (
-    AccessStore,
-    GroupStore,
-    MembershipChange,
-    StoredGroup,
-    StoredGroupPlacement,
-    StoredUser,
-    UserStore,
-)
+from shared.domain.ports import AccessStore, GroupStore, UserStore
 from shared.domain.scopes import (
     ACCOUNT_ADMIN,
     ACCOUNT_SCOPE,
@@ -42,6 +34,7 @@ from shared.domain.scopes import (
     RoleAssignment,
     ScopeRecord,
 )
+from shared.domain.stored import MembershipChange, StoredGroup, StoredGroupPlacement, StoredUser
 from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue
 from shared.errors import InvalidValue, LastAccountAdmin, ManagedByEntra, NotFound, ServiceUnavailable, Uniqueness

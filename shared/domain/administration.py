@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.accounts import UPDATE_EMAILS_VIA_SCIM, Account, AccountError, validate_email
-from shared.domain.ports import ActivityRecord, Failure, HourCounts, PendingWork, SentDigest, hour_of, is_audit
+from shared.domain.activity import ActivityRecord, HourCounts, hour_of, is_audit
+from shared.domain.failures import Failure, SentDigest
+from shared.domain.stored import PendingWork
 from shared.domain.times import utc_iso_or_none
 from shared.domain.tokens import IDPS, INTEGRATIONS, SCOPES, MintedToken, TokenRecord, mint
 from shared.errors import InvalidValue

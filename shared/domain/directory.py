@@ -19,7 +19,8 @@ from shared.domain import access, native
 from shared.domain import groups as scim_groups
 from shared.domain import users as scim_users
 from shared.domain.accounts import Account
-from shared.domain.ports import AccessStore, GroupStore, StoredGroup, StoredUser, UserStore
+from shared.domain.ports import AccessStore, GroupStore, UserStore
+from shared.domain.stored import StoredGroup, StoredUser
 from shared.domain.work import JobQueue, Settled
 
 

@@ -30,17 +30,10 @@ from shared.domain.listing import (
     sorted_in_memory,
 )
 from shared.domain.patch import Operation, apply_patch, parse_operations
-from shared.domain.ports import (
-    MANAGED_BY_SCIM,
-    GroupStore,
-    GroupWrite,
-    MembershipChange,
-    PagePositions,
-    StoredGroup,
-    VersionConflict,
-)
+from shared.domain.ports import GroupStore, PagePositions
 from shared.domain.schema import GROUP
 from shared.domain.scopes import Placement
+from shared.domain.stored import MANAGED_BY_SCIM, GroupWrite, MembershipChange, StoredGroup, VersionConflict
 from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue, Settled, complete, settle
 from shared.errors import InvalidFilter, InvalidValue, NotFound, PreconditionFailed, ServiceUnavailable

@@ -21,17 +21,9 @@ from shared.domain import times
 from shared.domain import users as scim_users
 from shared.domain.accounts import Account, AccountError, validate_email
 from shared.domain.listing import ListQuery, Page, StoreListing, list_resources, paginate
-from shared.domain.ports import (
-    MANAGED_BY_NATIVE,
-    MANAGED_BY_SCIM,
-    GroupStore,
-    MembershipChange,
-    PagePositions,
-    StoredGroup,
-    StoredUser,
-    UserStore,
-)
+from shared.domain.ports import GroupStore, PagePositions, UserStore
 from shared.domain.search import SEARCH_LIMIT
+from shared.domain.stored import MANAGED_BY_NATIVE, MANAGED_BY_SCIM, MembershipChange, StoredGroup, StoredUser
 from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue
 from shared.errors import InvalidValue, ManagedByEntra, NotFound

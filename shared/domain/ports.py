@@ -7,175 +7,25 @@ errors for the cases they name, and a storage outage surfaces as `ServiceUnavail
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain.accounts import Account
-from shared.domain.jobs import RetryWork
-from shared.domain.scopes import DirectMembership, Placement, RoleAssignment, ScopeRecord
-from shared.domain.times import utc_iso
-
-
-class VersionConflict(Exception):
-    """The stored row changed since it was read (its ETag no longer matches): re-read and try again."""
-
-
-@dataclass(frozen=True)
-class GroupRef:
-    id: str
-    display: str
-    managed_by: str = "scim"
-    tally: str | None = None
-    """The group's member count kind (storage's), so removing the user from it counts."""
-
-
-@dataclass(frozen=True)
-class Adoption:
-    """A native user taken over by an identity provider (matched and updated by SCIM): managed there from then on."""
-
-    idp: str
-    integration: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ChangedBy:
-    """Which token (key id) of which identity provider made a user's latest change through SCIM."""
-
-    key_id: str
-    idp: str
-
-
-@dataclass(frozen=True)
-class StoredUser:
-    id: str
-    attributes: dict[str, Any]
-    created: datetime
-    last_modified: datetime
-    version: int
-    etag: str
-    groups: list[GroupRef] = field(default_factory=list)
-    source: str = "scim"
-    """`scim` (provisioned by Entra) or `native` (created in the application)."""
-    integrations: frozenset[str] = frozenset()
-    """The app integrations (current/legacy) whose tokens have provisioned this user."""
-    adopted: Adoption | None = None
-    """For a native user: when and by which identity provider SCIM first changed it."""
-    changed_by: ChangedBy | None = None
-    """The token and identity provider of the latest SCIM write (None: never written through SCIM)."""
-
-    @property
-    def user_name(self) -> str:
-        return str(self.attributes["userName"])
-
-
-@dataclass(frozen=True)
-class MembershipChange:
-    """The net effect of a request on a group's members."""
-
-    adds: dict[str, str | None]
-    """user id -> display as sent (or None)"""
-    removes: set[str]
-    replace_all: bool = False
-    """Remove every current member not in `adds` (PUT, replace members, remove all)."""
-
-    @property
-    def empty(self) -> bool:
-        return not self.adds and not self.removes and not self.replace_all
-
-
-MEMBERS = "members"
-PURGE_GROUP = "purge_group"
-PURGE_USER = "purge_user"
-RESOURCE_TYPES = {MEMBERS: "Group", PURGE_GROUP: "Group", PURGE_USER: "User"}
-
-
-@dataclass(frozen=True)
-class PendingWork:
-    """A change too large for one transaction, recorded in its first one and carried out in fenced batches."""
-
-    id: str
-    kind: str
-    """MEMBERS (a group's member changes and/or members' display refresh), PURGE_GROUP or PURGE_USER."""
-    created: datetime
-    group_id: str | None = None
-    user_id: str | None = None
-    display: str | None = None
-    operation: str = ""
-    external_id: str = ""
-    invocation_id: str = ""
-    refresh_display: bool = False
-    """A group rename: members' `groups[].display` (their reverse rows) are rewritten after the member changes."""
-    tally: str | None = None
-    """The group's member count kind: the changes count there (MEMBERS), or it is deleted (PURGE_GROUP)."""
-
-    @property
-    def resource_type(self) -> str:
-        return RESOURCE_TYPES.get(self.kind, "")
-
-    @property
-    def resource_id(self) -> str:
-        return self.group_id or self.user_id or ""
-
-    def retry_job(self, account_id: str, last_error: str, notify_to: str = "") -> RetryWork:
-        return RetryWork(account_id=account_id, work_id=self.id, operation=self.operation,
-                         resource_type=self.resource_type, resource_id=self.resource_id, external_id=self.external_id,
-                         invocation_id=self.invocation_id, last_error=last_error, notify_to=notify_to,
-                         queued_at=self.created.isoformat())
-
-
-@dataclass(frozen=True)
-class GroupWrite:
-    """What a group store write did."""
-
-    ignored: list[str]
-    """Member ids that are not users of this account: ignored, as Entra expects."""
-    work: PendingWork | None
-    """Recorded in the write's transaction, still to be carried out (a large change, or a rename's refresh)."""
-
-
-MANAGED_BY_SCIM = "scim"
-MANAGED_BY_NATIVE = "native"
-
-
-@dataclass(frozen=True)
-class StoredGroup:
-    id: str
-    attributes: dict[str, Any]
-    created: datetime
-    last_modified: datetime
-    etag: str
-    managed_by: str
-    """`scim` (provisioned by Entra: locked in the application) or `native` (created in the application)."""
-    pending: str | None = None
-    """Id of recorded work on this group not yet carried out: every later write finishes it first."""
-    placements: tuple[Placement, ...] = ()
-    """Where the group is placed (written with the group row); () = the account only."""
-    tally: str | None = None
-    """Where storage counts its members (None: a group from before counting began, counted by reading them)."""
-
-    @property
-    def display_name(self) -> str:
-        return str(self.attributes["displayName"])
-
-    @property
-    def version(self) -> str:
-        """meta.version: derived from the row's ETag, so it changes with every write, members included."""
-        import hashlib
-
-        return f'W/"{hashlib.sha256(self.etag.encode()).hexdigest()[:16]}"'
-
-
-@dataclass(frozen=True)
-class StoredGroupPlacement:
-    """A group's placements with what their validity needs (the group's generation and who manages it)."""
-
-    created: datetime
-    managed_by: str
-    placements: tuple[Placement, ...]
+from shared.domain.activity import ActivityRecord
+from shared.domain.failures import Failure, NotifyState, SentDigest
+from shared.domain.repairs import IndexRepair, Lease, MembershipRows, ResourceRows, Sweep
+from shared.domain.scopes import AdminRemovals, DirectMembership, Placement, RoleAssignment, ScopeRecord
+from shared.domain.stored import (
+    Adoption,
+    ChangedBy,
+    GroupWrite,
+    MembershipChange,
+    PendingWork,
+    StoredGroup,
+    StoredGroupPlacement,
+    StoredUser,
+)
 
 
 class WorkStore(Protocol):
@@ -334,68 +184,6 @@ class GroupStore(Protocol):
         """Deletes the group if still at `current.etag` (else VersionConflict), recording the purge of its members."""
 
 
-@dataclass(frozen=True)
-class ResourceRows:
-    """What the reconcile pass sees of one account's resources and memberships (a scan, not a snapshot)."""
-
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """user id -> attributes"""
-    groups: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
-    """group id -> (attributes, managed by); deleted groups whose purge is pending are left out"""
-    forward: set[tuple[str, str]] = field(default_factory=set)
-    """(group id, user id) of every member row"""
-    reverse: set[tuple[str, str]] = field(default_factory=set)
-    """(user id, group id) of every reverse row (a user's `groups`)"""
-    index_rows: dict[str, str] = field(default_factory=dict)
-    """The store's uniqueness/lookup rows (opaque to the domain) -> the id each points at"""
-    entities: int = 0
-    group_indexes: bool = True
-    """Whether this slice holds the groups' index rows (the first slice of a sweep does; every slice holds every
-    group, so that a membership's group is known)."""
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """Where an account's sweep stands: slice `bucket` of `buckets` is next (`bucket == buckets`: finished)."""
-
-    bucket: int
-    buckets: int
-    started: datetime
-    """When the sweep began, by the host that began it (only the cadence depends on it)."""
-    marker: str
-    """The storage's own mark of when the sweep began (opaque): what was written after it is found by it."""
-
-    @property
-    def finished(self) -> bool:
-        return self.bucket >= self.buckets
-
-
-@dataclass(frozen=True)
-class MembershipRows:
-    """The two rows of one membership as read just now: their versions, or None where a row is absent."""
-
-    forward: str | None
-    reverse: str | None
-    tally: str | None = None
-    """The group's member count kind, from the forward row."""
-
-
-@dataclass(frozen=True)
-class NameClash:
-    """Two or more resources claim one unique name (outside damage): nothing can choose between them."""
-
-    resource_type: str
-    claim: str
-    owners: list[str]
-
-
-@dataclass
-class IndexRepair:
-    repaired: Counter[str] = field(default_factory=Counter)
-    """What was repaired, by kind"""
-    clashes: list[NameClash] = field(default_factory=list)
-
-
 class DriftStore(Protocol):
     """The reconcile pass's view of an account's partition. Every repair is conditional on what was re-read just
     before it, so a repair never undoes a write made meanwhile by another instance."""
@@ -442,40 +230,6 @@ class DriftStore(Protocol):
         just before); reports unique names claimed by more than one resource."""
 
 
-@dataclass(frozen=True)
-class Failure:
-    """Work the retry queue gave up on, or damage the reconcile pass could not repair: reported by digest."""
-
-    job_id: str
-    operation: str
-    resource_type: str
-    resource_id: str
-    external_id: str
-    last_error: str
-    attempts: int
-    first_attempt: datetime
-    last_attempt: datetime
-    invocation_id: str
-    work_id: str
-    source: str
-    """`retry` (the retry queue gave up) or `reconcile` (damage the reconcile timer could not repair)."""
-
-
-@dataclass(frozen=True)
-class SentDigest:
-    digest_id: str
-    sent_at: datetime
-    failures: int
-
-
-@dataclass(frozen=True)
-class NotifyState:
-    last_sent: datetime | None
-    scheduled_digest: str | None
-    scheduled_for: datetime | None
-    etag: str | None
-
-
 class FailureLog(Protocol):
     """Failures per account and the state of its digest emails."""
 
@@ -507,67 +261,6 @@ class FailureLog(Protocol):
     def mark_digest_sent(self, account_id: str, digest_id: str, now: datetime, count: int) -> None: ...
 
 
-MAX_IGNORED_LISTED = 20
-MAX_MEMBERS_LISTED = 100
-"""Users listed per group write in the activity log (Entra adds at most 100 per PATCH; a larger write lists its
-first 100 and says how many in its detail)."""
-
-
-AUDIT_PREFIXES = ("Manage.", "CLI.", "Activity.")
-"""Operations of the admin audit (the management API and the command line); every other one is provisioning."""
-
-
-def is_audit(operation: str) -> bool:
-    return operation.startswith(AUDIT_PREFIXES)
-
-
-@dataclass(frozen=True)
-class ActivityRecord:
-    time: datetime
-    operation: str
-    method: str
-    resource_type: str
-    resource_id: str
-    external_id: str
-    status: int
-    scim_type: str
-    detail: str
-    duration_ms: float
-    invocation_id: str
-    integration: str
-    queued: bool
-    """The request succeeded but part of its work was left to the retry queue."""
-    idp: str = "entra"
-    """The identity provider whose token made the request (entra, okta, onelogin)."""
-    ignored: int = 0
-    """Member ids the request named that are no users of the account (ignored, as Entra expects)."""
-    ignored_ids: tuple[str, ...] = ()
-    """The first MAX_IGNORED_LISTED of them."""
-    actor: str = ""
-    """Who: the key id of the token presented (never its secret), or `cli:<user>` for a command-line change."""
-    count: int = 1
-    """How many requests the record stands for: more than 1 for refused authentications aggregated per minute."""
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    """Users a group write added and removed (the first MAX_MEMBERS_LISTED of each): each user's history."""
-    scopes: tuple[str, ...] = ()
-    """Where that group was placed: the scopes those users joined or left (their access gained or lost)."""
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status < 400
-
-    @property
-    def is_audit(self) -> bool:
-        """A record of the admin audit, not of provisioning."""
-        return is_audit(self.operation)
-
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["time"] = utc_iso(self.time)
-        return {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v for k, v in data.items()}
-
-
 class ActivityStore(Protocol):
     def record(self, account_id: str, entry: ActivityRecord, logged: bool = True) -> None:
         """Non-blocking; may lose the last moments' records in a crash (never the SCIM data). A record not `logged`
@@ -585,52 +278,6 @@ class ActivityStore(Protocol):
         log as an audit record (`Activity.RecordsLost`) once storage takes writes again."""
 
 
-MAX_ACTORS_PER_HOUR = 200
-"""Tokens remembered per hour and process (the most recent): a flood of made-up key ids cannot grow it unbounded."""
-
-
-def hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-@dataclass
-class HourCounts:
-    """One account's counts for one hour (in one process, or summed over them)."""
-
-    hour: datetime
-    operations: dict[str, list[int]] = field(default_factory=dict)
-    """operation -> [succeeded, failed]"""
-    actors: dict[str, tuple[datetime, str, str]] = field(default_factory=dict)
-    """token key id -> (last seen, identity provider, operation)"""
-
-    def add(self, record: ActivityRecord) -> None:
-        counts = self.operations.setdefault(record.operation, [0, 0])
-        counts[0 if record.succeeded else 1] += record.count
-        if record.actor:
-            seen = self.actors.get(record.actor)
-            if seen is None or record.time > seen[0]:
-                self.actors[record.actor] = (record.time, "admin" if record.is_audit else record.idp, record.operation)
-            if len(self.actors) > MAX_ACTORS_PER_HOUR:
-                oldest = min(self.actors, key=lambda key: self.actors[key][0])
-                del self.actors[oldest]
-
-    def merge(self, other: HourCounts) -> None:
-        for operation, (ok, failed) in other.operations.items():
-            counts = self.operations.setdefault(operation, [0, 0])
-            counts[0] += ok
-            counts[1] += failed
-        for actor, seen in other.actors.items():
-            if actor not in self.actors or seen[0] > self.actors[actor][0]:
-                self.actors[actor] = seen
-
-
-@dataclass(frozen=True)
-class Lease:
-    holder: str
-    checkpoint: str
-    etag: str
-
-
 class ReconcileLease(Protocol):
     """Keeps two instances from reconciling at once, and where the last run stopped."""
 
@@ -638,15 +285,6 @@ class ReconcileLease(Protocol):
         """The lease, or None while another holder's lease runs."""
 
     def release(self, lease: Lease, checkpoint: str, now: datetime) -> None: ...
-
-
-@dataclass(frozen=True)
-class AdminRemovals:
-    """The last-admin guard's shared row: the removals of `_account_admin` holders claimed lately, each
-    (`a:<assignment id>` or `u:<user id>`) with when it was claimed, and the row's version (None: no row yet)."""
-
-    claims: dict[str, datetime]
-    etag: str | None
 
 
 class AccessStore(Protocol):

@@ -22,19 +22,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import telemetry
-from shared.domain.ports import (
-    PURGE_GROUP,
-    PURGE_USER,
-    AccountDirectory,
-    ActivityStore,
-    DriftStore,
-    Failure,
-    NameClash,
-    PendingWork,
-    ReconcileLease,
-    ResourceRows,
-)
+from shared.domain.failures import Failure
+from shared.domain.ports import AccountDirectory, ActivityStore, DriftStore, ReconcileLease
+from shared.domain.repairs import NameClash, ResourceRows
 from shared.domain.retries import RetryContext, record_failure, schedule_digest
+from shared.domain.stored import PURGE_GROUP, PURGE_USER, PendingWork
 
 log = logging.getLogger("scim.reconcile")
 

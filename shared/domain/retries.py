@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from shared import telemetry
 from shared.config import Settings
 from shared.domain import times
+from shared.domain.failures import Failure
 from shared.domain.jobs import Job, MalformedJob, RetryWork, SendDigest, WriteActivity, parse
-from shared.domain.ports import AccountDirectory, ActivityStore, Failure, FailureLog, WorkStore
+from shared.domain.ports import AccountDirectory, ActivityStore, FailureLog, WorkStore
 from shared.domain.work import JobQueue, complete
 from shared.errors import ServiceUnavailable
 from shared.notifications.digest import render_digest

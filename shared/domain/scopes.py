@@ -301,3 +301,13 @@ def scope_reach(placements: tuple[Placement, ...], alive: dict[str, ScopeRecord]
         if scope_exists(placement.scope, alive):
             reached.extend(s for s in ancestors(placement.scope) if s not in reached)
     return reached
+
+
+
+@dataclass(frozen=True)
+class AdminRemovals:
+    """The last-admin guard's shared row: the removals of `_account_admin` holders claimed lately, each
+    (`a:<assignment id>` or `u:<user id>`) with when it was claimed, and the row's version (None: no row yet)."""
+
+    claims: dict[str, datetime]
+    etag: str | None

@@ -27,8 +27,9 @@ from shared.domain.listing import (
     sorted_in_memory,
 )
 from shared.domain.patch import apply_patch, parse_operations
-from shared.domain.ports import Adoption, ChangedBy, PagePositions, StoredUser, UserStore, VersionConflict
+from shared.domain.ports import PagePositions, UserStore
 from shared.domain.schema import USER
+from shared.domain.stored import Adoption, ChangedBy, StoredUser, VersionConflict
 from shared.domain.times import utc_iso
 from shared.domain.work import JobQueue, Settled, settle
 from shared.errors import InvalidValue, PreconditionFailed, ServiceUnavailable

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from shared import telemetry
 from shared.domain.jobs import Job
-from shared.domain.ports import PendingWork
+from shared.domain.stored import PendingWork
 from shared.errors import ServiceUnavailable
 
 log = logging.getLogger("scim.work")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.domain.ports import Failure
+from shared.domain.failures import Failure
 
 MAX_LISTED = 50
 

@@ -24,8 +24,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import AdminRemovals
-from shared.domain.scopes import DirectMembership, Principal, RoleAssignment, ScopeRecord
+from shared.domain.scopes import AdminRemovals, DirectMembership, Principal, RoleAssignment, ScopeRecord
 from shared.errors import NotFound, Uniqueness
 from shared.storage.keys import key_part, rows_with_prefix
 from shared.storage.tables import ACCESS, Tables

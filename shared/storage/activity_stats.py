@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain import times
-from shared.domain.ports import ActivityRecord, HourCounts, hour_of
+from shared.domain.activity import ActivityRecord, HourCounts, hour_of
 from shared.storage.tables import ACTIVITY_STATS, Tables
 from shared.storage.transactions import MAX_TRANSACTION_OPERATIONS, storage_errors, submit
 

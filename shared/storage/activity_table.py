@@ -31,8 +31,8 @@ from typing import Any
 
 from shared import telemetry
 from shared.domain import times
+from shared.domain.activity import ActivityRecord
 from shared.domain.jobs import SPILL_CHARACTERS, WriteActivity
-from shared.domain.ports import ActivityRecord
 from shared.storage.activity_stats import ActivityStats
 from shared.storage.entities import pack_json, unpack
 from shared.storage.tables import ACTIVITY, Tables

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import IndexRepair, MembershipRows, NameClash, ResourceRows, Sweep
+from shared.domain.repairs import IndexRepair, MembershipRows, NameClash, ResourceRows, Sweep
 from shared.domain.search import group_terms, user_terms
 from shared.storage.counts import COUNT, NATIVE_GROUPS, SCIM_GROUPS, USERS, Tally, change
 from shared.storage.entities import unpack

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import Failure, NotifyState, SentDigest
+from shared.domain.failures import Failure, NotifyState, SentDigest
 from shared.storage.keys import key_part, rows_with_prefix
 from shared.storage.tables import RESOURCES, Tables
 from shared.storage.transactions import storage_errors, submit_tolerating_missing

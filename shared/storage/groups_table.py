@@ -18,8 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.identifiers import candidate_identifiers
-from shared.domain.ports import MANAGED_BY_SCIM as SCIM
-from shared.domain.ports import (
+from shared.domain.scopes import Placement, decode_placements, encode_placements
+from shared.domain.search import fold, group_terms
+from shared.domain.stored import MANAGED_BY_SCIM as SCIM
+from shared.domain.stored import (
     MEMBERS,
     PURGE_GROUP,
     GroupWrite,
@@ -29,8 +31,6 @@ from shared.domain.ports import (
     StoredGroupPlacement,
     VersionConflict,
 )
-from shared.domain.scopes import Placement, decode_placements, encode_placements
-from shared.domain.search import fold, group_terms
 from shared.domain.times import not_before
 from shared.errors import NotFound, Uniqueness
 from shared.storage.counts import NATIVE_GROUPS, SCIM_GROUPS, Tally, delta, member_kind, new_tally

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.ports import Lease
+from shared.domain.repairs import Lease
 from shared.storage.tables import ACCOUNTS, Tables
 from shared.storage.transactions import storage_errors
 

@@ -22,47 +22,42 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from shared.domain.accounts import Account
+from shared.domain.activity import ActivityRecord
 from shared.domain.auth import AccountLookup
+from shared.domain.failures import Failure, NotifyState, SentDigest
 from shared.domain.identifiers import candidate_identifiers
 from shared.domain.jobs import Job
 from shared.domain.oauth import OAuthClient
 from shared.domain.ports import (
+    AccessStore,
+    AccountDirectory,
+    ActivityStore,
+    DriftStore,
+    FailureLog,
+    GroupStore,
+    PagePositions,
+    ReconcileLease,
+    UserStore,
+    WorkStore,
+)
+from shared.domain.repairs import IndexRepair, Lease, MembershipRows, ResourceRows, Sweep
+from shared.domain.scopes import AdminRemovals, DirectMembership, Placement, RoleAssignment, ScopeRecord
+from shared.domain.search import fold, group_terms, user_terms
+from shared.domain.stored import (
     MEMBERS,
     PURGE_GROUP,
     PURGE_USER,
-    AccessStore,
-    AccountDirectory,
-    ActivityRecord,
-    ActivityStore,
-    AdminRemovals,
     Adoption,
     ChangedBy,
-    DriftStore,
-    Failure,
-    FailureLog,
     GroupRef,
-    GroupStore,
     GroupWrite,
-    IndexRepair,
-    Lease,
     MembershipChange,
-    MembershipRows,
-    NotifyState,
-    PagePositions,
     PendingWork,
-    ReconcileLease,
-    ResourceRows,
-    SentDigest,
     StoredGroup,
     StoredGroupPlacement,
     StoredUser,
-    Sweep,
-    UserStore,
     VersionConflict,
-    WorkStore,
 )
-from shared.domain.scopes import DirectMembership, Placement, RoleAssignment, ScopeRecord
-from shared.domain.search import fold, group_terms, user_terms
 from shared.domain.times import not_before
 from shared.domain.tokens import TokenRecord
 from shared.domain.work import JobQueue

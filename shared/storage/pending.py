@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from shared import invocation
-from shared.domain.ports import MEMBERS, PURGE_GROUP, PURGE_USER, PendingWork
+from shared.domain.stored import MEMBERS, PURGE_GROUP, PURGE_USER, PendingWork
 from shared.errors import ServiceUnavailable
 from shared.storage.counts import Tally
 from shared.storage.entities import pack, unpack

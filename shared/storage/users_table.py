@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from shared.domain.ports import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.domain.search import fold, user_terms
+from shared.domain.stored import PURGE_USER, Adoption, ChangedBy, GroupRef, PendingWork, StoredUser, VersionConflict
 from shared.domain.times import not_before
 from shared.errors import NotFound, Uniqueness
 from shared.storage.counts import USERS, Tally, delta

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from shared.domain.activity import ActivityRecord, HourCounts, hour_of
 from shared.domain.administration import last_seen_by_token, overview_view
-from shared.domain.ports import ActivityRecord, HourCounts, hour_of
 from shared.domain.tokens import mint
 from shared.storage.activity_table import RefusalGate
 

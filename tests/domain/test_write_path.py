@@ -14,8 +14,8 @@ import pytest
 from shared.domain import groups, native, users
 from shared.domain.accounts import Account
 from shared.domain.jobs import RetryWork, serialize
-from shared.domain.ports import GroupWrite, MembershipChange, StoredGroup
 from shared.domain.retries import RetryContext, handle_retry
+from shared.domain.stored import GroupWrite, MembershipChange, StoredGroup
 from shared.errors import ManagedByEntra, PreconditionFailed, ServiceUnavailable
 from shared.storage.memory import MemoryAccounts, MemoryFailureLog, MemoryGroupStore, MemoryQueue, MemoryState, MemoryUserStore
 

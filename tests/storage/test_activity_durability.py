@@ -12,7 +12,7 @@ import pytest
 from scim_handlers.services import Services
 from shared.config import Settings
 from shared.domain.accounts import Account
-from shared.domain.ports import ActivityRecord
+from shared.domain.activity import ActivityRecord
 from shared.domain.retries import handle_retry
 from shared.storage.queues import RetryQueue
 from shared.storage.tables import ACTIVITY

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shared.config import Settings
-from shared.domain.ports import ActivityRecord
+from shared.domain.activity import ActivityRecord
 from shared.storage.activity_table import PAGE_RECORDS, ActivityLog, _page_entity, _pages
 from shared.storage.clients import table_service
 from shared.storage.tables import ACTIVITY, Tables

@@ -11,7 +11,7 @@ import pytest
 from shared.config import Settings
 from shared.domain import groups, users
 from shared.domain.accounts import Account
-from shared.domain.ports import MANAGED_BY_NATIVE
+from shared.domain.stored import MANAGED_BY_NATIVE
 from shared.errors import ServiceUnavailable
 from shared.storage.clients import table_service
 from shared.storage.counts import USERS, tally_key

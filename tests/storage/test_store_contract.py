@@ -13,18 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.config import Settings
-from shared.domain.ports import (
-    AccessStore,
-    DriftStore,
-    Failure,
-    FailureLog,
-    GroupStore,
-    MembershipChange,
-    ReconcileLease,
-    UserStore,
-    VersionConflict,
-)
+from shared.domain.failures import Failure
+from shared.domain.ports import AccessStore, DriftStore, FailureLog, GroupStore, ReconcileLease, UserStore
 from shared.domain.scopes import DirectMembership, Placement, Principal, RoleAssignment, ScopeRecord
+from shared.domain.stored import MembershipChange, VersionConflict
 from shared.errors import NotFound, Uniqueness
 from shared.storage.access_table import TableAccessStore
 from shared.storage.clients import table_service

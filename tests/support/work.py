@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from scim_handlers.services import Services
 from shared.config import Settings
-from shared.domain.ports import MEMBERS, Failure
+from shared.domain.failures import Failure
+from shared.domain.stored import MEMBERS
 from shared.storage.pending import PendingWorkStore
 from shared.storage.tables import RESOURCES
 from tests.support.services import table_groups
