@@ -329,17 +329,17 @@ def _account(args: argparse.Namespace) -> Any:
 
 
 def scopes_list(args: argparse.Namespace) -> None:
-    from shared.domain import access
+    from shared.domain import scope_admin
 
     svc, account = _account(args)
-    for org in access.list_scopes(svc.access, account):
-        print(f"{access.scope_view(account, org)['scope']}\t{org.name}")
-        for project in access.list_scopes(svc.access, account, org.scope):
-            print(f"{access.scope_view(account, project)['scope']}\t{project.name}")
+    for org in scope_admin.list_scopes(svc.access, account):
+        print(f"{scope_admin.scope_view(account, org)['scope']}\t{org.name}")
+        for project in scope_admin.list_scopes(svc.access, account, org.scope):
+            print(f"{scope_admin.scope_view(account, project)['scope']}\t{project.name}")
 
 
 def scopes_create(args: argparse.Namespace) -> AuditedChange:
-    from shared.domain import access, scopes
+    from shared.domain import scope_admin, scopes
 
     svc, account = _account(args)
     scope = scopes.parse_scope(args.scope, account.id)
@@ -347,47 +347,48 @@ def scopes_create(args: argparse.Namespace) -> AuditedChange:
         raise CommandError("the account scope exists already; create ACCOUNT_ID:ORG or ACCOUNT_ID:ORG:PROJECT")
     org, _, project = scope.partition(":")
     body = {"identifier": project or org, "name": args.name or project or org}
-    record = access.create_project(svc.access, account, org, body) if project else access.create_org(svc.access, account, body)
-    print(access.scope_view(account, record)["scope"])
+    record = scope_admin.create_project(svc.access, account, org, body) if project \
+        else scope_admin.create_org(svc.access, account, body)
+    print(scope_admin.scope_view(account, record)["scope"])
     return ("Project" if project else "Org", record.scope, f"created {args.scope}")
 
 
 def scopes_delete(args: argparse.Namespace) -> AuditedChange:
-    from shared.domain import access, scopes
+    from shared.domain import scope_admin, scopes
 
     svc, account = _account(args)
     scope = scopes.parse_scope(args.scope, account.id)
-    access.delete_scope(svc.access, svc.groups, account, scope, svc.retry_queue)
+    scope_admin.delete_scope(svc.access, svc.groups, account, scope, svc.retry_queue)
     return ("Project" if ":" in scope else "Org", scope, f"deleted {args.scope}")
 
 
 def roles_list(args: argparse.Namespace) -> None:
-    from shared.domain import access, scopes
+    from shared.domain import assignments, scopes
 
     svc, account = _account(args)
-    wanted = access.AssignmentFilter(scope=scopes.parse_scope(args.scope, account.id) if args.scope else None,
-                                     principal_id=args.principal_id)
-    for a in access.list_assignments(svc.access, svc.users, svc.groups, account, wanted):
-        view = access.assignment_view(account, a)
+    wanted = assignments.AssignmentFilter(scope=scopes.parse_scope(args.scope, account.id) if args.scope else None,
+                                          principal_id=args.principal_id)
+    for a in assignments.list_assignments(svc.access, svc.users, svc.groups, account, wanted):
+        view = assignments.assignment_view(account, a)
         print(f"{a.id}\t{view['scope']}\t{a.role}\t{a.resource_group}\t{a.principal.type} {a.principal.id}")
 
 
 def roles_assign(args: argparse.Namespace) -> AuditedChange:
-    from shared.domain import access
+    from shared.domain import assignments
 
     svc, account = _account(args)
     principal = {"type": "user", "id": args.user} if args.user else {"type": "group", "id": args.group}
-    created = access.create_assignment(svc.access, svc.users, svc.groups, account, {
+    created = assignments.create_assignment(svc.access, svc.users, svc.groups, account, {
         "scope": args.scope, "role": args.role, "resourceGroup": args.resource_group, "principal": principal})
     print(created.id)
     return ("RoleAssignment", created.id, f"{args.role} at {args.scope} to {principal['type']} {principal['id']}")
 
 
 def roles_revoke(args: argparse.Namespace) -> AuditedChange:
-    from shared.domain import access
+    from shared.domain import assignments
 
     svc, account = _account(args)
-    removed = access.delete_assignment(svc.access, svc.users, svc.groups, account, args.assignment_id)
+    removed = assignments.delete_assignment(svc.access, svc.users, svc.groups, account, args.assignment_id)
     return ("RoleAssignment", removed.id, f"revoked {removed.role} of {removed.principal.type} {removed.principal.id}")
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, paging, run_manage
-from shared.domain import access, scopes
-from shared.domain.access import AssignmentFilter
+from shared.domain import access, assignments, scope_admin, scopes
+from shared.domain.assignments import AssignmentFilter
 from shared.errors import InvalidValue, NotFound
 
 bp = func.Blueprint()
@@ -99,13 +99,13 @@ def manage_resource_groups_list(req: func.HttpRequest, context: func.Context) ->
 
 
 def _orgs(req: ScimRequest) -> ScimResponse:
-    found = access.list_scopes(req.services.access, req.account)
-    return ScimResponse(200, {"orgs": [access.scope_view(req.account, r) for r in found]})
+    found = scope_admin.list_scopes(req.services.access, req.account)
+    return ScimResponse(200, {"orgs": [scope_admin.scope_view(req.account, r) for r in found]})
 
 
 def _create_org(req: ScimRequest) -> ScimResponse:
-    record = access.create_org(req.services.access, req.account, req.json())
-    return ScimResponse(201, access.scope_view(req.account, record))
+    record = scope_admin.create_org(req.services.access, req.account, req.json())
+    return ScimResponse(201, scope_admin.scope_view(req.account, record))
 
 
 def _delete_org(req: ScimRequest) -> ScimResponse:
@@ -114,13 +114,13 @@ def _delete_org(req: ScimRequest) -> ScimResponse:
 
 
 def _projects(req: ScimRequest) -> ScimResponse:
-    found = access.list_scopes(req.services.access, req.account, _route_identifier(req, "org"))
-    return ScimResponse(200, {"projects": [access.scope_view(req.account, r) for r in found]})
+    found = scope_admin.list_scopes(req.services.access, req.account, _route_identifier(req, "org"))
+    return ScimResponse(200, {"projects": [scope_admin.scope_view(req.account, r) for r in found]})
 
 
 def _create_project(req: ScimRequest) -> ScimResponse:
-    record = access.create_project(req.services.access, req.account, _route_identifier(req, "org"), req.json())
-    return ScimResponse(201, access.scope_view(req.account, record))
+    record = scope_admin.create_project(req.services.access, req.account, _route_identifier(req, "org"), req.json())
+    return ScimResponse(201, scope_admin.scope_view(req.account, record))
 
 
 def _delete_project(req: ScimRequest) -> ScimResponse:
@@ -130,7 +130,7 @@ def _delete_project(req: ScimRequest) -> ScimResponse:
 
 def _delete_scope(req: ScimRequest, scope: str) -> None:
     svc = req.services
-    access.delete_scope(svc.access, svc.groups, req.account, scope, svc.retry_queue)
+    scope_admin.delete_scope(svc.access, svc.groups, req.account, scope, svc.retry_queue)
 
 
 def _route_identifier(req: ScimRequest, name: str) -> str:
@@ -146,27 +146,27 @@ def _scope(req: ScimRequest) -> str:
 
 def _place_group(req: ScimRequest) -> ScimResponse:
     svc = req.services
-    group = access.set_admin_placements(svc.groups, svc.access, req.account, req.route["id"], req.json(),
+    group = scope_admin.set_admin_placements(svc.groups, svc.access, req.account, req.route["id"], req.json(),
                                         svc.retry_queue)
     alive = scopes.live_scopes(svc.access.scopes(req.account.id))
-    return ScimResponse(200, {"identifier": group.id, "placements": access.placements_view(req.account, group, alive)})
+    return ScimResponse(200, {"identifier": group.id, "placements": scope_admin.placements_view(req.account, group, alive)})
 
 
 def _scope_members(req: ScimRequest) -> ScimResponse:
     svc = req.services
     start, count = paging(req)
-    page = access.scope_members(svc.access, svc.groups, req.account, _scope(req), start, count)
+    page = scope_admin.scope_members(svc.access, svc.groups, req.account, _scope(req), start, count)
     return ScimResponse(200, {"scope": req.route["scope"], "members": page.items, "totalResults": page.total,
                               "startIndex": page.start_index, "itemsPerPage": len(page.items)})
 
 
 def _add_scope_member(req: ScimRequest) -> ScimResponse:
-    access.add_scope_member(req.services.access, req.services.users, req.account, _scope(req), req.route["userId"])
+    scope_admin.add_scope_member(req.services.access, req.services.users, req.account, _scope(req), req.route["userId"])
     return ScimResponse(204)
 
 
 def _remove_scope_member(req: ScimRequest) -> ScimResponse:
-    access.remove_scope_member(req.services.access, req.account, _scope(req), req.route["userId"])
+    scope_admin.remove_scope_member(req.services.access, req.account, _scope(req), req.route["userId"])
     return ScimResponse(204)
 
 
@@ -179,19 +179,19 @@ def _assignments(req: ScimRequest) -> ScimResponse:
                               principal_type=principal_type, principal_id=query.get("principalId"),
                               role=query.get("role"))
     svc = req.services
-    found = access.list_assignments(svc.access, svc.users, svc.groups, req.account, wanted)
-    return ScimResponse(200, {"roleAssignments": [access.assignment_view(req.account, a) for a in found]})
+    found = assignments.list_assignments(svc.access, svc.users, svc.groups, req.account, wanted)
+    return ScimResponse(200, {"roleAssignments": [assignments.assignment_view(req.account, a) for a in found]})
 
 
 def _create_assignment(req: ScimRequest) -> ScimResponse:
     svc = req.services
-    created = access.create_assignment(svc.access, svc.users, svc.groups, req.account, req.json())
-    return ScimResponse(201, access.assignment_view(req.account, created))
+    created = assignments.create_assignment(svc.access, svc.users, svc.groups, req.account, req.json())
+    return ScimResponse(201, assignments.assignment_view(req.account, created))
 
 
 def _delete_assignment(req: ScimRequest) -> ScimResponse:
     svc = req.services
-    access.delete_assignment(svc.access, svc.users, svc.groups, req.account, req.route["id"])
+    assignments.delete_assignment(svc.access, svc.users, svc.groups, req.account, req.route["id"])
     return ScimResponse(204)
 
 

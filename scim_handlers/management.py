@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, int_parameter, paging, run_manage
-from shared.domain import access, administration, directory, limits, native, retries, times, users
+from shared.domain import administration, directory, limits, native, reads, retries, scope_admin, times, users
 from shared.domain.accounts import Account
 from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
@@ -228,7 +228,7 @@ def _group(req: ScimRequest) -> ScimResponse:
     svc = req.services
     group = svc.groups.get(req.account.id, req.route["id"])
     view = native.group_view(group, native.member_count(svc.groups, req.account, group))
-    view.update(access.group_access_view(svc.access, req.account, group))
+    view.update(scope_admin.group_access_view(svc.access, req.account, group))
     return ScimResponse(200, view)
 
 
@@ -301,14 +301,14 @@ def _overview(req: ScimRequest) -> ScimResponse:
     window = administration.checked_window(req.query.get("window"))
     svc, account, now = req.services, req.account, times.now()
     ctx = svc.retry_context()
-    hours, tokens, pending, unreported, reported, digests = access.parallel(
+    hours, tokens, pending, unreported, reported, digests = reads.parallel(
         lambda: svc.activity.stats.hours(account.id, now - administration.COUNTS_READ),
         lambda: svc.accounts.list_tokens(account.id),
         lambda: ctx.pending.pending(account.id),
         lambda: ctx.failures.unreported(account.id),
         lambda: ctx.failures.reported(account.id),
         lambda: ctx.failures.digests(account.id))
-    placements = access.pending_placements(svc.access, svc.groups, account)
+    placements = scope_admin.pending_placements(svc.access, svc.groups, account)
     return ScimResponse(200, administration.overview_view(window, now, hours, tokens, len(pending), len(unreported),
                                                           len(reported), digests, len(placements)))
 
@@ -336,7 +336,7 @@ def _fresh_account(req: ScimRequest) -> Account:
 
 def _tokens(req: ScimRequest) -> ScimResponse:
     now = times.now()
-    tokens, hours = access.parallel(lambda: req.services.accounts.list_tokens(req.account.id),
+    tokens, hours = reads.parallel(lambda: req.services.accounts.list_tokens(req.account.id),
                                     lambda: req.services.activity.stats.hours(req.account.id,
                                                                               now - administration.COUNTS_READ))
     last_used = administration.last_seen_by_token(hours)
@@ -366,7 +366,7 @@ def _failures(req: ScimRequest) -> ScimResponse:
         "unreported": [administration.failure_view(f) for f in ctx.failures.unreported(account_id)],
         "reported": [administration.failure_view(f) for f in ctx.failures.reported(account_id)],
         "digests": [administration.digest_view(d) for d in ctx.failures.digests(account_id)],
-        "pendingPlacements": access.pending_placements(req.services.access, req.services.groups, req.account)})
+        "pendingPlacements": scope_admin.pending_placements(req.services.access, req.services.groups, req.account)})
 
 
 def _redrive(req: ScimRequest) -> ScimResponse:

@@ -3,9 +3,9 @@ route makes one call here, and the call applies every rule its write implies bey
 handler composes them.
 
 - A user deleted or deactivated, through SCIM or the management API, passes the last-admin guard first and loses
-  their direct scope memberships and role assignments (`access.before_user_removal`).
+  their direct scope memberships and role assignments (`assignments.before_user_removal`).
 - A group write that moves the group's placements deletes the assignments the old placements carried
-  (`access.prune_group`); a deleted group's assignments are forgotten (`access.forget_group`).
+  (`assignments.prune_group`); a deleted group's assignments are forgotten (`assignments.forget_group`).
 
 `Caller` is who makes a SCIM write, built once at the edge; `Directory` the ports these use cases work on.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.domain import access, native
+from shared.domain import assignments, native
 from shared.domain import groups as scim_groups
 from shared.domain import users as scim_users
 from shared.domain.accounts import Account
@@ -44,7 +44,7 @@ class Directory:
     queue: JobQueue | None = None
 
     def _guard(self, account: Account) -> scim_users.RemovalGuard:
-        return access.before_user_removal(self.access, self.users, self.groups, account)
+        return assignments.before_user_removal(self.access, self.users, self.groups, account)
 
 
 # --- SCIM --------------------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def replace_group(d: Directory, account: Account, group_id: str, body: Any,
     result = scim_groups.replace_group(d.groups, account, group_id, body, if_match, d.queue)
     group = scim_groups.get_group(d.groups, account, group_id)
     if result.placed:
-        access.prune_group(d.access, account, group)
+        assignments.prune_group(d.access, account, group)
     return result, group
 
 
@@ -87,13 +87,13 @@ def patch_group(d: Directory, account: Account, group_id: str, body: Any,
                 if_match: str | None) -> scim_groups.WriteResult:
     result = scim_groups.patch_group(d.groups, account, group_id, body, if_match, d.queue)
     if result.placed:
-        access.prune_group(d.access, account, d.groups.get(account.id, result.group.id))
+        assignments.prune_group(d.access, account, d.groups.get(account.id, result.group.id))
     return result
 
 
 def delete_group(d: Directory, account: Account, group_id: str, if_match: str | None) -> Settled:
     outcome = scim_groups.delete_group(d.groups, account, group_id, if_match, d.queue)
-    access.forget_group(d.access, account, group_id)
+    assignments.forget_group(d.access, account, group_id)
     return outcome
 
 
@@ -109,4 +109,4 @@ def delete_native_user(d: Directory, account: Account, user_id: str) -> None:
 
 def delete_native_group(d: Directory, account: Account, group_id: str) -> None:
     native.delete_group(d.groups, account, group_id, d.queue)
-    access.forget_group(d.access, account, group_id)
+    assignments.forget_group(d.access, account, group_id)

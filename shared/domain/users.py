@@ -114,7 +114,7 @@ def matching_users(store: UserStore, account: Account, query_filter: Filter | No
 
 RemovalGuard = Callable[[StoredUser, dict[str, Any] | None], None]
 """Called before a user write with the user as read and its new attributes (None for a delete); raises to refuse
-(the last account admin cannot be removed: shared/domain/access.py)."""
+(the last account admin cannot be removed: shared/domain/assignments.py)."""
 
 
 def replace_user(store: UserStore, account: Account, user_id: str, body: Any, if_match: str | None = None,

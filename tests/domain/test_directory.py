@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain import access, directory, native
+from shared.domain import assignments, directory, native, scope_admin
 from shared.domain.accounts import Account
 from shared.domain.directory import Caller, Directory
 from shared.errors import LastAccountAdmin
@@ -39,11 +39,11 @@ def assign(d: Directory, scope: str, role: str, group: str | None = None, user_i
     resource_group = {"_account_admin": "_all_account_level_resources",
                       "_organization_admin": "_all_organization_level_resources"}[role]
     principal = {"type": "group", "id": group} if group else {"type": "user", "id": user_id}
-    return access.create_assignment(d.access, d.users, d.groups, ACCOUNT, {
+    return assignments.create_assignment(d.access, d.users, d.groups, ACCOUNT, {
         "scope": scope, "role": role, "resourceGroup": resource_group, "principal": principal}).id
 
 
-def assignments(d: Directory) -> set[str]:
+def assignment_ids(d: Directory) -> set[str]:
     return {a.id for a in d.access.assignments(ACCOUNT.id)}
 
 
@@ -84,20 +84,20 @@ def test_the_last_admin_is_kept_whichever_api_removes_them(d: Directory, removal
 
 def test_a_group_moved_by_its_idp_loses_the_roles_its_old_placement_carried(d: Directory) -> None:
     for org in ("eng", "ops"):
-        access.create_org(d.access, ACCOUNT, {"identifier": org, "name": org.title()})
+        scope_admin.create_org(d.access, ACCOUNT, {"identifier": org, "name": org.title()})
     created = directory.create_group(d, ACCOUNT, {"displayName": "Builders", HARNESS: {
         "harnessScopes": f"{ACCOUNT.id}:eng,{ACCOUNT.id}:ops"}}).group
     kept = assign(d, f"{ACCOUNT.id}:ops", "_organization_admin", group=created.id)
     assign(d, f"{ACCOUNT.id}:eng", "_organization_admin", group=created.id)
     directory.patch_group(d, ACCOUNT, created.id, {"schemas": [PATCH], "Operations": [
         {"op": "replace", "path": f"{HARNESS}:harnessScopes", "value": f"{ACCOUNT.id}:ops"}]}, None)
-    assert assignments(d) == {kept}
+    assert assignment_ids(d) == {kept}
     result, group = directory.replace_group(d, ACCOUNT, created.id, {"displayName": "Builders"}, None)
-    assert result.placed and group.placements == () and assignments(d) == set()  # placed at the account only
+    assert result.placed and group.placements == () and assignment_ids(d) == set()  # placed at the account only
 
 
 def test_a_deleted_group_forgets_its_roles_whichever_api_deletes_it(d: Directory) -> None:
     scim_group = directory.create_group(d, ACCOUNT, {"displayName": "Admins"}).group
     assign(d, ACCOUNT.id, "_account_admin", group=scim_group.id)
     directory.delete_group(d, ACCOUNT, scim_group.id, None)
-    assert assignments(d) == set()
+    assert assignment_ids(d) == set()

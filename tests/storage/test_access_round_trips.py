@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.config import Settings
-from shared.domain import access, groups, scopes, users
+from shared.domain import access, assignments, groups, scope_admin, scopes, users
 from shared.domain.accounts import Account
 from shared.storage.access_table import TableAccessStore
 from shared.storage.clients import table_service
@@ -25,16 +25,16 @@ def test_an_access_query_is_five_round_trips_whatever_the_groups_and_placements(
     tables.get(RESOURCES), tables.get(ACCESS)  # created once per process, outside the counted operations
     user_store, group_store, access_store = TableUserStore(tables), TableGroupStore(tables), TableAccessStore(tables)
     account = Account(id="rt-access", name="Round trips", notification_email=None, created=datetime.now(UTC))
-    access.create_org(access_store, account, {"identifier": "big"})
+    scope_admin.create_org(access_store, account, {"identifier": "big"})
     projects = [f"p{n}" for n in range(20)]
     for project in projects:
-        access.create_project(access_store, account, "big", {"identifier": project})
+        scope_admin.create_project(access_store, account, "big", {"identifier": project})
     pat = users.create_user(user_store, account, {"userName": "pat@example.com"})
     spread = groups.create_group(group_store, account, {
         "displayName": "Spread", "members": [{"value": pat.id}],
         scopes.HARNESS_SCOPES: ",".join(f"{account.id}:big:{p}" for p in projects)}).group
     for project in projects:
-        access.create_assignment(access_store, user_store, group_store, account, {
+        assignments.create_assignment(access_store, user_store, group_store, account, {
             "scope": f"{account.id}:big:{project}", "role": "_project_viewer",
             "resourceGroup": "_all_project_level_resources", "principal": {"type": "group", "id": spread.id}})
     for n in range(49):
