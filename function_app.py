@@ -6,13 +6,14 @@ The host imports this module to index the functions, so importing it must connec
 import azure.functions as func
 
 from scim_handlers.access_api import bp as access_bp
+from scim_handlers.account_api import bp as account_bp
 from scim_handlers.bulk import bp as bulk_bp
 from scim_handlers.console import bp as console_bp
+from scim_handlers.directory_api import bp as directory_bp
 from scim_handlers.discovery import bp as discovery_bp
 from scim_handlers.groups import bp as groups_bp
 from scim_handlers.health import bp as health_bp
 from scim_handlers.jobs_queue import bp as jobs_bp
-from scim_handlers.management import bp as manage_bp
 from scim_handlers.oauth import bp as oauth_bp
 from scim_handlers.oauth_clients_api import bp as oauth_clients_bp
 from scim_handlers.reconcile_timer import bp as reconcile_bp
@@ -27,7 +28,8 @@ app.register_functions(search_bp)
 app.register_functions(bulk_bp)
 app.register_functions(jobs_bp)
 app.register_functions(reconcile_bp)
-app.register_functions(manage_bp)
+app.register_functions(directory_bp)
+app.register_functions(account_bp)
 app.register_functions(access_bp)
 app.register_functions(health_bp)
 app.register_functions(console_bp)

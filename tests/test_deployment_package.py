@@ -35,7 +35,7 @@ def test_function_app_imports_from_requirements_alone(tmp_path: Path) -> None:
     app = tmp_path / "app"
     shutil.copytree(ROOT, app, ignore=_funcignore(ROOT))
     assert not (app / "tests").exists() and not (app / "devhost").exists() and not (app / "manage.py").exists()
-    assert (app / "scim_handlers" / "management.py").exists() and (app / "host.json").exists()
+    assert (app / "scim_handlers" / "directory_api.py").exists() and (app / "host.json").exists()
     # -S: no site-packages of this interpreter, only the stdlib, the app and what requirements.txt installed.
     script = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import function_app; "
               "print(len(function_app.app.get_functions()))")
