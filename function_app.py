@@ -13,10 +13,10 @@ from scim_handlers.directory_api import bp as directory_bp
 from scim_handlers.discovery import bp as discovery_bp
 from scim_handlers.groups import bp as groups_bp
 from scim_handlers.health import bp as health_bp
-from scim_handlers.jobs_queue import bp as jobs_bp
 from scim_handlers.oauth import bp as oauth_bp
 from scim_handlers.oauth_clients_api import bp as oauth_clients_bp
 from scim_handlers.reconcile_timer import bp as reconcile_bp
+from scim_handlers.retry_triggers import bp as retry_bp
 from scim_handlers.search import bp as search_bp
 from scim_handlers.users import bp as users_bp
 
@@ -26,7 +26,7 @@ app.register_functions(users_bp)
 app.register_functions(groups_bp)
 app.register_functions(search_bp)
 app.register_functions(bulk_bp)
-app.register_functions(jobs_bp)
+app.register_functions(retry_bp)
 app.register_functions(reconcile_bp)
 app.register_functions(directory_bp)
 app.register_functions(account_bp)

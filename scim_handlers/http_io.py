@@ -73,6 +73,8 @@ class ScimRequest:
     invocation_id: str
     caller: Caller = field(default_factory=Caller)
     """Who made the request: the token's app integration, identity provider and key id."""
+    _parsed: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The parsed body, once parsed (not copied by `replace`: a Bulk operation has a body of its own)."""
 
     @property
     def directory(self) -> Directory:
@@ -81,7 +83,19 @@ class ScimRequest:
         return Directory(svc.users, svc.groups, svc.access, svc.retry_queue)
 
     def json(self) -> Any:
-        """The body parsed as JSON; InvalidSyntax when it is not JSON, 415 for a non-JSON media type."""
+        """The body parsed as JSON (once: the edge reads the parsed document again for the activity record);
+        InvalidSyntax when it is not JSON, 415 for a non-JSON media type."""
+        if "document" in self._parsed:
+            return self._parsed["document"]
+        document = self._parse()
+        self._parsed["document"] = document
+        return document
+
+    def parsed(self) -> Any:
+        """The document if the handler parsed the body, else None (nothing is parsed here)."""
+        return self._parsed.get("document")
+
+    def _parse(self) -> Any:
         media_type = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
         if media_type and media_type not in _JSON_MEDIA_TYPES:
             raise UnsupportedMediaType(
@@ -175,6 +189,7 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
     integration = idp = ""
     actor = presented_key_id(req.headers.get("Authorization"))
     result_body: Any = None
+    request: ScimRequest | None = None
     queued = False
     ignored: list[str] = []
     added: tuple[str, ...] = ()
@@ -238,7 +253,8 @@ def _run(req: func.HttpRequest, context: func.Context | None, operation: str, ha
         if account is not None:  # the log and the audit (written in the background); an admin's reads only counted
             services().activity.record(account.id, ActivityRecord(
                 time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
-                resource_id=resource_id, external_id=_external_id(req, result_body) if resource_type else "",
+                resource_id=resource_id,
+                external_id=_external_id(req, result_body, request.parsed() if request else None) if resource_type else "",
                 status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
                 invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
                 ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor, added=added[:MAX_MEMBERS_LISTED],
@@ -335,10 +351,11 @@ def _refused_account(account_id: str) -> Account | None:
         return None
 
 
-def _external_id(req: func.HttpRequest, result_body: Any) -> str:
+def _external_id(req: func.HttpRequest, result_body: Any, sent: Any) -> str:
     """The resource's externalId: from the response, or (a refused create or update) from what the client sent, so
-    an admin can find Entra's object for every outcome."""
-    for source in (result_body, _sent_json(req)):
+    an admin can find Entra's object for every outcome. `sent` is the body as the handler parsed it; the body is
+    parsed here only when the handler did not get that far."""
+    for source in (result_body, sent if sent is not None else _sent_json(req)):
         if isinstance(source, dict) and isinstance(source.get("externalId"), str):
             return str(source["externalId"])
     return ""

@@ -1,6 +1,6 @@
-"""An account's own administration through the management API (and the console built on it): its settings, its
-SCIM tokens and its failed work. Every change here is a management request, so it is audited like the others
-(scim_handlers/http_io.py records who made it)."""
+"""An account's own administration through the management API (scim_handlers/account_api.py, and the console built on
+it): its settings, its SCIM tokens and its failed work. Every change here is a management request, so it is audited
+like the others (scim_handlers/http_io.py records who made it)."""
 
 from __future__ import annotations
 

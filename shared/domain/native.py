@@ -1,4 +1,6 @@
-"""The application's own ("native") side, with the limitations of the Harness document enforced as rules:
+"""The application's own ("native") side, as the management API's directory routes serve it
+(scim_handlers/directory_api.py, through shared/domain/directory.py for writes), with the limitations of the Harness
+document enforced as rules:
 
 - SCIM-provisioned groups cannot be managed natively: no adding or removing users, renaming or deleting.
 - A user who belongs to any SCIM-provisioned group: email, full name and group assignments cannot be edited natively.
