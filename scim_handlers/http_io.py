@@ -21,12 +21,13 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from scim_handlers.observed import observed
 from scim_handlers.services import Services, services
 from shared import telemetry
-from shared.domain import limits, times
+from shared.domain import limits, retries, times
 from shared.domain.accounts import Account
 from shared.domain.activity import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
 from shared.domain.administration import OAUTH_ACTOR
 from shared.domain.auth import presented_key_id
 from shared.domain.directory import Caller, Directory
+from shared.domain.failures import Failure
 from shared.errors import (
     InternalError,
     InvalidSyntax,
@@ -80,7 +81,11 @@ class ScimRequest:
     def directory(self) -> Directory:
         """The ports the directory use cases work on (shared/domain/directory.py)."""
         svc = self.services
-        return Directory(svc.users, svc.groups, svc.access, svc.retry_queue)
+
+        def tell_admins(account_id: str, failure: Failure) -> None:
+            retries.record_failure(svc.retry_context(), account_id, failure, times.now())
+
+        return Directory(svc.users, svc.groups, svc.access, svc.retry_queue, tell_admins)
 
     def json(self) -> Any:
         """The body parsed as JSON (once: the edge reads the parsed document again for the activity record);

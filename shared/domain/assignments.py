@@ -226,6 +226,16 @@ def guard_last_admin(access: AccessStore, users: UserStore, groups: GroupStore, 
     raise ServiceUnavailable("Other removals of account admins are under way: try again.", retry_after_seconds=5)
 
 
+def holds_account_admin(access: AccessStore, account: Account, group_id: str) -> bool:
+    """Whether the group is assigned `_account_admin` at the account (one range read of the group assignments)."""
+    return any(a.principal.id == group_id and a.role == ACCOUNT_ADMIN and a.scope == ACCOUNT_SCOPE
+               for a in access.group_assignments(account.id))
+
+
+def nobody_holds_account_admin(access: AccessStore, users: UserStore, groups: GroupStore, account: Account) -> bool:
+    return not any(_admin_holders(access, users, groups, account).values())
+
+
 def _admin_holders(access: AccessStore, users: UserStore, groups: GroupStore,
                    account: Account) -> dict[str, set[str]]:
     """assignment id -> the active users holding `_account_admin` through it (account-scope assignments in effect)."""

@@ -26,7 +26,8 @@ def render_digest(account_id: str, failures: list[Failure], now: datetime) -> tu
             f"  attempts: {failure.attempts}, first {failure.first_attempt:%Y-%m-%d %H:%M:%S} UTC, "
             f"last {failure.last_attempt:%Y-%m-%d %H:%M:%S} UTC",
             f"  invocation id: {failure.invocation_id or '-'}; work id: {failure.work_id or '-'}"
-            + ("; found by the reconcile timer" if failure.source == "reconcile" else ""),
+            + {"reconcile": "; found by the reconcile timer",
+               "access": "; a notice: the identity provider's write was applied"}.get(failure.source, ""),
         ]
     if count > MAX_LISTED:
         lines.append(f"... and {count - MAX_LISTED} more (python manage.py retries list {account_id}).")

@@ -5,6 +5,7 @@ pruned, a deleted group's assignments forgotten — whichever API makes the writ
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from shared.domain import assignments, directory, native, scope_admin
 from shared.domain.accounts import Account
 from shared.domain.directory import Caller, Directory
+from shared.domain.failures import Failure
 from shared.errors import LastAccountAdmin
 from shared.storage.memory import MemoryAccessStore, MemoryGroupStore, MemoryQueue, MemoryState, MemoryUserStore
 
@@ -101,3 +103,34 @@ def test_a_deleted_group_forgets_its_roles_whichever_api_deletes_it(d: Directory
     assign(d, ACCOUNT.id, "_account_admin", group=scim_group.id)
     directory.delete_group(d, ACCOUNT, scim_group.id, None)
     assert assignment_ids(d) == set()
+
+
+def test_the_idp_may_take_the_last_admin_role_away_and_the_admins_are_told(d: Directory) -> None:
+    told: list[tuple[str, Failure]] = []
+    d = replace(d, tell_admins=lambda account_id, failure: told.append((account_id, failure)))
+    ann, bob = user(d, "ann@acme.test"), user(d, "bob@acme.test")
+    admins = directory.create_group(d, ACCOUNT, {"displayName": "Admins", "members": [{"value": ann}]}).group
+    others = directory.create_group(d, ACCOUNT, {"displayName": "Others", "members": [{"value": bob}]}).group
+    assign(d, ACCOUNT.id, "_account_admin", group=admins.id)
+
+    def remove(group_id: str, user_id: str) -> None:
+        directory.patch_group(d, ACCOUNT, group_id, {"schemas": [PATCH], "Operations": [
+            {"op": "remove", "path": f'members[value eq "{user_id}"]'}]}, None)
+
+    remove(others.id, bob)  # a group without the role: nothing to tell, nothing read for it
+    assert told == []
+    remove(admins.id, ann)  # the identity provider decides membership: applied, and the admins told
+    assert [u for u, _ in d.groups.members(ACCOUNT.id, admins.id)] == []
+    [(account_id, notice)] = told
+    assert account_id == ACCOUNT.id and notice.operation == "Groups.Patch" and notice.source == "access"
+    assert notice.resource_id == admins.id and "_account_admin" in notice.last_error
+    carl = user(d, "carl@acme.test")
+    assign(d, ACCOUNT.id, "_account_admin", user_id=carl)
+    directory.delete_group(d, ACCOUNT, admins.id, None)  # carl still holds it: nothing to tell
+    assert len(told) == 1
+    again = directory.create_group(d, ACCOUNT, {"displayName": "Admins again", "members": [{"value": bob}]}).group
+    assign(d, ACCOUNT.id, "_account_admin", group=again.id)
+    [carls] = [a for a in d.access.assignments(ACCOUNT.id) if a.principal.id == carl]
+    assignments.delete_assignment(d.access, d.users, d.groups, ACCOUNT, carls.id)  # bob holds it through the group
+    directory.delete_group(d, ACCOUNT, again.id, None)
+    assert [n.operation for _, n in told] == ["Groups.Patch", "Groups.Delete"]

@@ -413,3 +413,19 @@ def test_two_concurrent_removals_of_the_last_two_admins_leave_one(scim: ScimClie
         survivor, survivor_assignment = pair[kept], held[kept]
         roles = {(x["scope"], x["role"]) for x in access(admin, survivor)["assignments"]}
         assert (a, "_account_admin") in roles, (round_, roles)
+
+
+def test_the_idp_removing_the_last_admin_is_applied_and_shown_under_failures(scim: ScimClient, admin: AdminClient) -> None:
+    """Entra decides who is in a group: removing the last holder of `_account_admin` from the group that gives it is
+    never refused; the account's admins find a notice in the failures view (and in their digest email)."""
+    a = scim.account_id
+    ann = user(scim)
+    group = ok(scim.post("/Groups", {"displayName": "Admins", "members": [{"value": ann}]}), 201)["id"]
+    assign(admin, a, "_account_admin", "_all_account_level_resources", "group", group)
+    removed = scim.patch(f"/Groups/{group}", {"schemas": [PATCH], "Operations": [
+        {"op": "Remove", "path": f'members[value eq "{ann}"]'}]})
+    assert removed.status_code == 204
+    assert ok(scim.get(f"/Groups/{group}")).get("members", []) == []
+    [notice] = [f for f in ok(admin.request("GET", "/failures"))["unreported"] if f["source"] == "access"]
+    assert notice["resourceId"] == group and notice["operation"] == "Groups.Patch"
+    assert "_account_admin" in notice["lastError"] and "roles assign" in notice["lastError"]
