@@ -48,6 +48,15 @@ def hosts(request: pytest.FixtureRequest, storage: Azurite,
         skewed.stop()
 
 
+def new_account(connection: str, prefix: str, kind: str) -> tuple[str, str, str]:
+    """A new account on the hosts' storage: its id, an admin token and a SCIM token."""
+    store = account_store(connection, prefix)
+    account = Account(id=f"{kind}-{uuid.uuid4().hex[:6]}", name=kind.title(), notification_email=None,
+                      created=datetime.now(UTC))
+    store.create(account)
+    return account.id, new_token(store, account.id, scope="admin"), new_token(store, account.id)
+
+
 def call(host: DevHost, account: str, token: str, method: str, path: str, body: Any = None, *,
          area: str = "manage", status: int | None = None) -> Any:
     response = requests.request(method, f"{host.base_url}/api/{area}/account/{account}{path}", json=body, timeout=30,
@@ -59,11 +68,7 @@ def call(host: DevHost, account: str, token: str, method: str, path: str, body: 
 
 def test_access_is_the_same_on_both_hosts_whatever_their_clocks(hosts: tuple[DevHost, DevHost, str, str]) -> None:
     right, skewed, prefix, connection = hosts
-    store = account_store(connection, prefix)
-    account = Account(id="skew-" + uuid.uuid4().hex[:6], name="Skew", notification_email=None, created=datetime.now(UTC))
-    store.create(account)
-    admin, scim = new_token(store, account.id, scope="admin"), new_token(store, account.id)
-    a = account.id
+    a, admin, scim = new_account(connection, prefix, "skew")
 
     # an org through one host, its project through the other, a moment later
     call(right, a, admin, "POST", "/orgs", {"identifier": "o1", "name": "O1"})
@@ -102,11 +107,7 @@ def test_access_is_the_same_on_both_hosts_whatever_their_clocks(hosts: tuple[Dev
 
 def test_last_modified_never_goes_back_nor_before_created(hosts: tuple[DevHost, DevHost, str, str]) -> None:
     right, skewed, prefix, connection = hosts
-    store = account_store(connection, prefix)
-    account = Account(id="mod-" + uuid.uuid4().hex[:6], name="Mod", notification_email=None, created=datetime.now(UTC))
-    store.create(account)
-    scim = new_token(store, account.id)
-    a = account.id
+    a, _, scim = new_account(connection, prefix, "mod")
     user = call(right, a, scim, "POST", "/Users", {"userName": "lee@contoso.test"}, area="scim")
     group = call(right, a, scim, "POST", "/Groups", {"displayName": "Lee's"}, area="scim")
     moments = [(user["meta"]["created"], user["meta"]["lastModified"])]
@@ -127,11 +128,7 @@ def test_last_modified_never_goes_back_nor_before_created(hosts: tuple[DevHost, 
 
 def test_reactivation_and_a_recreated_group_end_as_written(hosts: tuple[DevHost, DevHost, str, str]) -> None:
     right, skewed, prefix, connection = hosts
-    store = account_store(connection, prefix)
-    account = Account(id="re-" + uuid.uuid4().hex[:6], name="Re", notification_email=None, created=datetime.now(UTC))
-    store.create(account)
-    admin, scim = new_token(store, account.id, scope="admin"), new_token(store, account.id)
-    a = account.id
+    a, admin, scim = new_account(connection, prefix, "re")
     call(right, a, admin, "POST", "/orgs", {"identifier": "o1", "name": "O1"})
     sam = call(skewed, a, scim, "POST", "/Users", {"userName": "sam@contoso.test"}, area="scim")["id"]
     for host, active in ((right, False), (skewed, True), (right, False), (skewed, True)):
@@ -163,11 +160,7 @@ def _moment(text: str) -> datetime:
 
 def test_activity_log_and_overview_follow_the_order_of_the_writes(hosts: tuple[DevHost, DevHost, str, str]) -> None:
     right, skewed, prefix, connection = hosts
-    store = account_store(connection, prefix)
-    account = Account(id="log-" + uuid.uuid4().hex[:6], name="Log", notification_email=None, created=datetime.now(UTC))
-    store.create(account)
-    admin, scim = new_token(store, account.id, scope="admin"), new_token(store, account.id)
-    a = account.id
+    a, admin, scim = new_account(connection, prefix, "log")
     written = [call((right, skewed)[n % 2], a, scim, "POST", "/Users", {"userName": f"u{n}@contoso.test"},
                     area="scim")["id"] for n in range(12)]
 
