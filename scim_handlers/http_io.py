@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 import azure.functions as func
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from scim_handlers.observed import observed
+from scim_handlers.observed import Observation, observed
 from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain import limits, retries, times
@@ -188,84 +188,104 @@ def run_manage(req: func.HttpRequest, context: func.Context | None, operation: s
     return _run(req, context, operation, handler, MANAGE)
 
 
-def _run(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler, edge: Edge) -> func.HttpResponse:
-    account_id = req.route_params.get("accountId", "")
+@dataclass
+class Outcome:
+    """What a request came to, for its answer and its records: the status, scimType and detail, who was calling
+    (`account` None when the request named no account that exists), and the handler's response and parsed request
+    when it got that far."""
+
+    response: func.HttpResponse
+    status: int
+    scim_type: str | None
+    detail: str
     account: Account | None = None
-    integration = idp = ""
-    actor = presented_key_id(req.headers.get("Authorization"))
-    result_body: Any = None
+    caller: Caller = field(default_factory=Caller)
+    actor: str = ""
+    result: ScimResponse | None = None
     request: ScimRequest | None = None
-    queued = False
-    ignored: list[str] = []
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    scopes: tuple[str, ...] = ()
-    content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
+
+
+def _run(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler, edge: Edge) -> func.HttpResponse:
+    """Authenticate, dispatch to the handler, record: every SCIM and management request, one path."""
     with observed(context, operation, SpanKind.SERVER) as seen:
-        span, round_trips, invocation_id = seen.span, seen.trips, seen.invocation_id
-        try:
-            svc = services()
-            _check_size(req, svc.settings.max_body_bytes)
-            for name, value in [*req.params.items(), *req.route_params.items()]:
-                limits.check_query_value(name, value)
-            account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope=edge.scope)
-            integration, idp = token.integration, token.idp
-            if token.client_id:  # an OAuth access token: the client is who acts (its tokens come and go hourly)
-                actor = f"{OAUTH_ACTOR}{token.client_id}"
-                span.set_attribute(telemetry.CREDENTIAL, "federated" if token.credential == "federated" else "client secret")
-            request = ScimRequest(
-                account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
-                route=req.route_params, query=CaseInsensitiveQuery(req.params, req.url), headers=req.headers,
-                body=req.get_body() or b"", services=svc, invocation_id=invocation_id,
-                caller=Caller(integration, idp, token.key_id))
-            result = handler(request)
-            result_body = result.body
-            queued, ignored, added, removed, scopes = (result.queued, result.ignored, result.added, result.removed,
-                                                       result.scopes)
-            response = _render(result.status, result.body, {"Content-Type": content_type, **result.headers})
-            outcome: tuple[int, str | None, str] = (result.status, None, result.note)
-        except ScimError as exc:
-            response = _render(exc.status, edge.error_body(exc), {"Content-Type": content_type, **exc.headers})
-            outcome = (exc.status, exc.scim_type, exc.detail)
-            if isinstance(exc, Unauthorized):  # recorded against the account it named (Entra quarantines on these)
-                account = _refused_account(account_id)
-        except Exception:
-            log.exception("unhandled error in %s (invocation %s)", operation, invocation_id)
-            unexpected = InternalError(f"An internal error occurred. Invocation id: {invocation_id}.")
-            response = _render(500, edge.error_body(unexpected), {"Content-Type": content_type})
-            outcome = (500, None, unexpected.detail)
-        duration_ms = seen.duration_ms
-        resource_type, resource_id = _resource(operation, req, result_body)
-        fields = {
-            telemetry.ACCOUNT: account_id, telemetry.OPERATION: operation, telemetry.RESOURCE_TYPE: resource_type,
-            telemetry.RESOURCE_ID: resource_id, telemetry.STATUS: outcome[0], telemetry.SCIM_TYPE: outcome[1] or "",
-            telemetry.OUTCOME: "success" if outcome[0] < 400 else "failure", telemetry.DURATION_MS: round(duration_ms, 1),
-            telemetry.ROUND_TRIPS: round_trips.count, telemetry.ENTITIES_READ: round_trips.entities_read,
-            telemetry.ENTITIES_WRITTEN: round_trips.entities_written, telemetry.BYTES_SENT: round_trips.bytes_sent,
-            telemetry.QUEUED: queued, telemetry.INVOCATION: invocation_id,
-            telemetry.DETAIL: outcome[2] or None, telemetry.IDP: idp or None,
-        }
-        span.set_attributes({k: v for k, v in fields.items() if v is not None and k != telemetry.DETAIL})
-        span.set_attributes(http_server_attributes(req, outcome[0]))
-        if outcome[0] >= 500:
-            span.set_status(Status(StatusCode.ERROR))
-        # recorded inside the invocation's trace, so its log record shares the request's operation id
-        metric_labels = {telemetry.OPERATION: operation, telemetry.STATUS: outcome[0],
-                         telemetry.OUTCOME: fields[telemetry.OUTCOME]}
-        telemetry.requests_counter.add(1, metric_labels)
-        telemetry.duration_histogram.record(duration_ms, metric_labels)
-        telemetry.invocation_record(f"{edge.scope} {operation}", fields)
-        if account is not None:  # the log and the audit (written in the background); an admin's reads only counted
-            services().activity.record(account.id, ActivityRecord(
-                time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
-                resource_id=resource_id,
-                external_id=_external_id(req, result_body, request.parsed() if request else None) if resource_type else "",
-                status=outcome[0], scim_type=outcome[1] or "", detail=outcome[2], duration_ms=duration_ms,
-                invocation_id=invocation_id, integration=integration, queued=queued, idp=idp, ignored=len(ignored),
-                ignored_ids=tuple(ignored[:MAX_IGNORED_LISTED]), actor=actor, added=added[:MAX_MEMBERS_LISTED],
-                removed=removed[:MAX_MEMBERS_LISTED], scopes=scopes if added or removed else ()),
-                _logged(edge, req.method, operation, outcome[0]))
-    return response
+        outcome = _dispatch(req, operation, handler, edge, seen)
+        _record(req, operation, edge, seen, outcome)  # inside the trace: its log record shares the operation id
+    return outcome.response
+
+
+def _dispatch(req: func.HttpRequest, operation: str, handler: Handler, edge: Edge, seen: Observation) -> Outcome:
+    """The limits, the token, the handler; every error answered here, as its SCIM (or management) error body."""
+    account_id = req.route_params.get("accountId", "")
+    actor = presented_key_id(req.headers.get("Authorization"))
+    content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
+    account: Account | None = None
+    caller = Caller("", "", "")
+    request: ScimRequest | None = None
+    try:
+        svc = services()
+        _check_size(req, svc.settings.max_body_bytes)
+        for name, value in [*req.params.items(), *req.route_params.items()]:
+            limits.check_query_value(name, value)
+        account, token = svc.auth.authenticate_token(account_id, req.headers.get("Authorization"), scope=edge.scope)
+        caller = Caller(token.integration, token.idp, token.key_id)
+        if token.client_id:  # an OAuth access token: the client is who acts (its tokens come and go hourly)
+            actor = f"{OAUTH_ACTOR}{token.client_id}"
+            seen.span.set_attribute(telemetry.CREDENTIAL,
+                                    "federated" if token.credential == "federated" else "client secret")
+        request = ScimRequest(
+            account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
+            route=req.route_params, query=CaseInsensitiveQuery(req.params, req.url), headers=req.headers,
+            body=req.get_body() or b"", services=svc, invocation_id=seen.invocation_id, caller=caller)
+        result = handler(request)
+        response = _render(result.status, result.body, {"Content-Type": content_type, **result.headers})
+        return Outcome(response, result.status, None, result.note, account, caller, actor, result, request)
+    except ScimError as exc:
+        if isinstance(exc, Unauthorized):  # recorded against the account it named (Entra quarantines on these)
+            account = _refused_account(account_id)
+        response = _render(exc.status, edge.error_body(exc), {"Content-Type": content_type, **exc.headers})
+        return Outcome(response, exc.status, exc.scim_type, exc.detail, account, caller, actor, None, request)
+    except Exception:
+        log.exception("unhandled error in %s (invocation %s)", operation, seen.invocation_id)
+        unexpected = InternalError(f"An internal error occurred. Invocation id: {seen.invocation_id}.")
+        response = _render(500, edge.error_body(unexpected), {"Content-Type": content_type})
+        return Outcome(response, 500, None, unexpected.detail, account, caller, actor, None, request)
+
+
+def _record(req: func.HttpRequest, operation: str, edge: Edge, seen: Observation, outcome: Outcome) -> None:
+    """The request's span attributes, metrics and invocation record, and its activity record (the log and the
+    audit, written in the background; an admin's successful reads only counted)."""
+    result = outcome.result or ScimResponse(outcome.status)
+    duration_ms, trips = seen.duration_ms, seen.trips
+    resource_type, resource_id = _resource(operation, req, result.body)
+    fields = {
+        telemetry.ACCOUNT: req.route_params.get("accountId", ""), telemetry.OPERATION: operation,
+        telemetry.RESOURCE_TYPE: resource_type, telemetry.RESOURCE_ID: resource_id, telemetry.STATUS: outcome.status,
+        telemetry.SCIM_TYPE: outcome.scim_type or "", telemetry.OUTCOME: "success" if outcome.status < 400 else "failure",
+        telemetry.DURATION_MS: round(duration_ms, 1), telemetry.ROUND_TRIPS: trips.count,
+        telemetry.ENTITIES_READ: trips.entities_read, telemetry.ENTITIES_WRITTEN: trips.entities_written,
+        telemetry.BYTES_SENT: trips.bytes_sent, telemetry.QUEUED: result.queued, telemetry.INVOCATION: seen.invocation_id,
+        telemetry.DETAIL: outcome.detail or None, telemetry.IDP: outcome.caller.idp or None,
+    }
+    seen.span.set_attributes({k: v for k, v in fields.items() if v is not None and k != telemetry.DETAIL})
+    seen.span.set_attributes(http_server_attributes(req, outcome.status))
+    if outcome.status >= 500:
+        seen.span.set_status(Status(StatusCode.ERROR))
+    metric_labels = {telemetry.OPERATION: operation, telemetry.STATUS: outcome.status,
+                     telemetry.OUTCOME: fields[telemetry.OUTCOME]}
+    telemetry.requests_counter.add(1, metric_labels)
+    telemetry.duration_histogram.record(duration_ms, metric_labels)
+    telemetry.invocation_record(f"{edge.scope} {operation}", fields)
+    if outcome.account is None:
+        return
+    sent = outcome.request.parsed() if outcome.request else None
+    services().activity.record(outcome.account.id, ActivityRecord(
+        time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
+        resource_id=resource_id, external_id=_external_id(req, result.body, sent) if resource_type else "",
+        status=outcome.status, scim_type=outcome.scim_type or "", detail=outcome.detail, duration_ms=duration_ms,
+        invocation_id=seen.invocation_id, integration=outcome.caller.integration, queued=result.queued,
+        idp=outcome.caller.idp, ignored=len(result.ignored), ignored_ids=tuple(result.ignored[:MAX_IGNORED_LISTED]),
+        actor=outcome.actor, added=result.added[:MAX_MEMBERS_LISTED], removed=result.removed[:MAX_MEMBERS_LISTED],
+        scopes=result.scopes if result.added or result.removed else ()), _logged(edge, req.method, operation, outcome.status))
 
 
 AUDITED_READS = frozenset({"Manage.Settings.Get", "Manage.Tokens.List"})
