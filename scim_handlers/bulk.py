@@ -21,7 +21,7 @@ from scim_handlers import groups as group_routes
 from scim_handlers import users as user_routes
 from scim_handlers.http_io import CaseInsensitiveQuery, ScimRequest, ScimResponse, run_scim
 from shared.domain import bulk, times
-from shared.domain.activity import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
+from shared.domain.activity import ActivityNote, request_record
 from shared.errors import ScimError, ServiceUnavailable
 
 bp = func.Blueprint()
@@ -61,7 +61,8 @@ def _bulk(req: ScimRequest) -> ScimResponse:
                        "before it that succeeded are done. Send the rest again.")
     answered = [results[n] for n in sorted(results)]
     return ScimResponse(200, {"schemas": [bulk.BULK_RESPONSE], "Operations": answered},
-                        note=f"{len(answered)} of {len(request.operations)} operations answered, {errors} failed")
+                        note=ActivityNote(f"{len(answered)} of {len(request.operations)} operations answered, "
+                                          f"{errors} failed"))
 
 
 def _run(req: ScimRequest, op: bulk.Operation, created: dict[str, str], failed: set[str],
@@ -99,7 +100,7 @@ def _run(req: ScimRequest, op: bulk.Operation, created: dict[str, str], failed: 
     if op.method == "POST" and op.bulk_id and body.get("id"):
         created[op.bulk_id] = str(body["id"])
     location_id = str(body.get("id") or resource_id or "")
-    _record(req, op, location_id, response.status, None, response.note, started, response)
+    _record(req, op, location_id, response.status, None, response.note.detail, started, response)
     answer: dict[str, Any] = {"method": op.method, "status": str(response.status)}
     if op.bulk_id:
         answer["bulkId"] = op.bulk_id
@@ -126,11 +127,9 @@ def _record(req: ScimRequest, op: bulk.Operation, resource_id: str, status: int,
     each person's story; queued work), marked as part of the bulk request."""
     kind = "User" if op.resource_type == "Users" else "Group"
     done = response or ScimResponse(status)
-    req.services.activity.record(req.account.id, ActivityRecord(
-        time=times.now(), operation=f"Bulk.{op.resource_type}.{NAMES[op.method]}", method=op.method,
+    req.services.activity.record(req.account.id, request_record(
+        done.note, time=times.now(), operation=f"Bulk.{op.resource_type}.{NAMES[op.method]}", method=op.method,
         resource_type=kind, resource_id=resource_id, external_id="", status=status, scim_type=scim_type or "",
         detail=f"operation {op.index + 1} of bulk request {req.invocation_id}" + (f": {detail}" if detail else ""),
         duration_ms=(time.perf_counter() - started) * 1000, invocation_id=f"{req.invocation_id}:{op.index + 1}",
-        integration=req.caller.integration, queued=done.queued, idp=req.caller.idp, ignored=len(done.ignored),
-        ignored_ids=tuple(done.ignored[:MAX_IGNORED_LISTED]), actor=req.caller.key_id, added=done.added[:MAX_MEMBERS_LISTED],
-        removed=done.removed[:MAX_MEMBERS_LISTED], scopes=done.scopes if done.added or done.removed else ()))
+        integration=req.caller.integration, idp=req.caller.idp, actor=req.caller.key_id))

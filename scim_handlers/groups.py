@@ -6,7 +6,7 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import directory, etags, groups
-from shared.domain.activity import MAX_MEMBERS_LISTED
+from shared.domain.activity import NO_NOTE, ActivityNote
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.resource import attribute_list, project
 from shared.domain.schema import GROUP
@@ -74,10 +74,8 @@ def _create(req: ScimRequest) -> ScimResponse:
     # Entra creates groups empty and adds members by PATCH: nothing to read back for such a group
     created_empty = isinstance(body, dict) and not any(k.lower() == "members" and v for k, v in body.items())
     group = result.group if created_empty else groups.get_group(req.services.groups, req.account, result.group.id)
-    response = _group_response(req, group, 201, location=True, known_members=[] if created_empty else None)
-    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
-    response.added, response.scopes = result.added, result.scopes
-    return response
+    return _group_response(req, group, 201, location=True, known_members=[] if created_empty else None,
+                           note=result.note)
 
 
 def _get(req: ScimRequest) -> ScimResponse:
@@ -91,28 +89,17 @@ def _get(req: ScimRequest) -> ScimResponse:
 def _replace(req: ScimRequest) -> ScimResponse:
     result, group = directory.replace_group(req.directory, req.account, req.route["id"], req.json(),
                                             req.headers.get("If-Match"))
-    response = _group_response(req, group, 200)
-    response.queued, response.ignored = result.outcome.queued, result.outcome.ignored
-    response.added, response.scopes = result.added, result.scopes
-    return response
+    return _group_response(req, group, 200, note=result.note)
 
 
 def _patch(req: ScimRequest) -> ScimResponse:
     result = directory.patch_group(req.directory, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
-    return ScimResponse(204, queued=result.outcome.queued, ignored=result.outcome.ignored, added=result.added,
-                        removed=result.removed, scopes=result.scopes, note=_members_note(result.added, result.removed))
-
-
-def _members_note(added: tuple[str, ...], removed: tuple[str, ...]) -> str:
-    """How many users a write added and removed, when there are more than the activity record lists."""
-    if max(len(added), len(removed)) <= MAX_MEMBERS_LISTED:
-        return ""
-    return f"{len(added)} member(s) added, {len(removed)} removed (the first {MAX_MEMBERS_LISTED} of each listed)."
+    return ScimResponse(204, note=result.note)
 
 
 def _delete(req: ScimRequest) -> ScimResponse:
     outcome = directory.delete_group(req.directory, req.account, req.route["id"], req.headers.get("If-Match"))
-    return ScimResponse(204, queued=outcome.queued)
+    return ScimResponse(204, note=outcome.note)
 
 
 def _wants_members(attributes: list[str], excluded: list[str]) -> bool:
@@ -131,14 +118,15 @@ def _render(req: ScimRequest, group: StoredGroup, with_members: bool,
 
 
 def _group_response(req: ScimRequest, group: StoredGroup, status: int, location: bool = False,
-                    known_members: list[tuple[str, str | None]] | None = None) -> ScimResponse:
+                    known_members: list[tuple[str, str | None]] | None = None,
+                    note: ActivityNote = NO_NOTE) -> ScimResponse:
     attributes = attribute_list(req.query.get("attributes"))
     excluded = attribute_list(req.query.get("excludedAttributes"))
     body = _render(req, group, _wants_members(attributes, excluded), known_members)
     headers = {"ETag": group.version}
     if location:
         headers["Location"] = f"{req.tenant_url}/Groups/{group.id}"
-    return ScimResponse(status, project(body, GROUP, attributes, excluded), headers)
+    return ScimResponse(status, project(body, GROUP, attributes, excluded), headers, note)
 
 
 WRITES = {"POST": _create, "PUT": _replace, "PATCH": _patch, "DELETE": _delete}

@@ -23,7 +23,7 @@ from scim_handlers.services import Services, services
 from shared import telemetry
 from shared.domain import limits, retries, times
 from shared.domain.accounts import Account
-from shared.domain.activity import MAX_IGNORED_LISTED, MAX_MEMBERS_LISTED, ActivityRecord
+from shared.domain.activity import NO_NOTE, ActivityNote, request_record
 from shared.domain.administration import OAUTH_ACTOR
 from shared.domain.auth import presented_key_id
 from shared.domain.directory import Caller, Directory
@@ -123,17 +123,9 @@ class ScimResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    queued: bool = False
-    """Part of the change was left to the retry queue (shown in the activity log and telemetry)."""
-    ignored: list[str] = field(default_factory=list)
-    """Member ids the request named that are no users of the account (recorded in the activity log)."""
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    """Users the request added to or removed from a group (recorded: each user's history shows them)."""
-    scopes: tuple[str, ...] = ()
-    """Where that group is placed: the scopes those users joined or left."""
-    note: str = ""
-    """What the activity record says of a success (e.g. a user's state after the change)."""
+    note: ActivityNote = NO_NOTE
+    """What the request's activity record says beyond its status (from the use case: queued work, ignored ids,
+    members moved, a detail)."""
 
 
 Handler = Callable[[ScimRequest], ScimResponse]
@@ -238,7 +230,7 @@ def _dispatch(req: func.HttpRequest, operation: str, handler: Handler, edge: Edg
             body=req.get_body() or b"", services=svc, invocation_id=seen.invocation_id, caller=caller)
         result = handler(request)
         response = _render(result.status, result.body, {"Content-Type": content_type, **result.headers})
-        return Outcome(response, result.status, None, result.note, account, caller, actor, result, request)
+        return Outcome(response, result.status, None, result.note.detail, account, caller, actor, result, request)
     except ScimError as exc:
         if isinstance(exc, Unauthorized):  # recorded against the account it named (Entra quarantines on these)
             account = _refused_account(account_id)
@@ -263,7 +255,7 @@ def _record(req: func.HttpRequest, operation: str, edge: Edge, seen: Observation
         telemetry.SCIM_TYPE: outcome.scim_type or "", telemetry.OUTCOME: "success" if outcome.status < 400 else "failure",
         telemetry.DURATION_MS: round(duration_ms, 1), telemetry.ROUND_TRIPS: trips.count,
         telemetry.ENTITIES_READ: trips.entities_read, telemetry.ENTITIES_WRITTEN: trips.entities_written,
-        telemetry.BYTES_SENT: trips.bytes_sent, telemetry.QUEUED: result.queued, telemetry.INVOCATION: seen.invocation_id,
+        telemetry.BYTES_SENT: trips.bytes_sent, telemetry.QUEUED: result.note.queued, telemetry.INVOCATION: seen.invocation_id,
         telemetry.DETAIL: outcome.detail or None, telemetry.IDP: outcome.caller.idp or None,
     }
     seen.span.set_attributes({k: v for k, v in fields.items() if v is not None and k != telemetry.DETAIL})
@@ -278,14 +270,12 @@ def _record(req: func.HttpRequest, operation: str, edge: Edge, seen: Observation
     if outcome.account is None:
         return
     sent = outcome.request.parsed() if outcome.request else None
-    services().activity.record(outcome.account.id, ActivityRecord(
-        time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
+    services().activity.record(outcome.account.id, request_record(
+        result.note, time=times.now(), operation=operation, method=req.method.upper(), resource_type=resource_type,
         resource_id=resource_id, external_id=_external_id(req, result.body, sent) if resource_type else "",
         status=outcome.status, scim_type=outcome.scim_type or "", detail=outcome.detail, duration_ms=duration_ms,
-        invocation_id=seen.invocation_id, integration=outcome.caller.integration, queued=result.queued,
-        idp=outcome.caller.idp, ignored=len(result.ignored), ignored_ids=tuple(result.ignored[:MAX_IGNORED_LISTED]),
-        actor=outcome.actor, added=result.added[:MAX_MEMBERS_LISTED], removed=result.removed[:MAX_MEMBERS_LISTED],
-        scopes=result.scopes if result.added or result.removed else ()), _logged(edge, req.method, operation, outcome.status))
+        invocation_id=seen.invocation_id, integration=outcome.caller.integration, idp=outcome.caller.idp,
+        actor=outcome.actor), _logged(edge, req.method, operation, outcome.status))
 
 
 AUDITED_READS = frozenset({"Manage.Settings.Get", "Manage.Tokens.List"})

@@ -6,6 +6,7 @@ import azure.functions as func
 
 from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
 from shared.domain import directory, etags, users
+from shared.domain.activity import ActivityNote
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
 from shared.domain.resource import attribute_list, project
 from shared.domain.schema import USER
@@ -97,7 +98,7 @@ def _state(user: StoredUser) -> str:
 
 def _delete(req: ScimRequest) -> ScimResponse:
     outcome = directory.delete_user(req.directory, req.account, req.route["id"], req.headers.get("If-Match"))
-    return ScimResponse(204, queued=outcome.queued)
+    return ScimResponse(204, note=outcome.note)
 
 
 def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bool = False,
@@ -108,7 +109,7 @@ def _user_response(req: ScimRequest, user: StoredUser, status: int, location: bo
         headers["Location"] = body["meta"]["location"]
     projected = project(body, USER, attribute_list(req.query.get("attributes")),
                         attribute_list(req.query.get("excludedAttributes")))
-    return ScimResponse(status, projected, headers, note=note)
+    return ScimResponse(status, projected, headers, ActivityNote(note))
 
 
 WRITES = {"POST": _create, "PUT": _replace, "PATCH": _patch, "DELETE": _delete}

@@ -24,6 +24,20 @@ def is_audit(operation: str) -> bool:
 
 
 @dataclass(frozen=True)
+class ActivityNote:
+    """What a request's activity record says beyond its outcome, as the use case reports it: a detail for a success
+    (a user's state after the change, how many members a large write moved), whether part of the work was left to
+    the retry queue, member ids that are no users, the users added and removed, and the scopes they joined or left."""
+
+    detail: str = ""
+    queued: bool = False
+    ignored: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ActivityRecord:
     time: datetime
     operation: str
@@ -107,3 +121,19 @@ class HourCounts:
         for actor, seen in other.actors.items():
             if actor not in self.actors or seen[0] > self.actors[actor][0]:
                 self.actors[actor] = seen
+
+
+NO_NOTE = ActivityNote()
+
+
+def request_record(note: ActivityNote, *, time: datetime, operation: str, method: str, resource_type: str,
+                   resource_id: str, external_id: str, status: int, scim_type: str, detail: str, duration_ms: float,
+                   invocation_id: str, integration: str, idp: str, actor: str) -> ActivityRecord:
+    """The record of one request (or one Bulk operation): its outcome, and what its note adds, the member lists
+    cut to what a record lists."""
+    return ActivityRecord(
+        time=time, operation=operation, method=method, resource_type=resource_type, resource_id=resource_id,
+        external_id=external_id, status=status, scim_type=scim_type, detail=detail, duration_ms=duration_ms,
+        invocation_id=invocation_id, integration=integration, queued=note.queued, idp=idp, ignored=len(note.ignored),
+        ignored_ids=note.ignored[:MAX_IGNORED_LISTED], actor=actor, added=note.added[:MAX_MEMBERS_LISTED],
+        removed=note.removed[:MAX_MEMBERS_LISTED], scopes=note.scopes if note.added or note.removed else ())

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from shared.domain import discovery, entra, etags, limits, resource, scopes, times
 from shared.domain.accounts import Account
+from shared.domain.activity import MAX_MEMBERS_LISTED, ActivityNote
 from shared.domain.filters import And, Compare, Filter, Not, Or, matches, parse_path
 from shared.domain.listing import (
     ListQuery,
@@ -60,6 +61,17 @@ class WriteResult:
     """The users the write named for removal (a PUT's implicit removals are not listed)."""
     scopes: tuple[str, ...] = ()
     """Where the group is placed after the write (`A`, `A:O`, `A:O:P`): the scopes its members join and leave."""
+
+    @property
+    def note(self) -> ActivityNote:
+        """What the write's activity record says: queued work, ignored ids, the users moved and where, and how many
+        when there are more than a record lists."""
+        detail = ""
+        if max(len(self.added), len(self.removed)) > MAX_MEMBERS_LISTED:
+            detail = (f"{len(self.added)} member(s) added, {len(self.removed)} removed (the first "
+                      f"{MAX_MEMBERS_LISTED} of each listed).")
+        return ActivityNote(detail, self.outcome.queued, tuple(self.outcome.ignored), self.added, self.removed,
+                            self.scopes)
 
 
 def check_if_match(if_match: str | None, group: StoredGroup) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from shared import telemetry
+from shared.domain.activity import ActivityNote
 from shared.domain.jobs import Job
 from shared.domain.stored import PendingWork
 from shared.errors import ServiceUnavailable
@@ -44,6 +45,10 @@ class Settled:
     """Member ids the work ignored (not users of the account)."""
     queued: bool = False
     """Storage failed part-way: the rest of the work is on the retry queue (or, failing that, left to reconcile)."""
+
+    @property
+    def note(self) -> ActivityNote:
+        return ActivityNote(queued=self.queued, ignored=tuple(self.ignored))
 
 
 NOTHING_RECORDED = Settled()

@@ -61,7 +61,7 @@ def test_a_user_is_created_read_listed_patched_and_deleted(services: Services) -
     assert listed.body["totalResults"] == 1 and listed.body["Resources"][0]["id"] == user_id
     patched = call(services, users._patch, "PATCH", {"schemas": [PATCH], "Operations": [
         {"op": "replace", "path": "active", "value": False}]}, route={"id": user_id})
-    assert patched.body["active"] is False and patched.note == "deactivated"
+    assert patched.body["active"] is False and patched.note.detail == "deactivated"
     version = patched.headers["ETag"]
     assert call(services, users._get, "GET", route={"id": user_id}, headers={"If-None-Match": version}).status == 304
     with pytest.raises(PreconditionFailed):
@@ -75,13 +75,13 @@ def test_a_group_push_with_members_then_patches(services: Services) -> None:
     ann = call(services, users._create, "POST", {"userName": "ann@acme.test"}).body["id"]
     bob = call(services, users._create, "POST", {"userName": "bob@acme.test"}).body["id"]
     created = call(services, groups._create, "POST", {"displayName": "Eng", "members": [{"value": ann}]})
-    assert created.status == 201 and created.added == (ann,)
+    assert created.status == 201 and created.note.added == (ann,)
     group_id = created.body["id"]
     patched = call(services, groups._patch, "PATCH", {"schemas": [PATCH], "Operations": [
         {"op": "add", "path": "members", "value": [{"value": bob}, {"value": "not-a-user"}]},
         {"op": "remove", "path": f'members[value eq "{ann}"]'}]}, route={"id": group_id})
-    assert patched.status == 204 and patched.added == (bob,) and patched.removed == (ann,)
-    assert patched.ignored == ["not-a-user"]
+    assert patched.status == 204 and patched.note.added == (bob,) and patched.note.removed == (ann,)
+    assert patched.note.ignored == ("not-a-user",)
     read = call(services, groups._get, "GET", route={"id": group_id})
     assert [m["value"] for m in read.body["members"]] == [bob]
     lean = call(services, groups._get, "GET", route={"id": group_id}, query={"excludedAttributes": "members"})
