@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, paging, run_manage
+from scim_handlers.http_io import ApiRequest, ApiResponse, paging, run_manage
 from shared.domain import access, assignments, scope_admin, scopes
 from shared.domain.assignments import AssignmentFilter
 from shared.errors import InvalidValue, NotFound
@@ -89,88 +89,88 @@ def manage_user_access(req: func.HttpRequest, context: func.Context) -> func.Htt
 
 @bp.route(route=f"{BASE}/roles", methods=["GET"], auth_level=ANONYMOUS)
 def manage_roles_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return run_manage(req, context, "Manage.Roles.List", lambda r: ScimResponse(200, {"roles": access.roles_view()}))
+    return run_manage(req, context, "Manage.Roles.List", lambda r: ApiResponse(200, {"roles": access.roles_view()}))
 
 
 @bp.route(route=f"{BASE}/resource-groups", methods=["GET"], auth_level=ANONYMOUS)
 def manage_resource_groups_list(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return run_manage(req, context, "Manage.ResourceGroups.List",
-                      lambda r: ScimResponse(200, {"resourceGroups": access.resource_groups_view()}))
+                      lambda r: ApiResponse(200, {"resourceGroups": access.resource_groups_view()}))
 
 
-def _orgs(req: ScimRequest) -> ScimResponse:
+def _orgs(req: ApiRequest) -> ApiResponse:
     found = scope_admin.list_scopes(req.services.access, req.account)
-    return ScimResponse(200, {"orgs": [scope_admin.scope_view(req.account, r) for r in found]})
+    return ApiResponse(200, {"orgs": [scope_admin.scope_view(req.account, r) for r in found]})
 
 
-def _create_org(req: ScimRequest) -> ScimResponse:
+def _create_org(req: ApiRequest) -> ApiResponse:
     record = scope_admin.create_org(req.services.access, req.account, req.json())
-    return ScimResponse(201, scope_admin.scope_view(req.account, record))
+    return ApiResponse(201, scope_admin.scope_view(req.account, record))
 
 
-def _delete_org(req: ScimRequest) -> ScimResponse:
+def _delete_org(req: ApiRequest) -> ApiResponse:
     _delete_scope(req, _route_identifier(req, "org"))
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _projects(req: ScimRequest) -> ScimResponse:
+def _projects(req: ApiRequest) -> ApiResponse:
     found = scope_admin.list_scopes(req.services.access, req.account, _route_identifier(req, "org"))
-    return ScimResponse(200, {"projects": [scope_admin.scope_view(req.account, r) for r in found]})
+    return ApiResponse(200, {"projects": [scope_admin.scope_view(req.account, r) for r in found]})
 
 
-def _create_project(req: ScimRequest) -> ScimResponse:
+def _create_project(req: ApiRequest) -> ApiResponse:
     record = scope_admin.create_project(req.services.access, req.account, _route_identifier(req, "org"), req.json())
-    return ScimResponse(201, scope_admin.scope_view(req.account, record))
+    return ApiResponse(201, scope_admin.scope_view(req.account, record))
 
 
-def _delete_project(req: ScimRequest) -> ScimResponse:
+def _delete_project(req: ApiRequest) -> ApiResponse:
     _delete_scope(req, f"{_route_identifier(req, 'org')}:{_route_identifier(req, 'project')}")
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _delete_scope(req: ScimRequest, scope: str) -> None:
+def _delete_scope(req: ApiRequest, scope: str) -> None:
     svc = req.services
     scope_admin.delete_scope(svc.access, svc.groups, req.account, scope, svc.retry_queue)
 
 
-def _route_identifier(req: ScimRequest, name: str) -> str:
+def _route_identifier(req: ApiRequest, name: str) -> str:
     value = req.route[name]
     if not scopes.IDENTIFIER.fullmatch(value):
         raise NotFound(f"No {name} {value!r}.")
     return value
 
 
-def _scope(req: ScimRequest) -> str:
+def _scope(req: ApiRequest) -> str:
     return scopes.parse_scope(req.route["scope"], req.account.id)
 
 
-def _place_group(req: ScimRequest) -> ScimResponse:
+def _place_group(req: ApiRequest) -> ApiResponse:
     svc = req.services
     group = scope_admin.set_admin_placements(svc.groups, svc.access, req.account, req.route["id"], req.json(),
                                         svc.retry_queue)
     alive = scopes.live_scopes(svc.access.scopes(req.account.id))
-    return ScimResponse(200, {"identifier": group.id, "placements": scope_admin.placements_view(req.account, group, alive)})
+    return ApiResponse(200, {"identifier": group.id, "placements": scope_admin.placements_view(req.account, group, alive)})
 
 
-def _scope_members(req: ScimRequest) -> ScimResponse:
+def _scope_members(req: ApiRequest) -> ApiResponse:
     svc = req.services
     start, count = paging(req)
     page = scope_admin.scope_members(svc.access, svc.groups, req.account, _scope(req), start, count)
-    return ScimResponse(200, {"scope": req.route["scope"], "members": page.items, "totalResults": page.total,
+    return ApiResponse(200, {"scope": req.route["scope"], "members": page.items, "totalResults": page.total,
                               "startIndex": page.start_index, "itemsPerPage": len(page.items)})
 
 
-def _add_scope_member(req: ScimRequest) -> ScimResponse:
+def _add_scope_member(req: ApiRequest) -> ApiResponse:
     scope_admin.add_scope_member(req.services.access, req.services.users, req.account, _scope(req), req.route["userId"])
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _remove_scope_member(req: ScimRequest) -> ScimResponse:
+def _remove_scope_member(req: ApiRequest) -> ApiResponse:
     scope_admin.remove_scope_member(req.services.access, req.account, _scope(req), req.route["userId"])
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _assignments(req: ScimRequest) -> ScimResponse:
+def _assignments(req: ApiRequest) -> ApiResponse:
     query = req.query
     principal_type = query.get("principalType")
     if principal_type not in (None, "user", "group"):
@@ -180,22 +180,22 @@ def _assignments(req: ScimRequest) -> ScimResponse:
                               role=query.get("role"))
     svc = req.services
     found = assignments.list_assignments(svc.access, svc.users, svc.groups, req.account, wanted)
-    return ScimResponse(200, {"roleAssignments": [assignments.assignment_view(req.account, a) for a in found]})
+    return ApiResponse(200, {"roleAssignments": [assignments.assignment_view(req.account, a) for a in found]})
 
 
-def _create_assignment(req: ScimRequest) -> ScimResponse:
+def _create_assignment(req: ApiRequest) -> ApiResponse:
     svc = req.services
     created = assignments.create_assignment(svc.access, svc.users, svc.groups, req.account, req.json())
-    return ScimResponse(201, assignments.assignment_view(req.account, created))
+    return ApiResponse(201, assignments.assignment_view(req.account, created))
 
 
-def _delete_assignment(req: ScimRequest) -> ScimResponse:
+def _delete_assignment(req: ApiRequest) -> ApiResponse:
     svc = req.services
     assignments.delete_assignment(svc.access, svc.users, svc.groups, req.account, req.route["id"])
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _user_access(req: ScimRequest) -> ScimResponse:
+def _user_access(req: ApiRequest) -> ApiResponse:
     svc = req.services
-    return ScimResponse(200, access.user_access(svc.access, svc.users, svc.groups, req.account, req.route["id"],
+    return ApiResponse(200, access.user_access(svc.access, svc.users, svc.groups, req.account, req.route["id"],
                                                 req.query.get("scope")))

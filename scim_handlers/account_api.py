@@ -8,7 +8,7 @@ from datetime import datetime
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, int_parameter, run_manage
+from scim_handlers.http_io import ApiRequest, ApiResponse, int_parameter, run_manage
 from shared.domain import administration, limits, reads, retries, scope_admin, times
 from shared.domain.accounts import Account
 from shared.errors import InvalidValue, NotFound
@@ -70,11 +70,11 @@ def manage_unknown_path(req: func.HttpRequest, context: func.Context) -> func.Ht
     return run_manage(req, context, "Manage.Unknown", _unknown)
 
 
-def _unknown(req: ScimRequest) -> ScimResponse:
+def _unknown(req: ApiRequest) -> ApiResponse:
     raise NotFound(f"No management endpoint {req.method} /{req.route.get('path', '')}; see docs/operations.md.")
 
 
-def _activity(req: ScimRequest) -> ScimResponse:
+def _activity(req: ApiRequest) -> ApiResponse:
     """Provisioning (SCIM) records unless `kind=audit` (the management API and command line) or `kind=all`."""
     outcome = req.query.get("outcome")
     if outcome not in (None, "success", "failure"):
@@ -90,10 +90,10 @@ def _activity(req: ScimRequest) -> ScimResponse:
             kind)
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None
-    return ScimResponse(200, {"activity": [r.as_json() for r in records], "nextCursor": cursor})
+    return ApiResponse(200, {"activity": [r.as_json() for r in records], "nextCursor": cursor})
 
 
-def _overview(req: ScimRequest) -> ScimResponse:
+def _overview(req: ApiRequest) -> ApiResponse:
     """The console's landing page in two parallel waves of reads: the hourly counts (a round trip per 1,000 rows),
     the tokens, pending work, failures not yet and already reported and digests; then the placements (the scopes
     and the groups' placements, a wave of their own: a pool task never waits on another). 8 round trips while the
@@ -109,7 +109,7 @@ def _overview(req: ScimRequest) -> ScimResponse:
         lambda: ctx.failures.reported(account.id),
         lambda: ctx.failures.digests(account.id))
     placements = scope_admin.pending_placements(svc.access, svc.groups, account)
-    return ScimResponse(200, administration.overview_view(window, now, hours, tokens, len(pending), len(unreported),
+    return ApiResponse(200, administration.overview_view(window, now, hours, tokens, len(pending), len(unreported),
                                                           len(reported), digests, len(placements)))
 
 
@@ -119,49 +119,49 @@ def _time(raw: str | None, name: str) -> datetime | None:
 
 
 
-def _settings(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(200, administration.settings_view(_fresh_account(req)))
+def _settings(req: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, administration.settings_view(_fresh_account(req)))
 
 
-def _change_settings(req: ScimRequest) -> ScimResponse:
+def _change_settings(req: ApiRequest) -> ApiResponse:
     changed = administration.changed_settings(_fresh_account(req), req.json())
     req.services.accounts.update(changed)
-    return ScimResponse(200, administration.settings_view(changed))
+    return ApiResponse(200, administration.settings_view(changed))
 
 
-def _fresh_account(req: ScimRequest) -> Account:
+def _fresh_account(req: ApiRequest) -> Account:
     """The account as stored now (the authenticated one may come from the per-instance cache)."""
     return req.services.accounts.get(req.account.id) or req.account
 
 
-def _tokens(req: ScimRequest) -> ScimResponse:
+def _tokens(req: ApiRequest) -> ApiResponse:
     now = times.now()
     tokens, hours = reads.parallel(lambda: req.services.accounts.list_tokens(req.account.id),
                                     lambda: req.services.activity.stats.hours(req.account.id,
                                                                               now - administration.COUNTS_READ))
     last_used = administration.last_seen_by_token(hours)
-    return ScimResponse(200, {"tokens": [administration.token_view(t, now, last_used.get(t.key_id)) for t in tokens]})
+    return ApiResponse(200, {"tokens": [administration.token_view(t, now, last_used.get(t.key_id)) for t in tokens]})
 
 
-def _create_token(req: ScimRequest) -> ScimResponse:
+def _create_token(req: ApiRequest) -> ApiResponse:
     now = times.now()
     minted = administration.new_token(req.account.id, req.json(), now)
     req.services.accounts.add_token(minted.record)
-    return ScimResponse(201, {**administration.token_view(minted.record, now), "token": minted.token})
+    return ApiResponse(201, {**administration.token_view(minted.record, now), "token": minted.token})
 
 
-def _revoke_token(req: ScimRequest) -> ScimResponse:
+def _revoke_token(req: ApiRequest) -> ApiResponse:
     if not req.services.accounts.revoke_token(req.account.id, req.route["keyId"], times.now()):
         raise NotFound(f"No token {req.route['keyId']!r} in this account.")
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _failures(req: ScimRequest) -> ScimResponse:
+def _failures(req: ApiRequest) -> ApiResponse:
     """What `manage.py retries list` shows: recorded work not yet finished, failures not yet and already
     reported, and the digest emails sent."""
     ctx = req.services.retry_context()
     account_id = req.account.id
-    return ScimResponse(200, {
+    return ApiResponse(200, {
         "pending": [administration.work_view(w) for w in ctx.pending.pending(account_id)],
         "unreported": [administration.failure_view(f) for f in ctx.failures.unreported(account_id)],
         "reported": [administration.failure_view(f) for f in ctx.failures.reported(account_id)],
@@ -169,5 +169,5 @@ def _failures(req: ScimRequest) -> ScimResponse:
         "pendingPlacements": scope_admin.pending_placements(req.services.access, req.services.groups, req.account)})
 
 
-def _redrive(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(200, {"queued": retries.redrive(req.services.retry_context(), req.account.id)})
+def _redrive(req: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, {"queued": retries.redrive(req.services.retry_context(), req.account.id)})

@@ -19,7 +19,7 @@ from requests.structures import CaseInsensitiveDict
 
 from scim_handlers import groups as group_routes
 from scim_handlers import users as user_routes
-from scim_handlers.http_io import CaseInsensitiveQuery, ScimRequest, ScimResponse, run_scim
+from scim_handlers.http_io import ApiRequest, ApiResponse, CaseInsensitiveQuery, run_scim
 from shared.domain import bulk, times
 from shared.domain.activity import ActivityNote, request_record
 from shared.errors import ScimError, ServiceUnavailable
@@ -35,7 +35,7 @@ def scim_bulk(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
     return run_scim(req, context, "Bulk", _bulk)
 
 
-def _bulk(req: ScimRequest) -> ScimResponse:
+def _bulk(req: ApiRequest) -> ApiResponse:
     request = bulk.parse_bulk(req.json())
     order, circular = bulk.run_order(request.operations)
     created: dict[str, str] = {}
@@ -60,12 +60,12 @@ def _bulk(req: ScimRequest) -> ScimResponse:
             stopped = (f"Not attempted: storage became unavailable at operation {op.index + 1}; the operations "
                        "before it that succeeded are done. Send the rest again.")
     answered = [results[n] for n in sorted(results)]
-    return ScimResponse(200, {"schemas": [bulk.BULK_RESPONSE], "Operations": answered},
+    return ApiResponse(200, {"schemas": [bulk.BULK_RESPONSE], "Operations": answered},
                         note=ActivityNote(f"{len(answered)} of {len(request.operations)} operations answered, "
                                           f"{errors} failed"))
 
 
-def _run(req: ScimRequest, op: bulk.Operation, created: dict[str, str], failed: set[str],
+def _run(req: ApiRequest, op: bulk.Operation, created: dict[str, str], failed: set[str],
          circular: bool) -> dict[str, Any]:
     if op.problem is not None:
         return _error(op, 400, "invalidSyntax", f"Operation {op.index + 1}: {op.problem}.")
@@ -121,12 +121,12 @@ def _error(op: bulk.Operation, status: int, scim_type: str | None, detail: str) 
     return answer
 
 
-def _record(req: ScimRequest, op: bulk.Operation, resource_id: str, status: int, scim_type: str | None, detail: str,
-            started: float, response: ScimResponse | None = None) -> None:
+def _record(req: ApiRequest, op: bulk.Operation, resource_id: str, status: int, scim_type: str | None, detail: str,
+            started: float, response: ApiResponse | None = None) -> None:
     """The operation's own activity record, as its single request would have one (members added and removed, for
     each person's story; queued work), marked as part of the bulk request."""
     kind = "User" if op.resource_type == "Users" else "Group"
-    done = response or ScimResponse(status)
+    done = response or ApiResponse(status)
     req.services.activity.record(req.account.id, request_record(
         done.note, time=times.now(), operation=f"Bulk.{op.resource_type}.{NAMES[op.method]}", method=op.method,
         resource_type=kind, resource_id=resource_id, external_id="", status=status, scim_type=scim_type or "",

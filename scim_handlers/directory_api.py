@@ -10,7 +10,7 @@ from typing import Any
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, int_parameter, paging, run_manage
+from scim_handlers.http_io import ApiRequest, ApiResponse, int_parameter, paging, run_manage
 from shared.domain import administration, directory, native, scope_admin, times, users
 from shared.domain.listing import Page
 from shared.errors import InvalidValue, NotFound
@@ -101,24 +101,24 @@ def manage_sso_check(req: func.HttpRequest, context: func.Context) -> func.HttpR
     return run_manage(req, context, "Manage.Sso.Check", _sso_check)
 
 
-def _users(req: ScimRequest) -> ScimResponse:
+def _users(req: ApiRequest) -> ApiResponse:
     start, count = paging(req)
     page = native.list_users(req.services.users, req.account, req.query.get("filter"), req.query.get("source"),
                              start, count, req.services.positions, req.query.get("cursor"))
-    return ScimResponse(200, {"users": [native.user_view(u) for u in page.items], **_page_fields(page)})
+    return ApiResponse(200, {"users": [native.user_view(u) for u in page.items], **_page_fields(page)})
 
 
-def _user(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(200, native.user_view(req.services.users.get(req.account.id, req.route["id"])))
+def _user(req: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, native.user_view(req.services.users.get(req.account.id, req.route["id"])))
 
 
-def _user_scim(req: ScimRequest) -> ScimResponse:
+def _user_scim(req: ApiRequest) -> ApiResponse:
     """The user as the identity provider reads it over SCIM (the same rendering, read with the admin token)."""
     tenant = req.tenant_url.replace("/manage/account/", "/scim/account/")
-    return ScimResponse(200, users.render_user(users.get_user(req.services.users, req.account, req.route["id"]), tenant))
+    return ApiResponse(200, users.render_user(users.get_user(req.services.users, req.account, req.route["id"]), tenant))
 
 
-def _user_history(req: ScimRequest) -> ScimResponse:
+def _user_history(req: ApiRequest) -> ApiResponse:
     """A person's story, newest first: created, changed, deactivated, groups joined and left, refused requests that
     carried their externalId. At most HISTORY_PAGES pages of the log per request; `nextCursor` goes on. A deleted
     user's id still finds their records."""
@@ -135,30 +135,30 @@ def _user_history(req: ScimRequest) -> ScimResponse:
             max_pages=administration.HISTORY_PAGES)
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None
-    return ScimResponse(200, {"history": [administration.history_entry(r, user_id) for r in records],
+    return ApiResponse(200, {"history": [administration.history_entry(r, user_id) for r in records],
                               "nextCursor": cursor})
 
 
-def _create_user(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(201, native.user_view(native.create_user(req.services.users, req.account, req.json())))
+def _create_user(req: ApiRequest) -> ApiResponse:
+    return ApiResponse(201, native.user_view(native.create_user(req.services.users, req.account, req.json())))
 
 
-def _edit_user(req: ScimRequest) -> ScimResponse:
+def _edit_user(req: ApiRequest) -> ApiResponse:
     user = directory.edit_native_user(req.directory, req.account, req.route["id"], req.json())
-    return ScimResponse(200, native.user_view(req.services.users.get(req.account.id, user.id)))
+    return ApiResponse(200, native.user_view(req.services.users.get(req.account.id, user.id)))
 
 
-def _delete_user(req: ScimRequest) -> ScimResponse:
+def _delete_user(req: ApiRequest) -> ApiResponse:
     directory.delete_native_user(req.directory, req.account, req.route["id"])
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _groups(req: ScimRequest) -> ScimResponse:
+def _groups(req: ApiRequest) -> ApiResponse:
     start, count = paging(req)
     page, views = native.list_groups(req.services.groups, req.account, req.query.get("filter"),
                                      req.query.get("source"), start, count, req.services.positions,
                                      req.query.get("cursor"))
-    return ScimResponse(200, {"groups": views, **_page_fields(page)})
+    return ApiResponse(200, {"groups": views, **_page_fields(page)})
 
 
 def _page_fields(page: Page) -> dict[str, Any]:
@@ -167,53 +167,53 @@ def _page_fields(page: Page) -> dict[str, Any]:
     return {"totalResults": page.total, "startIndex": page.start_index, "itemsPerPage": len(page.items)}
 
 
-def _group(req: ScimRequest) -> ScimResponse:
+def _group(req: ApiRequest) -> ApiResponse:
     """The group with how many members it has (a page of them: /members), its placements (active or pending) and
     the role assignments it holds."""
     svc = req.services
     group = svc.groups.get(req.account.id, req.route["id"])
     view = native.group_view(group, native.member_count(svc.groups, req.account, group))
     view.update(scope_admin.group_access_view(svc.access, req.account, group))
-    return ScimResponse(200, view)
+    return ApiResponse(200, view)
 
 
-def _group_members(req: ScimRequest) -> ScimResponse:
+def _group_members(req: ApiRequest) -> ApiResponse:
     start, count = paging(req)
     page = native.group_members(req.services.groups, req.services.users, req.account, req.route["id"],
                                 req.query.get("filter"), start, count, req.services.positions)
-    return ScimResponse(200, {"members": [native.member_view(u) for u in page.items], **_page_fields(page)})
+    return ApiResponse(200, {"members": [native.member_view(u) for u in page.items], **_page_fields(page)})
 
 
-def _create_group(req: ScimRequest) -> ScimResponse:
-    return ScimResponse(201, native.group_view(native.create_group(req.services.groups, req.account, req.json()), 0))
+def _create_group(req: ApiRequest) -> ApiResponse:
+    return ApiResponse(201, native.group_view(native.create_group(req.services.groups, req.account, req.json()), 0))
 
 
-def _rename_group(req: ScimRequest) -> ScimResponse:
+def _rename_group(req: ApiRequest) -> ApiResponse:
     group = native.rename_group(req.services.groups, req.account, req.route["id"], req.json(), req.services.retry_queue)
-    return ScimResponse(200, native.group_view(group))
+    return ApiResponse(200, native.group_view(group))
 
 
-def _delete_group(req: ScimRequest) -> ScimResponse:
+def _delete_group(req: ApiRequest) -> ApiResponse:
     directory.delete_native_group(req.directory, req.account, req.route["id"])
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _add_member(req: ScimRequest) -> ScimResponse:
+def _add_member(req: ApiRequest) -> ApiResponse:
     native.change_membership(req.services.groups, req.services.users, req.account, req.route["id"],
                              req.route["userId"], add=True, queue=req.services.retry_queue)
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _remove_member(req: ScimRequest) -> ScimResponse:
+def _remove_member(req: ApiRequest) -> ApiResponse:
     native.change_membership(req.services.groups, req.services.users, req.account, req.route["id"],
                              req.route["userId"], add=False, queue=req.services.retry_queue)
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _sso_check(req: ScimRequest) -> ScimResponse:
+def _sso_check(req: ApiRequest) -> ApiResponse:
     body = req.json()
     email = body.get("email") if isinstance(body, dict) else None
     if not isinstance(email, str) or not email.strip():
         raise InvalidValue("Send the email of the user who signs in: {\"email\": \"user@example.com\"}.")
     integrations = req.services.accounts.integrations(req.account.id, times.now())
-    return ScimResponse(200, native.sso_check(req.services.users, req.account, integrations, email.strip()))
+    return ApiResponse(200, native.sso_check(req.services.users, req.account, integrations, email.strip()))

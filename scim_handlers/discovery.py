@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
+from scim_handlers.http_io import ApiRequest, ApiResponse, run_scim
 from shared.domain import discovery
 from shared.domain.bulk import MAX_OPERATIONS
 from shared.domain.cursors import CURSOR_TIMEOUT_SECONDS
@@ -35,40 +35,40 @@ def scim_unknown_path(req: func.HttpRequest, context: func.Context) -> func.Http
     return run_scim(req, context, "Unknown", _unknown)
 
 
-def _service_provider_config(req: ScimRequest) -> ScimResponse:
+def _service_provider_config(req: ApiRequest) -> ApiResponse:
     settings = req.services.settings
-    return ScimResponse(200, discovery.service_provider_config(req.tenant_url, settings.page_size_max,
+    return ApiResponse(200, discovery.service_provider_config(req.tenant_url, settings.page_size_max,
                                                                settings.max_body_bytes, settings.page_size_default,
                                                                CURSOR_TIMEOUT_SECONDS, MAX_OPERATIONS))
 
 
-def _resource_types(req: ScimRequest) -> ScimResponse:
+def _resource_types(req: ApiRequest) -> ApiResponse:
     type_id = req.route.get("id")
     if type_id:
         found = discovery.resource_type(req.tenant_url, type_id)
         if found is None:
             raise NotFound(f"No resource type {type_id!r}; this server has: {', '.join(discovery.RESOURCE_TYPES)}.")
-        return ScimResponse(200, found)
+        return ApiResponse(200, found)
     types = [discovery.resource_type(req.tenant_url, t) for t in discovery.RESOURCE_TYPES]
-    return ScimResponse(200, discovery.list_response([t for t in types if t]))
+    return ApiResponse(200, discovery.list_response([t for t in types if t]))
 
 
-def _schemas(req: ScimRequest) -> ScimResponse:
+def _schemas(req: ApiRequest) -> ApiResponse:
     schema_id = req.route.get("id")
     if schema_id:
         found = discovery.schema(req.tenant_url, schema_id)
         if found is None:
             raise NotFound(f"No schema {schema_id!r}.")
-        return ScimResponse(200, found)
+        return ApiResponse(200, found)
     schemas = [discovery.schema(req.tenant_url, s) for s in discovery.SCHEMAS]
-    return ScimResponse(200, discovery.list_response([s for s in schemas if s]))
+    return ApiResponse(200, discovery.list_response([s for s in schemas if s]))
 
 
 ENDPOINT_METHODS = {"serviceproviderconfig": "GET", "resourcetypes": "GET", "schemas": "GET",
                     "users": "GET, POST, PUT, PATCH, DELETE", "groups": "GET, POST, PUT, PATCH, DELETE"}
 
 
-def _unknown(req: ScimRequest) -> ScimResponse:
+def _unknown(req: ApiRequest) -> ApiResponse:
     endpoint = req.route.get("path", "").strip("/").split("/")[0].lower()
     if endpoint in ENDPOINT_METHODS:  # a known endpoint, asked with a method it does not serve
         raise MethodNotAllowed(f"{req.method} is not supported here; use {ENDPOINT_METHODS[endpoint]}.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
+from scim_handlers.http_io import ApiRequest, ApiResponse, run_scim
 from shared.domain import directory, etags, groups
 from shared.domain.activity import NO_NOTE, ActivityNote
 from shared.domain.listing import QueryParameters, SearchRequestParameters, list_response, parse_list_query
@@ -53,7 +53,7 @@ def scim_group_delete(req: func.HttpRequest, context: func.Context) -> func.Http
     return run_scim(req, context, "Groups.Delete", _delete)
 
 
-def _list(req: ScimRequest, params: QueryParameters | None = None) -> ScimResponse:
+def _list(req: ApiRequest, params: QueryParameters | None = None) -> ApiResponse:
     settings = req.services.settings
     query = parse_list_query(params or req.query, GROUP, settings.page_size_default, settings.page_size_max)
     page = groups.list_groups(req.services.groups, req.account, query, req.tenant_url, req.services.positions)
@@ -61,14 +61,14 @@ def _list(req: ScimRequest, params: QueryParameters | None = None) -> ScimRespon
     members = req.services.groups.members_of_groups(req.account.id, [g.id for g in page.items]) if with_members else {}
     resources = [project(_render(req, g, with_members, members.get(g.id)), GROUP, query.attributes, query.excluded)
                  for g in page.items]
-    return ScimResponse(200, list_response(page, resources))
+    return ApiResponse(200, list_response(page, resources))
 
 
-def _search(req: ScimRequest) -> ScimResponse:
+def _search(req: ApiRequest) -> ApiResponse:
     return _list(req, SearchRequestParameters(req.json()))
 
 
-def _create(req: ScimRequest) -> ScimResponse:
+def _create(req: ApiRequest) -> ApiResponse:
     body = req.json()
     result = directory.create_group(req.directory, req.account, body)
     # Entra creates groups empty and adds members by PATCH: nothing to read back for such a group
@@ -78,28 +78,28 @@ def _create(req: ScimRequest) -> ScimResponse:
                            note=result.note)
 
 
-def _get(req: ScimRequest) -> ScimResponse:
+def _get(req: ApiRequest) -> ApiResponse:
     """If-None-Match with the current version answers 304 without reading the members (RFC 9110 §13.1.2)."""
     group = groups.get_group(req.services.groups, req.account, req.route["id"])
     if etags.listed(req.headers.get("If-None-Match"), group.version):
-        return ScimResponse(304, None, {"ETag": group.version})
+        return ApiResponse(304, None, {"ETag": group.version})
     return _group_response(req, group, 200)
 
 
-def _replace(req: ScimRequest) -> ScimResponse:
+def _replace(req: ApiRequest) -> ApiResponse:
     result, group = directory.replace_group(req.directory, req.account, req.route["id"], req.json(),
                                             req.headers.get("If-Match"))
     return _group_response(req, group, 200, note=result.note)
 
 
-def _patch(req: ScimRequest) -> ScimResponse:
+def _patch(req: ApiRequest) -> ApiResponse:
     result = directory.patch_group(req.directory, req.account, req.route["id"], req.json(), req.headers.get("If-Match"))
-    return ScimResponse(204, note=result.note)
+    return ApiResponse(204, note=result.note)
 
 
-def _delete(req: ScimRequest) -> ScimResponse:
+def _delete(req: ApiRequest) -> ApiResponse:
     outcome = directory.delete_group(req.directory, req.account, req.route["id"], req.headers.get("If-Match"))
-    return ScimResponse(204, note=outcome.note)
+    return ApiResponse(204, note=outcome.note)
 
 
 def _wants_members(attributes: list[str], excluded: list[str]) -> bool:
@@ -110,23 +110,23 @@ def _wants_members(attributes: list[str], excluded: list[str]) -> bool:
     return not any(e.lower() in ("members", "urn:ietf:params:scim:schemas:core:2.0:group:members") for e in excluded)
 
 
-def _render(req: ScimRequest, group: StoredGroup, with_members: bool,
+def _render(req: ApiRequest, group: StoredGroup, with_members: bool,
             known_members: list[tuple[str, str | None]] | None = None) -> dict[str, object]:
     members = (known_members if known_members is not None else req.services.groups.members(req.account.id, group.id)) \
         if with_members else None
     return groups.render_group(group, req.tenant_url, members, req.account.id)
 
 
-def _group_response(req: ScimRequest, group: StoredGroup, status: int, location: bool = False,
+def _group_response(req: ApiRequest, group: StoredGroup, status: int, location: bool = False,
                     known_members: list[tuple[str, str | None]] | None = None,
-                    note: ActivityNote = NO_NOTE) -> ScimResponse:
+                    note: ActivityNote = NO_NOTE) -> ApiResponse:
     attributes = attribute_list(req.query.get("attributes"))
     excluded = attribute_list(req.query.get("excludedAttributes"))
     body = _render(req, group, _wants_members(attributes, excluded), known_members)
     headers = {"ETag": group.version}
     if location:
         headers["Location"] = f"{req.tenant_url}/Groups/{group.id}"
-    return ScimResponse(status, project(body, GROUP, attributes, excluded), headers, note)
+    return ApiResponse(status, project(body, GROUP, attributes, excluded), headers, note)
 
 
 WRITES = {"POST": _create, "PUT": _replace, "PATCH": _patch, "DELETE": _delete}

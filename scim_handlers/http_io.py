@@ -1,7 +1,7 @@
 """The HTTP edge of every SCIM and management route: size limit, bearer auth (per account and scope), request
 parsing, response rendering, the activity log, and the one place where errors become responses.
 
-A handler receives a parsed `ScimRequest` and returns a `ScimResponse` or raises a `ScimError`; it never
+A handler receives a parsed `ApiRequest` and returns an `ApiResponse` or raises a `ScimError`; it never
 sees `func.HttpRequest` details or builds error bodies itself. SCIM routes answer RFC 7644 §3.12 errors as
 application/scim+json; management routes answer `{"error": {"status", "code", "message"}}` as application/json.
 """
@@ -61,7 +61,9 @@ class CaseInsensitiveQuery:
 
 
 @dataclass(frozen=True)
-class ScimRequest:
+class ApiRequest:
+    """A request to the SCIM API or the management API, authenticated and parsed for its handler."""
+
     account: Account
     method: str
     tenant_url: str
@@ -119,7 +121,9 @@ class ScimRequest:
 
 
 @dataclass
-class ScimResponse:
+class ApiResponse:
+    """What a handler answers (rendered by the edge as SCIM JSON or the management API's JSON)."""
+
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -128,7 +132,7 @@ class ScimResponse:
     members moved, a detail)."""
 
 
-Handler = Callable[[ScimRequest], ScimResponse]
+Handler = Callable[[ApiRequest], ApiResponse]
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ def run_scim(req: func.HttpRequest, context: func.Context | None, operation: str
     return _run(req, context, operation, handler, SCIM)
 
 
-def paging(req: ScimRequest) -> tuple[int, int]:
+def paging(req: ApiRequest) -> tuple[int, int]:
     """`startIndex` (1-based) and `count` (default 100, at most 1,000) of a management list, as in the SCIM lists."""
     return (int_parameter(req.query.get("startIndex"), 1, 1, 10**9, "startIndex"),
             int_parameter(req.query.get("count"), 100, 0, 1000))
@@ -193,8 +197,8 @@ class Outcome:
     account: Account | None = None
     caller: Caller = field(default_factory=Caller)
     actor: str = ""
-    result: ScimResponse | None = None
-    request: ScimRequest | None = None
+    result: ApiResponse | None = None
+    request: ApiRequest | None = None
 
 
 def _run(req: func.HttpRequest, context: func.Context | None, operation: str, handler: Handler, edge: Edge) -> func.HttpResponse:
@@ -212,7 +216,7 @@ def _dispatch(req: func.HttpRequest, operation: str, handler: Handler, edge: Edg
     content_type = negotiated_content_type(req.headers.get("Accept"), edge.content_type)
     account: Account | None = None
     caller = Caller("", "", "")
-    request: ScimRequest | None = None
+    request: ApiRequest | None = None
     try:
         svc = services()
         _check_size(req, svc.settings.max_body_bytes)
@@ -224,7 +228,7 @@ def _dispatch(req: func.HttpRequest, operation: str, handler: Handler, edge: Edg
             actor = f"{OAUTH_ACTOR}{token.client_id}"
             seen.span.set_attribute(telemetry.CREDENTIAL,
                                     "federated" if token.credential == "federated" else "client secret")
-        request = ScimRequest(
+        request = ApiRequest(
             account=account, method=req.method.upper(), tenant_url=_tenant_url(req.url, account_id),
             route=req.route_params, query=CaseInsensitiveQuery(req.params, req.url), headers=req.headers,
             body=req.get_body() or b"", services=svc, invocation_id=seen.invocation_id, caller=caller)
@@ -246,7 +250,7 @@ def _dispatch(req: func.HttpRequest, operation: str, handler: Handler, edge: Edg
 def _record(req: func.HttpRequest, operation: str, edge: Edge, seen: Observation, outcome: Outcome) -> None:
     """The request's span attributes, metrics and invocation record, and its activity record (the log and the
     audit, written in the background; an admin's successful reads only counted)."""
-    result = outcome.result or ScimResponse(outcome.status)
+    result = outcome.result or ApiResponse(outcome.status)
     duration_ms, trips = seen.duration_ms, seen.trips
     resource_type, resource_id = _resource(operation, req, result.body)
     fields = {

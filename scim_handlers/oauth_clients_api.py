@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, run_manage
+from scim_handlers.http_io import ApiRequest, ApiResponse, run_manage
 from shared.domain import oauth, times
 from shared.errors import InvalidValue, NotFound
 
@@ -50,29 +50,29 @@ def manage_oauth_client_secret_revoke(req: func.HttpRequest, context: func.Conte
     return run_manage(req, context, "Manage.OAuthClients.Secrets.Revoke", _revoke_secret)
 
 
-def _token_url(req: ScimRequest) -> str:
+def _token_url(req: ApiRequest) -> str:
     return req.tenant_url.replace("/manage/account/", "/oauth/account/") + "/token"
 
 
-def _client(req: ScimRequest) -> oauth.OAuthClient:
+def _client(req: ApiRequest) -> oauth.OAuthClient:
     client = req.services.accounts.get_client(req.account.id, req.route["clientId"])
     if client is None:
         raise NotFound(f"No OAuth client {req.route['clientId']!r} in this account.")
     return client
 
 
-def _body(req: ScimRequest) -> object:
+def _body(req: ApiRequest) -> object:
     """Every field has a default, so an empty body is `{}`."""
     return req.json() if req.body.strip() else {}
 
 
-def _list(req: ScimRequest) -> ScimResponse:
+def _list(req: ApiRequest) -> ApiResponse:
     now = times.now()
     clients = req.services.accounts.clients(req.account.id)
-    return ScimResponse(200, {"tokenUrl": _token_url(req), "clients": [oauth.client_view(c, now) for c in clients]})
+    return ApiResponse(200, {"tokenUrl": _token_url(req), "clients": [oauth.client_view(c, now) for c in clients]})
 
 
-def _create(req: ScimRequest) -> ScimResponse:
+def _create(req: ApiRequest) -> ApiResponse:
     now = times.now()
     try:
         body = oauth.body_of(oauth.ClientBody, _body(req))
@@ -81,22 +81,22 @@ def _create(req: ScimRequest) -> ScimResponse:
             client = oauth.new_federated_client(req.account.id, body.idp, body.token_minutes, now,
                                                 oauth.Federation(f.issuer, f.subject, f.audience, f.jwks_uri))
             req.services.accounts.save_client(client)
-            return ScimResponse(201, {**oauth.client_view(client, now), "tokenUrl": _token_url(req)})
+            return ApiResponse(201, {**oauth.client_view(client, now), "tokenUrl": _token_url(req)})
         new = oauth.new_secret_client(req.account.id, body.idp, body.token_minutes, now, body.secret_years)
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None
     req.services.accounts.save_client(new.client)
-    return ScimResponse(201, {**oauth.client_view(new.client, now), "tokenUrl": _token_url(req),
+    return ApiResponse(201, {**oauth.client_view(new.client, now), "tokenUrl": _token_url(req),
                               "secretId": new.secret_id, "secret": new.secret})
 
 
-def _revoke(req: ScimRequest) -> ScimResponse:
+def _revoke(req: ApiRequest) -> ApiResponse:
     client = _client(req)
     req.services.accounts.save_client(replace(client, revoked=client.revoked or times.now()))
-    return ScimResponse(204)
+    return ApiResponse(204)
 
 
-def _add_secret(req: ScimRequest) -> ScimResponse:
+def _add_secret(req: ApiRequest) -> ApiResponse:
     now = times.now()
     client = _client(req)
     try:
@@ -104,13 +104,13 @@ def _add_secret(req: ScimRequest) -> ScimResponse:
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None
     req.services.accounts.save_client(new.client)
-    return ScimResponse(201, {**oauth.client_view(new.client, now), "secretId": new.secret_id, "secret": new.secret})
+    return ApiResponse(201, {**oauth.client_view(new.client, now), "secretId": new.secret_id, "secret": new.secret})
 
 
-def _revoke_secret(req: ScimRequest) -> ScimResponse:
+def _revoke_secret(req: ApiRequest) -> ApiResponse:
     try:
         client = oauth.revoke_secret(_client(req), req.route["secretId"], times.now())
     except KeyError:
         raise NotFound(f"No secret {req.route['secretId']!r} on this client.") from None
     req.services.accounts.save_client(client)
-    return ScimResponse(204)
+    return ApiResponse(204)

@@ -8,7 +8,7 @@ from typing import Any
 
 import azure.functions as func
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
+from scim_handlers.http_io import ApiRequest, ApiResponse, run_scim
 from shared.domain import groups, users
 from shared.domain.filters import Filter, parse_filter
 from shared.domain.listing import SearchRequestParameters, list_response, paginate, parse_list_query
@@ -34,7 +34,7 @@ def _filter_for(raw: str | None, schema: ResourceSchema) -> tuple[bool, Filter |
         return False, None
 
 
-def _search(req: ScimRequest) -> ScimResponse:
+def _search(req: ApiRequest) -> ApiResponse:
     params = SearchRequestParameters(req.json())
     if params.get("sortBy"):
         raise InvalidValue("sortBy is offered on /Users, /Groups and their .search; the root .search returns users, "
@@ -59,7 +59,7 @@ def _search(req: ScimRequest) -> ScimResponse:
     page = paginate(chain(*streams), lambda _: True, window.start_index, window.count)
     resources = [project(r, USER if r["meta"]["resourceType"] == "User" else GROUP, window.attributes, window.excluded)
                  for r in page.items]
-    return ScimResponse(200, list_response(page, resources))
+    return ApiResponse(200, list_response(page, resources))
 
 
 class _Unfiltered:

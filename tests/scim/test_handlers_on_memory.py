@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from scim_handlers import directory_api, groups, users
-from scim_handlers.http_io import CaseInsensitiveQuery, ScimRequest, ScimResponse
+from scim_handlers.http_io import ApiRequest, ApiResponse, CaseInsensitiveQuery
 from scim_handlers.services import Services
 from shared.config import Settings
 from shared.domain.accounts import Account
@@ -43,13 +43,13 @@ def services() -> Services:
 
 
 def call(services: Services, handler: Any, method: str, body: Any = None, route: dict[str, str] | None = None,
-         query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> ScimResponse:
-    request = ScimRequest(account=ACCOUNT, method=method, tenant_url=TENANT, route={"accountId": ACCOUNT.id, **(route or {})},
+         query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> ApiResponse:
+    request = ApiRequest(account=ACCOUNT, method=method, tenant_url=TENANT, route={"accountId": ACCOUNT.id, **(route or {})},
                           query=CaseInsensitiveQuery(query or {}), headers={"content-type": "application/scim+json",
                                                                             **(headers or {})},
                           body=json.dumps(body).encode() if body is not None else b"", services=services,
                           invocation_id="test", caller=Caller("current", "entra", "scim.k1"))
-    return cast(ScimResponse, handler(request))
+    return cast(ApiResponse, handler(request))
 
 
 def test_a_user_is_created_read_listed_patched_and_deleted(services: Services) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from scim_handlers.http_io import ScimRequest, ScimResponse, run_scim
+from scim_handlers.http_io import ApiRequest, ApiResponse, run_scim
 from shared.storage.roundtrips import counting
 from tests.support.scim import new_account, new_token
 
@@ -30,7 +30,7 @@ def test_unexpected_exception_is_a_generic_500_with_the_invocation_id(installed_
     account = new_account(installed_services.accounts)
     token = new_token(installed_services.accounts, account.id)
 
-    def handler(req: ScimRequest) -> ScimResponse:
+    def handler(req: ApiRequest) -> ApiResponse:
         raise RuntimeError("connection string AccountKey=secret leaked")
 
     response = run_scim(_request(account.id, token), _Context(), "Test.Boom", handler)  # type: ignore[arg-type]
@@ -46,9 +46,9 @@ def test_tenant_url_is_absolute_and_stops_at_the_account(installed_services: Any
     token = new_token(installed_services.accounts, account.id)
     seen: list[str] = []
 
-    def handler(req: ScimRequest) -> ScimResponse:
+    def handler(req: ApiRequest) -> ApiResponse:
         seen.append(req.tenant_url)
-        return ScimResponse(204)
+        return ApiResponse(204)
 
     assert run_scim(_request(account.id, token), _Context(), "Test.Url", handler).status_code == 204  # type: ignore[arg-type]
     assert seen == [f"https://app.example/api/scim/account/{account.id}"]
@@ -61,8 +61,8 @@ def test_bodies_that_are_not_json_objects_are_rejected(installed_services: Any, 
     account = new_account(installed_services.accounts)
     token = new_token(installed_services.accounts, account.id)
 
-    def handler(req: ScimRequest) -> ScimResponse:
-        return ScimResponse(200, req.json())
+    def handler(req: ApiRequest) -> ApiResponse:
+        return ApiResponse(200, req.json())
 
     request = func.HttpRequest("POST", f"http://h/api/scim/account/{account.id}/Users",
                                headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
@@ -76,8 +76,8 @@ def test_recording_activity_adds_no_round_trip_to_the_request(installed_services
     account = new_account(installed_services.accounts)
     token = new_token(installed_services.accounts, account.id)
 
-    def handler(req: ScimRequest) -> ScimResponse:
-        return ScimResponse(200, {"id": "x"})
+    def handler(req: ApiRequest) -> ApiResponse:
+        return ApiResponse(200, {"id": "x"})
 
     run_scim(_request(account.id, token), _Context(), "Users.Get", handler)  # type: ignore[arg-type]  # warms the caches
     installed_services.activity.flush()
