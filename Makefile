@@ -36,7 +36,7 @@ run: deps
 test: deps
 	$(PY) -m pytest -m "not scale and not faults and not ui"
 
-test-scale: deps   # SCIM_TEST_GROUP_SIZE=50000 make test-scale for the on-demand 50,000-member run
+test-scale: deps   # SCIM_TEST_GROUP_SIZE=N make test-scale for another size (50,000 takes hours on Azurite: docs/benchmarks.md)
 	$(PY) -m pytest -s -m scale
 
 test-faults: deps   # Debian's faketime is installed when missing (hosts with skewed clocks: tests/faults/test_clock_skew.py)
