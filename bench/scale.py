@@ -183,8 +183,18 @@ def run_size(azurite: Azurite, workdir: Path, users: int, groups: int) -> dict[s
                 {"op": "Replace", "path": "active", "value": False}]})
         figures["incremental"] = phase.result()
     figures["partition_rows"] = partition_rows(azurite.connection_string, prefix, account.id)
-    figures["reconcile_sweep"] = reconcile_once(host)  # the first sweep: one slice, a scan of the account
-    figures["reconcile_quiet"] = reconcile_once(host)  # nothing written since: nothing of the account is read
+    # the first sweep, a slice (20,000 users) a run, each run one scan of the account; once it is done, nothing
+    # having been written since, a run reads nothing of the account
+    runs = [reconcile_once(host)]
+    while len(runs) < 10:
+        run = reconcile_once(host)
+        if not run["slices"]:
+            break
+        runs.append(run)
+    figures["reconcile_quiet"] = run
+    figures["reconcile_sweep"] = {"wall_s": max(r["wall_s"] for r in runs), "trips": max(r["trips"] for r in runs),
+                                  "read": max(r["read"] for r in runs), "slices": sum(r["slices"] for r in runs),
+                                  "not_needed": sum(r["not_needed"] for r in runs), "runs": len(runs)}
     figures["host_peak_mb"] = tree_peak_memory_mb(host.process.pid)
     host.stop()
     return figures
@@ -251,8 +261,9 @@ def goals(small: dict[str, Any], large: dict[str, Any]) -> list[tuple[str, bool,
                       f"{quiet['trips']} requests, {quiet['read']} entities (the sweep row, the count tallies)"))
         sweep = size["reconcile_sweep"]
         budget = size["partition_rows"] + 100  # the scan, and the pending work, counts and sweep rows beside it
-        found.append((f"{size['users']} users: a sweep reads at most one scan's worth ({size['partition_rows']} rows)",
-                      sweep["read"] <= budget and sweep["slices"] == 1,
+        found.append((f"{size['users']} users: each sweep run reads at most one scan's worth ({size['partition_rows']} "
+                      f"rows; {sweep['runs']} run(s), a slice each)",
+                      sweep["read"] <= budget and sweep["slices"] == sweep["runs"],
                       f"{sweep['trips']} requests, {sweep['read']} entities, {sweep['wall_s']} s"))
     peak = max(small["host_peak_mb"] or 0, large["host_peak_mb"] or 0)
     found.append(("host peak memory < 512 MiB", peak < 512, f"{peak} MiB"))

@@ -222,8 +222,12 @@ class DriftStore(Protocol):
         """How many users the account has (from its count: no scan), to size a sweep's slices."""
 
     def fold_counts(self, account_id: str) -> int:
-        """Folds the account's count deltas into their tallies (users, SCIM and native groups, and the members of
-        groups with many deltas), so a count stays one short range read; returns how many deltas were folded."""
+        """Folds the account's count deltas into their tallies (users, SCIM and native groups), so a count stays one
+        short range read; returns how many deltas were folded."""
+
+    def fold_member_counts(self, account_id: str) -> int:
+        """The same for the members of groups with many deltas (reads every group's member count rows, keys only:
+        run with a sweep, never on a quiet account)."""
 
     def repair_indexes(self, account_id: str, rows: ResourceRows) -> IndexRepair:
         """Deletes index rows that point at a deleted or renamed resource and restores missing ones (each re-checked

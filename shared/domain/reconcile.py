@@ -141,6 +141,7 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
             summary.reenqueued += 1
             telemetry.reenqueued_counter.add(1, {telemetry.KIND: work.kind})
     summary.counts_folded += ctx.drift.fold_counts(account_id)
+    swept = summary.slices_swept
     for rows in _slices(ctx, account_id, now, summary, whole=whole):
         summary.entities_checked += rows.entities
         _repair_memberships(ctx, account_id, rows, pending, summary)
@@ -149,6 +150,8 @@ def reconcile_account(ctx: ReconcileContext, account_id: str, now: datetime, sum
             _count_repair(account_id, kind, summary, count)
         for clash in index.clashes:
             _report_clash(ctx, account_id, clash, now, summary)
+    if summary.slices_swept > swept:  # the account was written since its last sweep: its groups' counts too
+        summary.counts_folded += ctx.drift.fold_member_counts(account_id)
     summary.purged += ctx.retry.failures.purge_reported(account_id, now - ctx.retention)
     summary.purged += ctx.activity.purge(account_id, now - ctx.retention)
     state = ctx.retry.failures.state(account_id)

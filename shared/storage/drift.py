@@ -128,8 +128,12 @@ class TableDriftStore:
     @storage_errors
     def fold_counts(self, account_id: str) -> int:
         tally = Tally(lambda: self._table)
-        folded = sum(tally.fold(account_id, kind) for kind in (USERS, SCIM_GROUPS, NATIVE_GROUPS))
-        return folded + sum(tally.fold(account_id, kind) for kind in tally.member_kinds_to_fold(account_id))
+        return sum(tally.fold(account_id, kind) for kind in (USERS, SCIM_GROUPS, NATIVE_GROUPS))
+
+    @storage_errors
+    def fold_member_counts(self, account_id: str) -> int:
+        tally = Tally(lambda: self._table)
+        return sum(tally.fold(account_id, kind) for kind in tally.member_kinds_to_fold(account_id))
 
     @storage_errors
     def resource_exists(self, account_id: str, resource_type: str, resource_id: str) -> bool:

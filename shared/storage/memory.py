@@ -628,6 +628,9 @@ class MemoryDriftStore:
     def fold_counts(self, account_id: str) -> int:
         return 0  # counted directly
 
+    def fold_member_counts(self, account_id: str) -> int:
+        return 0
+
     def sweep(self, account_id: str) -> Sweep | None:
         return self._sweeps.get(account_id)
 

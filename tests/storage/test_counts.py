@@ -11,7 +11,7 @@ import pytest
 from shared.config import Settings
 from shared.domain import groups, users
 from shared.domain.accounts import Account
-from shared.domain.stored import MANAGED_BY_NATIVE
+from shared.domain.stored import MANAGED_BY_NATIVE, MembershipChange
 from shared.errors import ServiceUnavailable
 from shared.storage.clients import table_service
 from shared.storage.counts import USERS, tally_key
@@ -83,6 +83,23 @@ def test_readers_and_the_reconcile_fold_deltas_so_a_count_stays_one_short_read(t
     with counting() as trips:
         assert store.count(acct.id) == 150
     assert (trips.count, trips.entities_read) == (1, 1)
+
+
+def test_a_groups_member_deltas_are_folded_by_the_reconcile_after_a_sweep(tables: Tables) -> None:
+    user_store, group_store, acct = TableUserStore(tables), TableGroupStore(tables), account()
+    ids = [users.create_user(user_store, acct, {"userName": f"m{n}@example.com"}).id for n in range(110)]
+    group = groups.create_group(group_store, acct, {"displayName": "Folded"}).group
+    for user_id in ids:  # one PATCH each: a delta row each
+        current = group_store.get(acct.id, group.id)
+        group_store.update(acct.id, current, current.attributes, MembershipChange({user_id: None}, set()),
+                           datetime.now(UTC))
+    assert group.tally is not None
+    member_deltas = sum(1 for r in rows_with_prefix(tables.get(RESOURCES), acct.id, tally_key(group.tally) + ":"))
+    assert member_deltas == 110
+    assert TableDriftStore(tables).fold_member_counts(acct.id) == 110
+    with counting() as trips:
+        assert group_store.member_counts(acct.id, [group_store.get(acct.id, group.id)]) == {group.id: 110}
+    assert trips.count == 2 and trips.entities_read == 2  # the group, then its tally alone
 
 
 def test_native_and_scim_groups_are_counted_apart(tables: Tables) -> None:
