@@ -227,9 +227,9 @@ def guard_last_admin(access: AccessStore, users: UserStore, groups: GroupStore, 
 
 
 def holds_account_admin(access: AccessStore, account: Account, group_id: str) -> bool:
-    """Whether the group is assigned `_account_admin` at the account (one range read of the group assignments)."""
-    return any(a.principal.id == group_id and a.role == ACCOUNT_ADMIN and a.scope == ACCOUNT_SCOPE
-               for a in access.group_assignments(account.id))
+    """Whether the group is assigned `_account_admin` at the account (one range read of the group's assignments)."""
+    return any(a.role == ACCOUNT_ADMIN and a.scope == ACCOUNT_SCOPE
+               for a in access.assignments_of_group(account.id, group_id))
 
 
 def nobody_holds_account_admin(access: AccessStore, users: UserStore, groups: GroupStore, account: Account) -> bool:
@@ -310,7 +310,7 @@ def _hygiene(cleanup: Callable[..., None]) -> Callable[..., None]:
 def forget_group(access: AccessStore, account: Account, group_id: str) -> None:
     """A deleted group's role assignments go with it (a later group of the same identifier would not have them in
     any case: they hang on the group's creation time)."""
-    stale = [a for a in access.group_assignments(account.id) if a.principal.id == group_id]
+    stale = access.assignments_of_group(account.id, group_id)
     if stale:
         access.delete_assignments(account.id, stale)
 
@@ -318,7 +318,7 @@ def forget_group(access: AccessStore, account: Account, group_id: str) -> None:
 @_hygiene
 def prune_group(access: AccessStore, account: Account, group: StoredGroup) -> None:
     """After a group's placements changed: its assignments no placement reaches any more are deleted."""
-    mine = [a for a in access.group_assignments(account.id) if a.principal.id == group.id]
+    mine = access.assignments_of_group(account.id, group.id)
     if not mine:
         return
     alive = scopes.live_scopes(access.scopes(account.id))

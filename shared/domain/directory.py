@@ -114,8 +114,8 @@ def delete_group(d: Directory, account: Account, group_id: str, if_match: str | 
 def _admins_left(d: Directory, account: Account, group_id: str, operation: str, what: str,
                  checked: bool = False) -> None:
     """After the identity provider's write to a group: if the group holds (`checked`: held) `_account_admin` and
-    nobody holds it any more, the admins are told. Reads only for writes that could take the role away: the group
-    assignments (one range read), and the holders only for a group that held the role."""
+    nobody holds it any more, the admins are told. Reads only for writes that could take the role away: the group's
+    own assignments (one range read), and the holders only for a group that held the role."""
     if d.tell_admins is None:
         return
     if not checked and not assignments.holds_account_admin(d.access, account, group_id):

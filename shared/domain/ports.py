@@ -320,6 +320,9 @@ class AccessStore(Protocol):
     def group_assignments(self, account_id: str) -> list[RoleAssignment]:
         """Every assignment whose principal is a group: one range read per 1,000."""
 
+    def assignments_of_group(self, account_id: str, group_id: str) -> list[RoleAssignment]:
+        """The group's own assignments: one range read of its rows, whatever the account's other groups hold."""
+
     def delete_assignments(self, account_id: str, assignments: list[RoleAssignment]) -> None:
         """Deletes each (with its index row) that still exists."""
 

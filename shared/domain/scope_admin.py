@@ -123,12 +123,11 @@ def group_access_view(access: AccessStore, account: Account,
                       group: StoredGroup) -> dict[str, Any]:
     """What the management API's group view adds: placements with their state and the group's assignments."""
     alive, held = parallel(lambda: scopes.live_scopes(access.scopes(account.id)),
-                            lambda: access.group_assignments(account.id))
+                            lambda: access.assignments_of_group(account.id, group.id))
     placed = {group.id: placement_of(group)}
     return {"placements": placements_view(account, group, alive),
             "harnessScopes": scopes.sent_harness_scopes(account.id, group.placements),
-            "roleAssignments": [assignment_view(account, a) for a in held
-                                if a.principal.id == group.id and in_effect(a, alive, placed)]}
+            "roleAssignments": [assignment_view(account, a) for a in held if in_effect(a, alive, placed)]}
 
 
 def pending_placements(access: AccessStore, groups: GroupStore, account: Account) -> list[dict[str, Any]]:

@@ -137,6 +137,11 @@ class TableAccessStore:
         return [_assignment(r) for r in rows_with_prefix(self._table, account_id, BY_GROUP, results_per_page=1000)]
 
     @storage_errors
+    def assignments_of_group(self, account_id: str, group_id: str) -> list[RoleAssignment]:
+        return [_assignment(r) for r in rows_with_prefix(self._table, account_id, f"{BY_GROUP}{key_part(group_id)}:a:",
+                                                         results_per_page=1000)]
+
+    @storage_errors
     def delete_assignments(self, account_id: str, assignments: list[RoleAssignment]) -> None:
         for a in assignments:
             submit_tolerating_missing(self._table, [

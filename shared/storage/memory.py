@@ -884,6 +884,9 @@ class MemoryAccessStore:
             return [r for (a, _), r in sorted(self._state.assignments.items())
                     if a == account_id and r.principal.type == "group"]
 
+    def assignments_of_group(self, account_id: str, group_id: str) -> list[RoleAssignment]:
+        return [a for a in self.group_assignments(account_id) if a.principal.id == group_id]
+
     def delete_assignments(self, account_id: str, assignments: list[RoleAssignment]) -> None:
         with self._state.lock:
             self._state.call()

@@ -411,6 +411,8 @@ def test_assignments_are_unique_by_id_and_found_by_principal(stores: Stores) -> 
     own, memberships = stores.access.assignments_of(stores.account, user_id)
     assert own == [mine] and memberships == [DirectMembership("o1:p1", user_id, now)]
     assert stores.access.group_assignments(stores.account) == [theirs]
+    assert stores.access.assignments_of_group(stores.account, "Team") == [theirs]
+    assert stores.access.assignments_of_group(stores.account, "Tea") == []  # ids match exactly, not as prefixes
     stores.access.delete_assignments(stores.account, [mine, mine])
     assert stores.access.assignments_of(stores.account, user_id) == ([], memberships)
     assert [a.id for a in stores.access.assignments(stores.account)] == ["a2"]
