@@ -53,7 +53,7 @@ class StorageClock:
         stamp = _etag_time(etag)
         if stamp is not None:
             self._offer(stamp, sent, received, precise=True)
-        elif date:
+        elif date and not self._precise:  # once a write has answered, a Date is never taken: not parsed either
             try:  # a Date is truncated to the second: storage's time was in [Date, Date + 1 s) between the two
                 seconds = parsedate_to_datetime(date).timestamp()
             except (TypeError, ValueError):
