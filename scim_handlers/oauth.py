@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -23,7 +22,7 @@ from scim_handlers.services import services
 from shared import telemetry
 from shared.domain import oauth, times
 from shared.domain.accounts import is_valid_account_id
-from shared.domain.activity import ActivityRecord
+from shared.domain.activity import NO_NOTE, request_record
 from shared.errors import ServiceUnavailable
 
 bp = func.Blueprint()
@@ -41,7 +40,7 @@ def oauth_token(req: func.HttpRequest, context: func.Context) -> func.HttpRespon
     account_known = False
     basic = req.headers.get("Authorization", "").strip().lower().startswith("basic ")
     with observed(context, OPERATION, SpanKind.SERVER) as seen:
-        invocation_id, started = seen.invocation_id, seen.started
+        invocation_id = seen.invocation_id
         try:
             svc = services()
             now = times.now()
@@ -72,7 +71,7 @@ def oauth_token(req: func.HttpRequest, context: func.Context) -> func.HttpRespon
         seen.span.set_attributes(fields)
         telemetry.invocation_record(f"oauth {OPERATION}", fields)
         if account_known:
-            _record(account_id, status, body, client_id, credential, invocation_id, started)
+            _record(account_id, status, body, client_id, credential, invocation_id, seen.duration_ms)
     headers = dict(NO_STORE)
     if status == 401 and basic:
         headers["WWW-Authenticate"] = 'Basic realm="oauth"'
@@ -108,7 +107,7 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
 
 
 def _record(account_id: str, status: int, body: dict[str, Any], client_id: str, credential: str, invocation_id: str,
-            started: float) -> None:
+            duration_ms: float) -> None:
     """The account's activity log (the request found the account): who was issued a token, through which kind of
     credential (never the secret, the assertion or the token), and who was refused (401s aggregated per client and
     minute like every refused authentication, so a flood cannot push provisioning records out of the log). A
@@ -117,8 +116,8 @@ def _record(account_id: str, status: int, body: dict[str, Any], client_id: str, 
         return
     kind = "" if not credential else ("federated assertion" if credential == "federated" else f"secret {credential}")
     detail = f"access token issued through {kind}" if status == 200 else str(body.get("error_description", ""))
-    services().activity.record(account_id, ActivityRecord(
-        time=times.now(), operation=OPERATION, method="POST", resource_type="", resource_id="", external_id="",
+    services().activity.record(account_id, request_record(
+        NO_NOTE, time=times.now(), operation=OPERATION, method="POST", resource_type="", resource_id="", external_id="",
         status=status, scim_type=str(body.get("error", "")) if status >= 400 else "", detail=detail,
-        duration_ms=(time.perf_counter() - started) * 1000, invocation_id=invocation_id, integration="", queued=False,
-        idp="", ignored=0, ignored_ids=(), actor=f"client:{client_id}" if client_id else ""))
+        duration_ms=duration_ms, invocation_id=invocation_id, integration="", idp="",
+        actor=f"client:{client_id}" if client_id else ""))
