@@ -116,7 +116,3 @@ def _etag_time(etag: str | None) -> float | None:
 
 storage_clock = StorageClock()
 """The process's one storage clock (times are the same whichever table answered: one storage account)."""
-
-
-def storage_now() -> datetime:
-    return storage_clock.now()
